@@ -1,0 +1,44 @@
+//! The command line: one file per subcommand.
+
+pub mod apiserver;
+pub mod build;
+pub mod logging;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// flotilla — a terminal console for GitOps (Flux CD and Argo CD) with a bundled reconciler.
+#[derive(Debug, Parser)]
+#[command(name = "flotilla", version, arg_required_else_help = true)]
+#[command(after_help = "Examples:
+  flotilla apiserver --kubeconfig-out /tmp/flotilla.kubeconfig   # three embedded clusters for kubectl
+  flotilla build ./clusters/production --flux                    # kustomize build, as Flux would")]
+pub struct Cli {
+    /// Write logs here instead of $XDG_STATE_HOME/flotilla/flotilla.log.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+    /// More detail in the log (and on stderr where a command supports it); repeat for more.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// flotilla's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the embedded Kubernetes-API-compatible server (one virtual cluster per name).
+    Apiserver(apiserver::Args),
+    /// Build a kustomization directory and print the objects (like `kustomize build`).
+    Build(build::Args),
+}
+
+/// Runs the parsed command and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let verbose = cli.verbose;
+    match cli.command {
+        Command::Apiserver(args) => apiserver::run(args, verbose),
+        Command::Build(args) => build::run(args),
+    }
+}

@@ -1,0 +1,10 @@
+//! flotilla: a keyboard-driven terminal console for GitOps with a bundled Flux-compatible reconciler.
+//!
+//! Module order (a module never reaches up): `patch` and `kustomize` stand alone; `model` is pure data;
+//! `apiserver` uses `model` and `patch`; then `cluster` ← `reconcile`, `diff` ← `tui` ← `cli`.
+
+pub mod apiserver;
+pub mod cli;
+pub mod kustomize;
+pub mod model;
+pub mod patch;

@@ -1,0 +1,7 @@
+//! Pure data, no I/O: the kind registry, generated CRDs, and small value helpers shared by every layer.
+
+pub mod age;
+pub mod crd;
+pub mod kinds;
+
+pub use kinds::{KINDS, KindInfo, Scope, lookup};
