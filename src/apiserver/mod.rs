@@ -3,3 +3,7 @@
 //! client: it uses only `model` and `patch`.
 
 pub mod managed_fields;
+pub mod selector;
+pub mod simulator;
+pub mod table;
+pub mod validation;
