@@ -8,6 +8,9 @@
 //! - [`strategic_merge`]: SMP of `patch` onto `target` for the object kind `type_meta`.
 //! - [`list_type`]: how a list at a field path of a built-in kind merges (shared with server-side apply).
 
+mod json_patch;
+mod merge;
+
 use serde_json::Value;
 
 /// Why a patch could not be applied.
@@ -59,11 +62,13 @@ pub fn list_type(_type_meta: TypeMeta<'_>, path: &[&str]) -> ListType {
 }
 
 /// Applies an RFC 7386 JSON merge patch to `target` in place.
-pub fn merge_patch(_target: &mut Value, _patch: &Value) {}
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    merge::apply(target, patch);
+}
 
 /// Applies an RFC 6902 JSON patch (an array of operations) to `target`. On error `target` is unchanged.
-pub fn json_patch(_target: &mut Value, _ops: &Value) -> Result<(), PatchError> {
-    Err(PatchError::Unsupported("JSON patch"))
+pub fn json_patch(target: &mut Value, ops: &Value) -> Result<(), PatchError> {
+    json_patch::apply(target, ops)
 }
 
 /// Applies a strategic merge patch to `target` and returns the result; `target` is not modified.
