@@ -7,9 +7,16 @@
 //! - [`json_patch`]: RFC 6902 incl. `test` and the `-` index; atomic (target untouched on error).
 //! - [`strategic_merge`]: SMP of `patch` onto `target` for the object kind `type_meta`.
 //! - [`list_type`]: how a list at a field path of a built-in kind merges (shared with server-side apply).
+//! - Added: [`strategic_merge_as`] with [`SmpFlavor`] (API server vs kustomize), [`is_delete_patch`],
+//!   [`is_builtin_kind`], [`MAX_DEPTH`].
 
 mod json_patch;
 mod merge;
+mod schema;
+mod strategic;
+
+pub use schema::is_builtin_kind;
+pub use strategic::{MAX_DEPTH, is_delete_patch};
 
 use serde_json::Value;
 
@@ -53,12 +60,11 @@ pub struct TypeMeta<'a> {
 /// The list type at `path` (field names from the object root, list items not included, e.g.
 /// `["spec", "template", "spec", "containers"]`) for built-in kinds; `Atomic` for unknown fields and kinds,
 /// except `metadata.finalizers` (Set) and `metadata.ownerReferences` (Map by `uid`) on every kind.
-pub fn list_type(_type_meta: TypeMeta<'_>, path: &[&str]) -> ListType {
-    match path {
-        ["metadata", "finalizers"] => ListType::Set,
-        ["metadata", "ownerReferences"] => ListType::Map(&["uid"]),
-        _ => ListType::Atomic,
-    }
+///
+/// Multi-key lists carry the SSA `x-kubernetes-list-map-keys` (container `ports` by `containerPort` +
+/// `protocol`), see the `schema` module for how SMP's single merge key relates to them.
+pub fn list_type(type_meta: TypeMeta<'_>, path: &[&str]) -> ListType {
+    schema::lookup(type_meta, path).map_or(ListType::Atomic, |entry| entry.ssa)
 }
 
 /// Applies an RFC 7386 JSON merge patch to `target` in place.
@@ -72,10 +78,44 @@ pub fn json_patch(target: &mut Value, ops: &Value) -> Result<(), PatchError> {
 }
 
 /// Applies a strategic merge patch to `target` and returns the result; `target` is not modified.
+///
+/// This is the API server's flavour ([`SmpFlavor::ApiServer`]); the kustomize engine wants
+/// [`strategic_merge_as`] with [`SmpFlavor::Kustomize`] to reproduce `kustomize build` output exactly.
+/// A patch with a top-level `$patch: delete` means "delete the object": it is refused with
+/// [`PatchError::Invalid`], so callers check [`is_delete_patch`] first and delete the object themselves.
+/// Input nested deeper than [`MAX_DEPTH`] is refused with [`PatchError::Invalid`].
 pub fn strategic_merge(
-    _target: &Value,
-    _patch: &Value,
-    _type_meta: TypeMeta<'_>,
+    target: &Value,
+    patch: &Value,
+    type_meta: TypeMeta<'_>,
 ) -> Result<Value, PatchError> {
-    Err(PatchError::Unsupported("strategic merge patch"))
+    strategic_merge_as(target, patch, type_meta, SmpFlavor::ApiServer)
 }
+
+/// Which implementation's strategic-merge behaviour to reproduce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SmpFlavor {
+    /// apimachinery `strategicpatch` (kube-apiserver PATCH, kubectl): honours `$setElementOrder`,
+    /// `$retainKeys`, `$deleteFromPrimitiveList`; merged lists keep the server's order with new items
+    /// after; single SMP merge keys (container ports by `containerPort`); map-level `$patch: delete`
+    /// leaves an empty map.
+    #[default]
+    ApiServer,
+    /// kustomize v5.5.0 (kyaml merge2): patch items come first; `$setElementOrder`, `$retainKeys` and
+    /// `$deleteFromPrimitiveList` are copied as ordinary keys; multi-key merge keys; map-level
+    /// `$patch: delete` removes the map; every list of a kind outside the built-in schema is atomic.
+    Kustomize,
+}
+
+/// [`strategic_merge`] with an explicit flavour.
+pub fn strategic_merge_as(
+    target: &Value,
+    patch: &Value,
+    type_meta: TypeMeta<'_>,
+    flavor: SmpFlavor,
+) -> Result<Value, PatchError> {
+    strategic::apply(target, patch, type_meta, flavor)
+}
+
+#[cfg(test)]
+mod smp_tests;
