@@ -96,8 +96,8 @@ pub fn strategic_merge(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SmpFlavor {
     /// apimachinery `strategicpatch` (kube-apiserver PATCH, kubectl): honours `$setElementOrder`,
-    /// `$retainKeys`, `$deleteFromPrimitiveList`; merged lists keep the server's order with new items
-    /// after; single SMP merge keys (container ports by `containerPort`); map-level `$patch: delete`
+    /// `$retainKeys`, `$deleteFromPrimitiveList`; list order follows apimachinery's `mergeSortedSlice`
+    /// (patched items in patch order, server-only items keep their relative place); single SMP merge keys (container ports by `containerPort`); map-level `$patch: delete`
     /// leaves an empty map.
     #[default]
     ApiServer,
