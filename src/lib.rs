@@ -8,3 +8,4 @@ pub mod cli;
 pub mod kustomize;
 pub mod model;
 pub mod patch;
+pub mod reconcile;

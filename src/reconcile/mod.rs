@@ -1,0 +1,3 @@
+//! The bundled reconciler: runtime, sources, kustomizations, image automation.
+
+pub mod image;
