@@ -649,6 +649,9 @@ fn malformed_configs_are_invalid_not_panics() {
         json!({"metadata": {"labels": ["a"]}}),
         pod(json!(["not-an-object"])),
         pod(json!([{"image": "no-key"}])),
+        pod(json!({"name": "web"})),
+        pod(json!("web")),
+        json!({"metadata": {"finalizers": "a"}}),
     ];
     for config in bad {
         let result = server_side_apply(None, &config, &writer("m", T1), false, &Types);
@@ -951,5 +954,112 @@ fn keyed_item_update_records_item_node() {
         fields(&edited, "e", "Update"),
         json!({"f:spec": {"f:containers": {"k:{\"name\":\"side\"}":
             {".": {}, "f:name": {}, "f:image": {}}}}})
+    );
+}
+
+#[test]
+fn finalizers_added_and_removed_by_updates() {
+    let mut created = cm(json!({"a": "1"}));
+    record_update(None, &mut created, &writer("c", T1), &Types);
+    let mut with_finalizer = created.clone();
+    with_finalizer["metadata"]["finalizers"] = json!(["example.dev/keep"]);
+    record_update(
+        Some(&created),
+        &mut with_finalizer,
+        &writer("ctrl", T2),
+        &Types,
+    );
+    assert_eq!(
+        fields(&with_finalizer, "ctrl", "Update"),
+        json!({"f:metadata": {"f:finalizers": {".": {}, "v:\"example.dev/keep\"": {}}}})
+    );
+    let mut released = with_finalizer.clone();
+    released["metadata"]["finalizers"] = json!([]);
+    record_update(
+        Some(&with_finalizer),
+        &mut released,
+        &writer("ctrl", T3),
+        &Types,
+    );
+    assert_eq!(
+        fields(&released, "ctrl", "Update"),
+        json!({"f:metadata": {"f:finalizers": {}}})
+    );
+}
+
+#[test]
+fn forced_reapply_with_a_co_owner_is_still_a_noop() {
+    let live = csa_created(json!({"a": "1"}));
+    let shared = apply(Some(&live), &cm(json!({"a": "1"})), "flux", T2, true);
+    assert_eq!(
+        fields(&shared, "kubectl-client-side-apply", "Update"),
+        fields(&live, "kubectl-client-side-apply", "Update")
+    );
+    assert_eq!(
+        apply(Some(&shared), &cm(json!({"a": "1"})), "flux", T3, true),
+        shared
+    );
+}
+
+#[test]
+fn update_steals_from_another_updater() {
+    let created = csa_created(json!({"a": "1", "b": "1"}));
+    let mut edited = created.clone();
+    edited["data"]["b"] = json!("2");
+    record_update(
+        Some(&created),
+        &mut edited,
+        &writer("kubectl-edit", T2),
+        &Types,
+    );
+    assert_eq!(
+        fields(&edited, "kubectl-client-side-apply", "Update"),
+        json!({"f:data": {".": {}, "f:a": {}}})
+    );
+    assert_eq!(
+        entry(&edited, "kubectl-client-side-apply", "Update").unwrap()["time"],
+        T1
+    );
+    assert_eq!(
+        fields(&edited, "kubectl-edit", "Update"),
+        json!({"f:data": {"f:b": {}}})
+    );
+}
+
+#[test]
+fn unidentifiable_live_items_are_replaced_as_a_whole() {
+    // A stored list whose items lack the key field cannot be merged by key: the apply replaces it.
+    let live = pod(json!([{"image": "orphan"}, "junk"]));
+    let result = apply(Some(&live), &pod(json!([{"name": "web"}])), "m", T1, false);
+    assert_eq!(result["spec"]["containers"], json!([{"name": "web"}]));
+    let mut edited = live.clone();
+    edited["spec"]["containers"] = json!([{"image": "other"}]);
+    record_update(Some(&live), &mut edited, &writer("u", T2), &Types);
+    assert_eq!(
+        fields(&edited, "u", "Update"),
+        json!({"f:spec": {"f:containers": {}}})
+    );
+}
+
+#[test]
+fn applying_a_new_item_inserts_it_before_the_next_known_item() {
+    let first = apply(
+        None,
+        &pod(json!([{"name": "a"}, {"name": "b"}])),
+        "one",
+        T1,
+        false,
+    );
+    let second = apply(Some(&first), &pod(json!([{"name": "z"}])), "two", T2, false);
+    let third = apply(
+        Some(&second),
+        &pod(json!([{"name": "a"}, {"name": "n"}, {"name": "b"}])),
+        "one",
+        T3,
+        false,
+    );
+    assert_eq!(
+        third["spec"]["containers"],
+        json!([{"name": "a"}, {"name": "n"}, {"name": "b"}, {"name": "z"}])
     );
 }

@@ -98,8 +98,11 @@ fn applied_map<'v>(
         names.push(key);
         path.push(PathElement::Field(key.clone()));
         match child {
-            Value::Object(_) => applied_map(child, names, path, list_types, set)?,
             Value::Array(items) => applied_list(items, names, path, list_types, set)?,
+            _ if list_type_at(list_types, names) != ListType::Atomic => {
+                return Err(format!("{}: must be a list", names.join(".")));
+            }
+            Value::Object(_) => applied_map(child, names, path, list_types, set)?,
             _ => {
                 set.insert(path.clone());
             }
