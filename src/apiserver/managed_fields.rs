@@ -3,12 +3,14 @@
 //! API contract (the REST layer codes against these signatures; bodies are filled in by the SSA work):
 //! - [`server_side_apply`]: apply `applied` for a manager onto `live`, with conflicts and `force`.
 //! - [`record_update`]: update ownership after a non-apply write (POST, PUT, merge/JSON/SMP patch).
-//!
 //! - [`conflict_message`]: the exact 409 message the real API server gives for apply conflicts.
 //!
 //! Neither touches `resourceVersion`, `generation` or timestamps other than `managedFields[].time`.
 //! A write that changes nothing returns the stored object unchanged, byte for byte, `time` included.
 //! Null members of an apply configuration mean "not set": they are neither owned nor written.
+//! Apply conflicts only arise with entries of the same subresource; `managedFields` sent by clients on
+//! non-apply writes are ignored (ownership always derives from the stored object).
+//! Dropping `.status` (main endpoint) or everything but `.status` (`/status`) is the caller's job.
 
 mod entries;
 mod fieldpath;
