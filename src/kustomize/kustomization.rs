@@ -457,9 +457,9 @@ impl Kustomization {
     /// Decodes a kustomization document. `strict` = unknown fields are errors.
     pub fn decode(v: &Value, strict: bool) -> DecodeResult<Kustomization> {
         if let Value::Object(m) = v
-            && m.is_empty()
+            && m.keys().all(|k| k == "apiVersion" || k == "kind")
         {
-            return Err("kustomization file is empty".into());
+            return Err("kustomization.yaml is empty".into());
         }
         let f = Fields::new(v, "Kustomization", KNOWN_FIELDS, strict)?;
         let mut k = Kustomization::default();

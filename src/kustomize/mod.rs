@@ -191,3 +191,315 @@ pub fn build_with_warnings(root: &Path, opts: &BuildOptions) -> Result<BuildOutp
         warnings: builder.warnings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    fn build_in(root: &Path) -> Result<Vec<Value>, BuildError> {
+        build(root, &BuildOptions::default())
+    }
+
+    const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n";
+
+    #[test]
+    fn invalid_yaml_names_file_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "kustomization.yaml", "resources:\n- bad.yaml\n");
+        write(
+            dir.path(),
+            "bad.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n",
+        );
+        let e = build_in(dir.path()).unwrap_err();
+        let BuildError::Yaml {
+            path, line, column, ..
+        } = &e
+        else {
+            panic!("{e}")
+        };
+        assert_eq!(path, Path::new("bad.yaml"));
+        assert!(*line >= 4 && *column >= 1, "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("bad.yaml:{line}:{column}: invalid YAML")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn invalid_kustomization_yaml_is_reported_with_position() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "kustomization.yaml",
+            "resources:\n  - a.yaml\n - b.yaml\n",
+        );
+        let e = build_in(dir.path()).unwrap_err();
+        assert!(matches!(e, BuildError::Yaml { line: 3, .. }), "{e}");
+    }
+
+    #[test]
+    fn dot_dot_escape_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        write(dir.path(), "secret.yaml", CM);
+        write(
+            &root,
+            "kustomization.yaml",
+            "resources:\n- ../secret.yaml\n",
+        );
+        let e = build(
+            &root,
+            &BuildOptions {
+                flux: true,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(e, BuildError::Escape { .. }), "{e}");
+        assert!(e.to_string().contains("../secret.yaml"), "{e}");
+        assert!(e.to_string().contains("kustomization.yaml"), "{e}");
+    }
+
+    #[test]
+    fn dot_dot_escape_of_a_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        write(dir.path(), "other/kustomization.yaml", "resources: []\n");
+        write(&root, "kustomization.yaml", "resources:\n- ../other\n");
+        assert!(matches!(
+            build_in(&root).unwrap_err(),
+            BuildError::Escape { .. }
+        ));
+    }
+
+    #[test]
+    fn directories_outside_the_kustomization_but_inside_the_boundary_are_fine() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "base/kustomization.yaml",
+            "resources:\n- cm.yaml\n",
+        );
+        write(dir.path(), "base/cm.yaml", CM);
+        write(
+            dir.path(),
+            "overlay/kustomization.yaml",
+            "namePrefix: o-\nresources:\n- ../base\n",
+        );
+        let opts = BuildOptions {
+            boundary: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let objs = build(&dir.path().join("overlay"), &opts).unwrap();
+        assert_eq!(objs[0]["metadata"]["name"], "o-x");
+    }
+
+    #[test]
+    fn absolute_paths_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "cm.yaml", CM);
+        let abs = dir.path().join("cm.yaml");
+        write(
+            dir.path(),
+            "kustomization.yaml",
+            &format!("resources:\n- {}\n", abs.display()),
+        );
+        assert!(matches!(
+            build_in(dir.path()).unwrap_err(),
+            BuildError::Escape { .. }
+        ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_pointing_out_are_refused_and_inside_are_fine() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        write(dir.path(), "outside.yaml", CM);
+        write(&root, "inside.yaml", CM);
+        std::os::unix::fs::symlink(dir.path().join("outside.yaml"), root.join("out.yaml")).unwrap();
+        std::os::unix::fs::symlink(root.join("inside.yaml"), root.join("in.yaml")).unwrap();
+        write(&root, "kustomization.yaml", "resources:\n- out.yaml\n");
+        let e = build_in(&root).unwrap_err();
+        assert!(matches!(e, BuildError::Escape { .. }), "{e}");
+        assert!(e.to_string().contains("out.yaml"), "{e}");
+        write(&root, "kustomization.yaml", "resources:\n- in.yaml\n");
+        assert_eq!(build_in(&root).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn generator_files_cannot_escape() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        write(dir.path(), "passwd", "x");
+        write(
+            &root,
+            "kustomization.yaml",
+            "configMapGenerator:\n- name: c\n  files:\n  - ../passwd\n",
+        );
+        assert!(matches!(
+            build_in(&root).unwrap_err(),
+            BuildError::Escape { .. }
+        ));
+    }
+
+    #[test]
+    fn alias_bomb_fails_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bomb = String::from(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n",
+        );
+        for i in 1..15 {
+            let p = i - 1;
+            bomb.push_str(&format!("  a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        write(
+            dir.path(),
+            "kustomization.yaml",
+            "resources:\n- bomb.yaml\n",
+        );
+        write(dir.path(), "bomb.yaml", &bomb);
+        let e = build_in(dir.path()).unwrap_err();
+        assert!(matches!(e, BuildError::Yaml { .. }), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_fails_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata: {}1{}\n",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        write(
+            dir.path(),
+            "kustomization.yaml",
+            "resources:\n- deep.yaml\n",
+        );
+        write(dir.path(), "deep.yaml", &doc);
+        assert!(matches!(
+            build_in(dir.path()).unwrap_err(),
+            BuildError::Yaml { .. }
+        ));
+    }
+
+    #[test]
+    fn cycles_are_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "kustomization.yaml", "resources:\n- a\n");
+        write(dir.path(), "a/kustomization.yaml", "resources:\n- ../b\n");
+        write(dir.path(), "b/kustomization.yaml", "resources:\n- ../a\n");
+        let e = build_in(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("cycle"), "{e}");
+    }
+
+    #[test]
+    fn unsupported_features_name_the_kustomization_file() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "kustomization.yaml", "resources:\n- sub\n");
+        write(
+            dir.path(),
+            "sub/kustomization.yaml",
+            "resources:\n- git@github.com:org/repo.git\n",
+        );
+        let e = build_in(dir.path()).unwrap_err();
+        assert!(matches!(e, BuildError::Unsupported { .. }), "{e}");
+        assert!(e.to_string().starts_with("sub/kustomization.yaml:"), "{e}");
+        write(
+            dir.path(),
+            "sub/kustomization.yaml",
+            "helmCharts:\n- name: x\n",
+        );
+        let e = build_in(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("helmCharts"), "{e}");
+    }
+
+    #[test]
+    fn unknown_fields_strict_except_flux_root() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "kustomization.yaml",
+            "resources:\n- sub\nbogus: 1\n",
+        );
+        write(dir.path(), "sub/kustomization.yaml", "resources: []\n");
+        assert!(
+            build_in(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("unknown field \"bogus\"")
+        );
+        assert!(
+            build(
+                dir.path(),
+                &BuildOptions {
+                    flux: true,
+                    ..Default::default()
+                }
+            )
+            .is_ok()
+        );
+        write(
+            dir.path(),
+            "sub/kustomization.yaml",
+            "resources: []\nbogus: 1\n",
+        );
+        assert!(
+            build(
+                dir.path(),
+                &BuildOptions {
+                    flux: true,
+                    ..Default::default()
+                }
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn malformed_inputs_never_panic() {
+        let inputs = [
+            "resources: 5\n",
+            "resources: [1, {a: b}]\n",
+            "- a\n- b\n",
+            "patches: [{patch: \"[\"}]\nresources: [cm.yaml]\n",
+            "patches: [{patch: \"- op: nope\", target: {kind: ConfigMap}}]\nresources: [cm.yaml]\n",
+            "patches: [{patch: \"a: [\", target: {name: \"(\"}}]\nresources: [cm.yaml]\n",
+            "replacements: [{source: {kind: ConfigMap}, targets: [{select: {kind: ConfigMap}, fieldPaths: [\"data.[x=\"]}]}]\nresources: [cm.yaml]\n",
+            "replicas: [{name: x, count: 1e100}]\n",
+            "images: [{name: \"(\"}]\nresources: [cm.yaml]\n",
+            "configMapGenerator: [{name: a, literals: [noequals]}]\n",
+            "namespace: {a: b}\n",
+            "vars: [{name: V, objref: {kind: ConfigMap, name: x}, fieldref: {fieldpath: \"data.[[\"}}]\nresources: [cm.yaml]\n",
+            "sortOptions: {order: random}\n",
+            "\u{0}",
+        ];
+        for k in inputs {
+            let dir = tempfile::tempdir().unwrap();
+            write(dir.path(), "kustomization.yaml", k);
+            write(dir.path(), "cm.yaml", CM);
+            let _ = build_in(dir.path());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "kustomization.yaml", "resources: [cm.yaml]\n");
+        for doc in [
+            "[1, 2]\n",
+            "kind: X\n",
+            "kind: List\nitems: 5\n",
+            "apiVersion: 5\nkind: []\nmetadata: {name: [x]}\n",
+            "metadata: 7\n",
+        ] {
+            write(dir.path(), "cm.yaml", doc);
+            let _ = build_in(dir.path());
+        }
+    }
+}

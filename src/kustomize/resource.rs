@@ -37,32 +37,23 @@ impl ResId {
             && self.effective_namespace() == other.effective_namespace()
     }
 
-    /// A human-readable id for messages, like kustomize's `ResId.String()`.
+    /// A human-readable id for messages, in kustomize's `Kind.version.group/name.namespace` form.
     pub fn describe(&self) -> String {
-        let ns = if self.namespace.is_empty() {
-            "[noNs]"
-        } else {
-            &self.namespace
+        let or = |v: &str, empty: &'static str| {
+            if v.is_empty() {
+                empty.to_string()
+            } else {
+                v.to_string()
+            }
         };
-        let gvk = format!(
-            "{}_{}_{}",
-            if self.group.is_empty() {
-                "~G"
-            } else {
-                &self.group
-            },
-            if self.version.is_empty() {
-                "~V"
-            } else {
-                &self.version
-            },
-            if self.kind.is_empty() {
-                "~K"
-            } else {
-                &self.kind
-            },
-        );
-        format!("{gvk}|{ns}|{}", self.name)
+        format!(
+            "{}.{}.{}/{}.{}",
+            self.kind,
+            or(&self.version, "[noVer]"),
+            or(&self.group, "[noGrp]"),
+            self.name,
+            or(&self.namespace, "[noNs]")
+        )
     }
 
     /// Whether this id's kind is cluster-scoped in kustomize's built-in schema.

@@ -81,7 +81,7 @@ impl<'a> Builder<'a> {
             message,
         };
         let doc = match docs.len() {
-            0 => return Err(kerr("kustomization file is empty".into())),
+            0 => return Err(kerr("kustomization.yaml is empty".into())),
             1 => &docs[0],
             _ => {
                 return Err(kerr(
