@@ -186,6 +186,16 @@ pub fn build_with_warnings(root: &Path, opts: &BuildOptions) -> Result<BuildOutp
         sort::legacy_sort(&mut acc.list, &first, &last);
     }
     transformers::build_metadata(&mut acc.list, &loaded.kust.build_metadata);
+    for r in &mut acc.list {
+        // kustomize rewrites annotations when stripping its internal ones: empty or non-map values vanish.
+        if let Some(Value::Object(md)) = r.obj.get_mut("metadata")
+            && md
+                .get("annotations")
+                .is_some_and(|a| a.as_object().is_none_or(|m| m.is_empty()))
+        {
+            md.remove("annotations");
+        }
+    }
     Ok(BuildOutput {
         objects: acc.list.into_iter().map(|r| r.obj).collect(),
         warnings: builder.warnings,

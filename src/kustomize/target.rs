@@ -74,8 +74,8 @@ impl<'a> Builder<'a> {
             });
         };
         let text = self.fs.read_text(&file)?;
-        let docs =
-            yaml::parse_documents(&text).map_err(|e| BuildError::yaml(self.disp(&file), e))?;
+        let docs = yaml::parse_documents_yaml11(&text)
+            .map_err(|e| BuildError::yaml(self.disp(&file), e))?;
         let kerr = |message: String| BuildError::Kustomization {
             file: self.disp(&file),
             message,

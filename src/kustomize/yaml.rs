@@ -49,6 +49,16 @@ impl From<ScanError> for YamlError {
 
 /// Parses a multi-document YAML stream. Empty documents (only comments, or nothing) are dropped.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
+    parse_stream(text, false)
+}
+
+/// Like [`parse_documents`] but with YAML 1.1 booleans (`yes`, `on`, `y`, …), as sigs.k8s.io/yaml
+/// reads kustomization files.
+pub fn parse_documents_yaml11(text: &str) -> Result<Vec<Value>, YamlError> {
+    parse_stream(text, true)
+}
+
+fn parse_stream(text: &str, yaml11: bool) -> Result<Vec<Value>, YamlError> {
     if text.len() > MAX_FILE_BYTES {
         return Err(YamlError {
             line: 1,
@@ -64,6 +74,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
         anchors: HashMap::new(),
         nodes: 0,
         last_span: None,
+        yaml11,
     };
     builder.stream()
 }
@@ -74,6 +85,7 @@ struct Builder<'a> {
     anchors: HashMap<usize, (Value, usize)>,
     nodes: usize,
     last_span: Option<Span>,
+    yaml11: bool,
 }
 
 enum Item<'a> {
@@ -148,8 +160,18 @@ impl<'a> Builder<'a> {
             match ev {
                 Event::Scalar(text, style, anchor, tag) => {
                     self.count(1, &span)?;
-                    let v = resolve_scalar(&text, style, tag.as_deref())
+                    let mut v = resolve_scalar(&text, style, tag.as_deref())
                         .map_err(|m| YamlError::at(&span, m))?;
+                    if self.yaml11
+                        && style == ScalarStyle::Plain
+                        && tag.is_none()
+                        && is_old_bool(&text)
+                    {
+                        v = Value::Bool(matches!(
+                            &*text,
+                            "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON"
+                        ));
+                    }
                     if anchor != 0 {
                         self.anchors.insert(anchor, (v.clone(), 1));
                     }
@@ -970,5 +992,17 @@ mod tests {
         ] {
             let _ = parse_documents(s);
         }
+    }
+}
+#[cfg(test)]
+mod yaml11_tests {
+    #[test]
+    fn yaml11_booleans_in_kustomization_mode() {
+        let v = super::parse_documents_yaml11("a: yes\nb: 'yes'\nc: on\n").unwrap();
+        let w =
+            super::parse_documents_yaml11("commonLabels:\n  enabled: yes\nresources:\n- cm.yaml\n")
+                .unwrap();
+        assert_eq!(w[0]["commonLabels"]["enabled"], true);
+        assert_eq!(v[0], serde_json::json!({"a": true, "b": "yes", "c": true}));
     }
 }
