@@ -305,20 +305,18 @@ fn key_text(key: &Value) -> String {
 fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
     // Custom tags fall through: the value is resolved as if untagged.
     if let Some(suffix) = tag.and_then(Tag::core_suffix) {
-        {
-            return match suffix {
-                "str" => Ok(Value::String(text.to_string())),
-                "null" => Ok(Value::Null),
-                "bool" | "int" | "float" => {
-                    let v = resolve_plain(text)?;
-                    match (&v, suffix) {
-                        (Value::Bool(_), "bool") | (Value::Number(_), "int" | "float") => Ok(v),
-                        _ => Err(format!("cannot decode {text:?} as !!{suffix}")),
-                    }
+        return match suffix {
+            "str" => Ok(Value::String(text.to_string())),
+            "null" => Ok(Value::Null),
+            "bool" | "int" | "float" => {
+                let v = resolve_plain(text)?;
+                match (&v, suffix) {
+                    (Value::Bool(_), "bool") | (Value::Number(_), "int" | "float") => Ok(v),
+                    _ => Err(format!("cannot decode {text:?} as !!{suffix}")),
                 }
-                _ => Ok(Value::String(text.to_string())),
-            };
-        }
+            }
+            _ => Ok(Value::String(text.to_string())),
+        };
     }
     match style {
         ScalarStyle::Plain => resolve_plain(text),
