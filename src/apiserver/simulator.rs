@@ -33,7 +33,11 @@ pub enum Step {
 }
 
 /// Decides the next step for `object` given how long ago its current generation was first seen.
-pub fn simulate(_object: &Value, _since_generation: Duration, _opts: &SimulatorOptions) -> Vec<Step> {
+pub fn simulate(
+    _object: &Value,
+    _since_generation: Duration,
+    _opts: &SimulatorOptions,
+) -> Vec<Step> {
     Vec::new()
 }
 
