@@ -36,25 +36,55 @@ pub(crate) fn router(inner: Arc<Inner>, token: Option<String>) -> Router {
         None => r,
         Some(token) => {
             let expected = Arc::new(format!("Bearer {token}"));
+            let prefix = Arc::new(format!("{TOKEN_PATH_PREFIX}{token}"));
             r.layer(axum::middleware::from_fn(
                 move |req: Request, next: Next| {
                     let expected = expected.clone();
+                    let prefix = prefix.clone();
                     async move {
-                        let ok = req
+                        let header_ok = req
                             .headers()
                             .get(header::AUTHORIZATION)
                             .and_then(|v| v.to_str().ok())
                             .is_some_and(|v| v.trim() == expected.as_str());
-                        if ok {
-                            next.run(req).await
+                        let req = if header_ok {
+                            Some(req)
                         } else {
-                            ApiError::new(401, "Unauthorized", "Unauthorized").into_response()
+                            strip_token_prefix(req, &prefix)
+                        };
+                        match req {
+                            Some(req) => next.run(req).await,
+                            None => {
+                                ApiError::new(401, "Unauthorized", "Unauthorized").into_response()
+                            }
                         }
                     }
                 },
             ))
         }
     }
+}
+
+/// kubectl never sends credentials to a plain-http server (kubernetes/kubectl#744), so the token may
+/// also come as the first path segments: `http://127.0.0.1:PORT/flotilla-token/<token>/api/v1/...`.
+pub(crate) const TOKEN_PATH_PREFIX: &str = "/flotilla-token/";
+
+/// Removes the token prefix from the path; `None` when the path does not carry the token.
+fn strip_token_prefix(mut req: Request, prefix: &str) -> Option<Request> {
+    let uri = req.uri().clone();
+    let rest = uri.path().strip_prefix(prefix)?;
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return None;
+    }
+    let path = if rest.is_empty() { "/" } else { rest };
+    let pq = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    let mut parts = uri.into_parts();
+    parts.path_and_query = Some(pq.parse().ok()?);
+    *req.uri_mut() = http::Uri::from_parts(parts).ok()?;
+    Some(req)
 }
 
 fn json_response(code: StatusCode, v: &Value) -> Response {
