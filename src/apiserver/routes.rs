@@ -47,10 +47,14 @@ pub(crate) fn router(inner: Arc<Inner>, token: Option<String>) -> Router {
                             .get(header::AUTHORIZATION)
                             .and_then(|v| v.to_str().ok())
                             .is_some_and(|v| v.trim() == expected.as_str());
-                        let req = if header_ok {
+                        // A path carrying the token is stripped whether or not the header came
+                        // too (kube-rs sends both).
+                        let req = if req.uri().path().starts_with(prefix.as_str()) {
+                            strip_token_prefix(req, &prefix)
+                        } else if header_ok {
                             Some(req)
                         } else {
-                            strip_token_prefix(req, &prefix)
+                            None
                         };
                         match req {
                             Some(req) => next.run(req).await,
