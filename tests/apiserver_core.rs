@@ -756,3 +756,74 @@ async fn faults_fail_requests_and_close_watches() {
         .unwrap();
     assert!(rest.is_empty());
 }
+
+/// Rough scale check (run with `--ignored --nocapture`; prints timings, asserts only correctness).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn scale_smoke() {
+    let c = cluster();
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"),
+        "kustomizations",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(client(&c), "default", &ar);
+    let t0 = std::time::Instant::now();
+    for i in 0..10_000 {
+        let o: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": format!("ks-{i:05}"), "labels": {"app": "x", "team": "y"}},
+            "spec": {"interval": "10m", "path": "./apps/x", "prune": true, "wait": true,
+                     "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
+                     "postBuild": {"substitute": {"cluster": "dev", "region": "eu-west-1"}}},
+            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded",
+                "message": "Applied revision: main@sha1:0123456789abcdef0123456789abcdef01234567",
+                "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+                "lastAppliedRevision": "main@sha1:0123456789abcdef0123456789abcdef01234567",
+                "inventory": {"entries": [{"id": "default_web_apps_Deployment", "v": "v1"},
+                                          {"id": "default_web__Service", "v": "v1"}]}}
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &o).await.unwrap();
+    }
+    println!("10k creates: {:?}", t0.elapsed());
+    let t1 = std::time::Instant::now();
+    let (s, _) = raw(
+        &c,
+        "GET",
+        "/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations",
+        "",
+        vec![],
+    )
+    .await;
+    assert_eq!(s, 200);
+    println!("full list of 10k: {:?}", t1.elapsed());
+    let mut watchers = Vec::new();
+    for _ in 0..20 {
+        let stream = api
+            .watch(
+                &WatchParams::default().timeout(60),
+                &c.object_count().to_string(),
+            )
+            .await;
+        watchers.push(stream.unwrap().boxed());
+    }
+    let t2 = std::time::Instant::now();
+    for i in 0..1000 {
+        api.patch(
+            &format!("ks-{i:05}"),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"n": i.to_string()}}})),
+        )
+        .await
+        .unwrap();
+    }
+    println!("1000 patches: {:?}", t2.elapsed());
+    let mut w0 = watchers.remove(0);
+    let mut seen = 0;
+    while seen < 1000 {
+        if let Some(Ok(WatchEvent::Modified(_))) = w0.next().await {
+            seen += 1;
+        }
+    }
+    println!("1000 events through watcher 0 after {:?}", t2.elapsed());
+}
