@@ -3,10 +3,24 @@
 //! API contract (the REST layer codes against these signatures; bodies are filled in by the SSA work):
 //! - [`server_side_apply`]: apply `applied` for a manager onto `live`, with conflicts and `force`.
 //! - [`record_update`]: update ownership after a non-apply write (POST, PUT, merge/JSON/SMP patch).
+//! - [`conflict_message`]: the exact 409 message the real API server gives for apply conflicts.
 //!
 //! Neither touches `resourceVersion`, `generation` or timestamps other than `managedFields[].time`.
+//! A write that changes nothing returns the stored object unchanged, byte for byte, `time` included.
+//! Null members of an apply configuration mean "not set": they are neither owned nor written.
+//! Apply conflicts only arise with entries of the same subresource; `managedFields` sent by clients on
+//! non-apply writes are ignored (ownership always derives from the stored object).
+//! Dropping `.status` (main endpoint) or everything but `.status` (`/status`) is the caller's job.
+
+mod entries;
+mod fieldpath;
+#[cfg(test)]
+mod tests;
+mod walk;
 
 use crate::patch::ListType;
+use entries::{APPLY, Entries, Entry, UPDATE};
+use fieldpath::{FieldSet, display_path, is_untracked, owns_at_or_below, strip_untracked};
 use serde_json::Value;
 
 /// Tells how a list at a field path merges (built-in merge keys, CRD `x-kubernetes-list-type`).
@@ -58,24 +72,346 @@ pub enum ApplyError {
 /// Returns the new object, with `metadata.managedFields` updated. The caller decides no-op detection
 /// (compare the result with `live`), generation and resourceVersion.
 pub fn server_side_apply(
-    _live: Option<&Value>,
-    _applied: &Value,
-    _writer: &Writer<'_>,
-    _force: bool,
-    _list_types: &dyn ListTypes,
+    live: Option<&Value>,
+    applied: &Value,
+    writer: &Writer<'_>,
+    force: bool,
+    list_types: &dyn ListTypes,
 ) -> Result<Value, ApplyError> {
-    Err(ApplyError::Invalid(
-        "server-side apply is not supported yet".into(),
-    ))
+    let config = prepare_config(applied)?;
+    let mut applied_set = walk::applied_field_set(&config, list_types)
+        .map_err(|e| ApplyError::Invalid(format!("invalid apply configuration: {e}")))?;
+    strip_untracked(&mut applied_set);
+
+    let empty = Value::Object(serde_json::Map::new());
+    let live_object = live.filter(|v| v.is_object()).unwrap_or(&empty);
+    let mut entries = Entries::parse(live_object);
+    let own = entries
+        .list
+        .iter()
+        .position(|e| e.is_apply_of(writer.manager, writer.subresource));
+    let previous_set = own.map(|i| entries.list[i].set.clone()).unwrap_or_default();
+
+    let mut result = walk::merge_applied(Some(live_object), &config, list_types);
+
+    // Fields this manager applied before but no longer applies go away unless someone else owns them.
+    let others: Vec<&FieldSet> = entries
+        .list
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != own)
+        .map(|(_, e)| &e.set)
+        .collect();
+    let owned_by_anyone = |path: &[fieldpath::PathElement]| {
+        owns_at_or_below(&applied_set, path) || others.iter().any(|s| owns_at_or_below(s, path))
+    };
+    let mut dropped: Vec<&Vec<fieldpath::PathElement>> = previous_set
+        .iter()
+        .filter(|p| !applied_set.contains(*p))
+        .collect();
+    // Deepest first, so an item's own fields go before the item.
+    dropped.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for path in dropped {
+        if owned_by_anyone(path) || is_key_field(path) {
+            continue;
+        }
+        if walk::remove_at(&mut result, path) {
+            prune_empty_parents(&mut result, path, &owned_by_anyone);
+        }
+    }
+
+    let comparison = tracked_comparison(live_object, &result, list_types);
+    let changed_paths: FieldSet = comparison
+        .modified
+        .union(&comparison.added)
+        .cloned()
+        .collect();
+
+    // Conflicts: other owners (same subresource) of fields whose value this apply changes.
+    let mut conflicts = Vec::new();
+    for (i, entry) in entries.list.iter().enumerate() {
+        if Some(i) == own || entry.subresource.as_deref() != writer.subresource {
+            continue;
+        }
+        for path in entry.set.intersection(&changed_paths) {
+            conflicts.push(Conflict {
+                manager: entry.manager.clone(),
+                operation: entry.operation.clone(),
+                api_version: entry.api_version.clone(),
+                subresource: entry.subresource.clone(),
+                field: display_path(path),
+            });
+        }
+    }
+    if !conflicts.is_empty() && !force {
+        return Err(ApplyError::Conflicts(conflicts));
+    }
+
+    for (i, entry) in entries.list.iter_mut().enumerate() {
+        if Some(i) == own {
+            continue;
+        }
+        if entry.subresource.as_deref() == writer.subresource {
+            entry.remove_all(&changed_paths);
+        }
+        entry.remove_all(&comparison.removed);
+    }
+
+    let object_changed =
+        live.is_none() || !walk::equal_ignoring_managed_fields(live_object, &result);
+    match own {
+        Some(i) => {
+            let entry = &mut entries.list[i];
+            if object_changed || entry.set != applied_set || entry.api_version != writer.api_version
+            {
+                entry.set_fields(applied_set);
+                entry.api_version = writer.api_version.to_string();
+                entry.time = Some(writer.now.to_string());
+                entry.touch();
+            }
+        }
+        None => entries.push(Entry::new(
+            writer.manager,
+            APPLY,
+            writer.api_version,
+            writer.subresource,
+            writer.now,
+            applied_set,
+        )),
+    }
+    entries.drop_empty();
+
+    if let Some(live) = live
+        && !object_changed
+        && !entries.changed()
+    {
+        return Ok(live.clone());
+    }
+    entries.write_into(&mut result);
+    Ok(result)
 }
 
 /// Records ownership after a non-apply write: fields `new` adds or changes relative to `old` go into
 /// `writer`'s `Update` entry and are taken from every other manager; removed fields leave every set.
 /// Rewrites `new`'s `metadata.managedFields`.
 pub fn record_update(
-    _old: Option<&Value>,
-    _new: &mut Value,
-    _writer: &Writer<'_>,
-    _list_types: &dyn ListTypes,
+    old: Option<&Value>,
+    new: &mut Value,
+    writer: &Writer<'_>,
+    list_types: &dyn ListTypes,
 ) {
+    if !new.is_object() {
+        return;
+    }
+    let empty = Value::Object(serde_json::Map::new());
+    let old_object = old.filter(|v| v.is_object()).unwrap_or(&empty);
+    let comparison = tracked_comparison(old_object, new, list_types);
+    let mut entries = Entries::parse(old_object);
+    if comparison.is_same() {
+        // Nothing tracked changed: ownership stays exactly as stored (client-sent managedFields ignored).
+        let stored = old_object
+            .get("metadata")
+            .and_then(|m| m.get("managedFields"))
+            .cloned();
+        if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+            match stored {
+                Some(stored) => {
+                    meta.insert("managedFields".into(), stored);
+                }
+                None => {
+                    meta.remove("managedFields");
+                }
+            }
+        } else if stored.is_some() {
+            entries.write_into(new);
+        }
+        return;
+    }
+    let changed: FieldSet = comparison
+        .modified
+        .union(&comparison.added)
+        .cloned()
+        .collect();
+    let own = |e: &Entry| e.is_update_of(writer.manager, writer.api_version, writer.subresource);
+    for entry in entries.list.iter_mut().filter(|e| !own(e)) {
+        entry.remove_all(&changed);
+        entry.remove_all(&comparison.removed);
+    }
+    match entries.list.iter_mut().find(|e| own(e)) {
+        Some(entry) => {
+            let mut set = entry.set.clone();
+            set.extend(changed);
+            set.retain(|p| !comparison.removed.contains(p));
+            entry.set_fields(set);
+            entry.time = Some(writer.now.to_string());
+            entry.touch();
+        }
+        None => entries.push(Entry::new(
+            writer.manager,
+            UPDATE,
+            writer.api_version,
+            writer.subresource,
+            writer.now,
+            changed,
+        )),
+    }
+    entries.drop_empty();
+    entries.cap_updates();
+    entries.write_into(new);
+}
+
+impl Conflict {
+    /// The owner as the API server names it: `"mgr"`, plus ` with subresource "status"` when set, plus
+    /// ` using v1` for `Update` owners.
+    pub fn owner(&self) -> String {
+        let mut out = go_quote(&self.manager);
+        if let Some(subresource) = &self.subresource {
+            out.push_str(" with subresource ");
+            out.push_str(&go_quote(subresource));
+        }
+        if self.operation == UPDATE {
+            out.push_str(" using ");
+            out.push_str(&self.api_version);
+        }
+        out
+    }
+
+    /// The message of this conflict's `FieldManagerConflict` cause, e.g. `conflict with "kubectl" using v1`.
+    pub fn cause_message(&self) -> String {
+        format!("conflict with {}", self.owner())
+    }
+}
+
+/// The 409 message for apply conflicts, formatted exactly as the real API server does:
+/// `Apply failed with 1 conflict: conflict with "m" using v1: .data.a`, or for several, grouped by owner:
+/// `Apply failed with 2 conflicts: conflicts with "m":\n- .spec.a\n- .spec.b`.
+pub fn conflict_message(conflicts: &[Conflict]) -> String {
+    if let [only] = conflicts {
+        return format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            only.owner(),
+            only.field
+        );
+    }
+    let mut owners: Vec<(&str, &str, &str, Option<&str>)> = conflicts
+        .iter()
+        .map(|c| {
+            (
+                c.manager.as_str(),
+                c.operation.as_str(),
+                c.api_version.as_str(),
+                c.subresource.as_deref(),
+            )
+        })
+        .collect();
+    owners.sort();
+    owners.dedup();
+    let mut lines = Vec::new();
+    for owner in owners {
+        let mut group = conflicts.iter().filter(|c| {
+            (
+                c.manager.as_str(),
+                c.operation.as_str(),
+                c.api_version.as_str(),
+                c.subresource.as_deref(),
+            ) == owner
+        });
+        if let Some(first) = group.next() {
+            lines.push(format!("conflicts with {}:", first.owner()));
+            lines.push(format!("- {}", first.field));
+        }
+        lines.extend(group.map(|c| format!("- {}", c.field)));
+    }
+    format!(
+        "Apply failed with {} conflicts: {}",
+        conflicts.len(),
+        lines.join("\n")
+    )
+}
+
+/// A string quoted like Go's `%q` (JSON string escaping agrees for all printable text).
+fn go_quote(text: &str) -> String {
+    Value::String(text.to_string()).to_string()
+}
+
+/// Validates an apply configuration and returns the part that is merged: without null members and without
+/// server-owned metadata (identity fields stay so that creating through apply works).
+fn prepare_config(applied: &Value) -> Result<Value, ApplyError> {
+    if !applied.is_object() {
+        return Err(ApplyError::Invalid(
+            "invalid apply configuration: the body must be a JSON object".into(),
+        ));
+    }
+    if walk::exceeds_depth(applied, fieldpath::MAX_DEPTH) {
+        return Err(ApplyError::Invalid(format!(
+            "invalid apply configuration: nesting deeper than {} levels",
+            fieldpath::MAX_DEPTH
+        )));
+    }
+    let mut config = walk::without_nulls(applied);
+    if let Some(metadata) = config.get_mut("metadata") {
+        let Some(meta) = metadata.as_object_mut() else {
+            return Err(ApplyError::Invalid(
+                "invalid apply configuration: metadata must be an object".into(),
+            ));
+        };
+        for field in [
+            "uid",
+            "resourceVersion",
+            "generation",
+            "creationTimestamp",
+            "managedFields",
+            "selfLink",
+            "deletionTimestamp",
+        ] {
+            meta.remove(field);
+        }
+        for field in ["labels", "annotations"] {
+            if meta.get(field).is_some_and(|v| !v.is_object()) {
+                return Err(ApplyError::Invalid(format!(
+                    "invalid apply configuration: metadata.{field} must be an object"
+                )));
+            }
+        }
+    }
+    Ok(config)
+}
+
+/// The comparison of two objects restricted to tracked fields.
+fn tracked_comparison(old: &Value, new: &Value, list_types: &dyn ListTypes) -> walk::Comparison {
+    let mut comparison = walk::compare(old, new, list_types);
+    strip_untracked(&mut comparison.added);
+    strip_untracked(&mut comparison.modified);
+    strip_untracked(&mut comparison.removed);
+    comparison
+}
+
+/// True for a key field of an associative-list item (`.containers[name="x"].name`): it lives and dies
+/// with its item.
+fn is_key_field(path: &[fieldpath::PathElement]) -> bool {
+    match path {
+        [
+            ..,
+            item @ fieldpath::PathElement::Key(_),
+            fieldpath::PathElement::Field(name),
+        ] => item.key_fields().contains_key(name),
+        _ => false,
+    }
+}
+
+/// After removing `path`, removes the maps and lists above it that became empty and nobody owns.
+fn prune_empty_parents(
+    object: &mut Value,
+    path: &[fieldpath::PathElement],
+    owned: &dyn Fn(&[fieldpath::PathElement]) -> bool,
+) {
+    let mut end = path.len();
+    while end > 1 {
+        end -= 1;
+        let parent = &path[..end];
+        if is_untracked(parent) || owned(parent) || !walk::is_empty_container(object, parent) {
+            return;
+        }
+        walk::remove_at(object, parent);
+    }
 }
