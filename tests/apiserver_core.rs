@@ -422,3 +422,408 @@ async fn tcp_server_requires_token_and_kubeconfig_loads() {
         .await
         .unwrap();
 }
+
+fn widget_crd() -> Value {
+    json!({"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+        "metadata":{"name":"widgets.example.dev"},
+        "spec":{"group":"example.dev","scope":"Namespaced",
+          "names":{"plural":"widgets","kind":"Widget"},
+          "versions":[{"name":"v1","served":true,"storage":true,"subresources":{"status":{}},
+             "additionalPrinterColumns":[{"name":"Size","type":"integer","jsonPath":".spec.size"}],
+             "schema":{"openAPIV3Schema":{"type":"object","x-kubernetes-preserve-unknown-fields":true}}}]}})
+}
+
+async fn widgets(c: &Cluster) -> Api<DynamicObject> {
+    let (s, _) = raw(
+        c,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        "application/json",
+        widget_crd().to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.dev", "v1", "Widget"),
+        "widgets",
+    );
+    Api::namespaced_with(client(c), "default", &ar)
+}
+
+#[tokio::test]
+async fn server_side_apply_conflicts_force_and_no_op() {
+    let c = cluster();
+    let api = widgets(&c).await;
+    let applied = json!({"apiVersion":"example.dev/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"size":1,"color":"red"}});
+    let a = api
+        .patch("w", &PatchParams::apply("alice"), &Patch::Apply(&applied))
+        .await
+        .unwrap();
+    let rv = a.metadata.resource_version.clone();
+    // Same apply again: a no-op keeps the RV.
+    let again = api
+        .patch("w", &PatchParams::apply("alice"), &Patch::Apply(&applied))
+        .await
+        .unwrap();
+    assert_eq!(again.metadata.resource_version, rv);
+    let bob = json!({"apiVersion":"example.dev/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"size":2}});
+    let err = api
+        .patch("w", &PatchParams::apply("bob"), &Patch::Apply(&bob))
+        .await
+        .unwrap_err();
+    let kube::Error::Api(s) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(s.code, 409);
+    assert_eq!(s.reason, "Conflict");
+    assert_eq!(
+        s.message,
+        "Apply failed with 1 conflict: conflict with \"alice\": .spec.size"
+    );
+    let forced = api
+        .patch("w", &PatchParams::apply("bob").force(), &Patch::Apply(&bob))
+        .await
+        .unwrap();
+    assert_eq!(forced.data["spec"]["size"], 2);
+    assert_eq!(forced.metadata.generation, Some(2));
+    // alice drops color from her config: it is removed.
+    let alice2 =
+        json!({"apiVersion":"example.dev/v1","kind":"Widget","metadata":{"name":"w"},"spec":{}});
+    let after = api
+        .patch("w", &PatchParams::apply("alice"), &Patch::Apply(&alice2))
+        .await
+        .unwrap();
+    assert!(after.data["spec"].get("color").is_none());
+    // Apply without a field manager is refused.
+    let (s, body) = raw(
+        &c,
+        "PATCH",
+        "/apis/example.dev/v1/namespaces/default/widgets/w",
+        "application/apply-patch+yaml",
+        bob.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(s, 422, "{body}");
+    // force on a non-apply patch is refused.
+    let (s, _) = raw(
+        &c,
+        "PATCH",
+        "/apis/example.dev/v1/namespaces/default/widgets/w?force=true",
+        "application/merge-patch+json",
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(s, 422);
+    // Strategic merge patch on a custom resource is 415.
+    let (s, _) = raw(
+        &c,
+        "PATCH",
+        "/apis/example.dev/v1/namespaces/default/widgets/w",
+        "application/strategic-merge-patch+json",
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(s, 415);
+}
+
+#[tokio::test]
+async fn status_writes_do_not_bump_generation_and_main_writes_ignore_status() {
+    let c = cluster();
+    let api = widgets(&c).await;
+    let w: DynamicObject =
+        serde_json::from_value(json!({"apiVersion":"example.dev/v1","kind":"Widget",
+        "metadata":{"name":"s"},"spec":{"size":1},"status":{"phase":"ignored"}}))
+        .unwrap();
+    let made = api.create(&PostParams::default(), &w).await.unwrap();
+    assert!(made.data.get("status").is_none());
+    let st = api
+        .patch_status(
+            "s",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status":{"phase":"Ready"},"spec":{"size":9}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(st.data["status"]["phase"], "Ready");
+    assert_eq!(st.data["spec"]["size"], 1);
+    assert_eq!(st.metadata.generation, Some(1));
+    assert_ne!(st.metadata.resource_version, made.metadata.resource_version);
+    let spec = api
+        .patch(
+            "s",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec":{"size":2},"status":{"phase":"nope"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(spec.metadata.generation, Some(2));
+    assert_eq!(spec.data["status"]["phase"], "Ready");
+    // Label-only change: no generation bump.
+    let l = api
+        .patch(
+            "s",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata":{"labels":{"x":"y"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(l.metadata.generation, Some(2));
+    // PUT of a custom resource without resourceVersion is 422.
+    let mut body = serde_json::to_value(&l).unwrap();
+    body["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resourceVersion");
+    let (s, _) = raw(
+        &c,
+        "PUT",
+        "/apis/example.dev/v1/namespaces/default/widgets/s",
+        "application/json",
+        body.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(s, 422);
+}
+
+#[tokio::test]
+async fn label_selector_watch_sees_transitions() {
+    let c = cluster();
+    let api: Api<ConfigMap> = Api::namespaced(client(&c), "default");
+    let first = api.create(&PostParams::default(), &cm("t")).await.unwrap();
+    let mut stream = api
+        .watch(
+            &WatchParams::default().labels("app=x").timeout(10),
+            first.metadata.resource_version.as_deref().unwrap(),
+        )
+        .await
+        .unwrap()
+        .boxed();
+    let label = |v: Value| Patch::Merge(json!({"metadata":{"labels":{"app":v}}}));
+    api.patch("t", &PatchParams::default(), &label(json!("x")))
+        .await
+        .unwrap();
+    api.patch("t", &PatchParams::default(), &label(json!("y")))
+        .await
+        .unwrap();
+    assert!(matches!(
+        stream.try_next().await.unwrap(),
+        Some(WatchEvent::Added(_))
+    ));
+    assert!(matches!(
+        stream.try_next().await.unwrap(),
+        Some(WatchEvent::Deleted(_))
+    ));
+    let listed = api
+        .list(&ListParams::default().labels("app=y"))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let (s, body) = raw(
+        &c,
+        "GET",
+        "/api/v1/configmaps?labelSelector=app%20in%20(",
+        "",
+        vec![],
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+}
+
+#[tokio::test]
+async fn kube_runtime_watcher_initializes_and_streaming_lists_end_with_bookmark() {
+    use kube::runtime::watcher::{self, Event};
+    let c = cluster();
+    let api: Api<ConfigMap> = Api::namespaced(client(&c), "default");
+    api.create(&PostParams::default(), &cm("r1")).await.unwrap();
+    for config in [
+        watcher::Config::default(),
+        watcher::Config::default().streaming_lists(),
+    ] {
+        let mut s = watcher::watcher(api.clone(), config).boxed();
+        assert!(matches!(s.try_next().await.unwrap(), Some(Event::Init)));
+        assert!(matches!(
+            s.try_next().await.unwrap(),
+            Some(Event::InitApply(_))
+        ));
+        assert!(matches!(s.try_next().await.unwrap(), Some(Event::InitDone)));
+    }
+}
+
+#[tokio::test]
+async fn table_and_metadata_representations() {
+    let c = cluster();
+    let api = widgets(&c).await;
+    let w: DynamicObject =
+        serde_json::from_value(json!({"apiVersion":"example.dev/v1","kind":"Widget",
+        "metadata":{"name":"t1"},"spec":{"size":7}}))
+        .unwrap();
+    api.create(&PostParams::default(), &w).await.unwrap();
+    let req = http::Request::builder()
+        .uri("/apis/example.dev/v1/namespaces/default/widgets")
+        .header(
+            "accept",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        )
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = c.router().oneshot(req).await.unwrap();
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("as=Table")
+    );
+    let t: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(t["kind"], "Table");
+    assert_eq!(t["columnDefinitions"][1]["name"], "Size");
+    assert_eq!(t["rows"][0]["cells"][1], 7);
+    let metas = api.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(metas.items[0].metadata.name.as_deref(), Some("t1"));
+}
+
+#[tokio::test]
+async fn dry_run_gc_and_deletecollection() {
+    let c = cluster();
+    let api: Api<ConfigMap> = Api::namespaced(client(&c), "default");
+    let dry = api
+        .create(
+            &PostParams {
+                dry_run: true,
+                ..Default::default()
+            },
+            &cm("dry"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(dry.metadata.name.as_deref(), Some("dry"));
+    assert!(api.get_opt("dry").await.unwrap().is_none());
+    let owner = api
+        .create(&PostParams::default(), &cm("owner"))
+        .await
+        .unwrap();
+    let mut dep = cm("dep");
+    dep.metadata.owner_references = Some(vec![
+        serde_json::from_value(json!({"apiVersion":"v1","kind":"ConfigMap","name":"owner",
+            "uid": owner.metadata.uid.clone().unwrap()}))
+        .unwrap(),
+    ]);
+    api.create(&PostParams::default(), &dep).await.unwrap();
+    api.delete("owner", &DeleteParams::default()).await.unwrap();
+    assert!(api.get_opt("dep").await.unwrap().is_none());
+    for n in ["c1", "c2"] {
+        let mut o = cm(n);
+        o.metadata.labels = Some([("k".to_string(), "v".to_string())].into());
+        api.create(&PostParams::default(), &o).await.unwrap();
+    }
+    api.create(&PostParams::default(), &cm("c3")).await.unwrap();
+    let gone = api
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("k=v"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(gone.left().unwrap().items.len(), 2);
+    assert_eq!(
+        api.list(&ListParams::default()).await.unwrap().items.len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn faults_fail_requests_and_close_watches() {
+    let c = cluster();
+    let (s, body) = raw(
+        &c,
+        "POST",
+        "/flotilla/admin/faults",
+        "application/json",
+        br#"{"failNext":{"count":1,"status":429,"retryAfterSeconds":2}}"#.to_vec(),
+    )
+    .await;
+    assert_eq!((s, body), (200, json!({"ok": true})));
+    let (s, body) = raw(&c, "GET", "/api/v1/namespaces", "", vec![]).await;
+    assert_eq!(s, 429);
+    assert_eq!(body["code"], 429);
+    let (s, _) = raw(&c, "GET", "/api/v1/namespaces", "", vec![]).await;
+    assert_eq!(s, 200);
+    let api: Api<ConfigMap> = Api::namespaced(client(&c), "default");
+    let stream = api.watch(&WatchParams::default(), "0").await.unwrap();
+    c.faults().close_watches();
+    let rest: Vec<_> = tokio::time::timeout(Duration::from_secs(5), stream.collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert!(rest.is_empty());
+}
+
+/// Rough scale check (run with `--ignored --nocapture`; prints timings, asserts only correctness).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn scale_smoke() {
+    let c = cluster();
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"),
+        "kustomizations",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(client(&c), "default", &ar);
+    let t0 = std::time::Instant::now();
+    for i in 0..10_000 {
+        let o: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": format!("ks-{i:05}"), "labels": {"app": "x", "team": "y"}},
+            "spec": {"interval": "10m", "path": "./apps/x", "prune": true, "wait": true,
+                     "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
+                     "postBuild": {"substitute": {"cluster": "dev", "region": "eu-west-1"}}},
+            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded",
+                "message": "Applied revision: main@sha1:0123456789abcdef0123456789abcdef01234567",
+                "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+                "lastAppliedRevision": "main@sha1:0123456789abcdef0123456789abcdef01234567",
+                "inventory": {"entries": [{"id": "default_web_apps_Deployment", "v": "v1"},
+                                          {"id": "default_web__Service", "v": "v1"}]}}
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &o).await.unwrap();
+    }
+    println!("10k creates: {:?}", t0.elapsed());
+    let t1 = std::time::Instant::now();
+    let (s, _) = raw(
+        &c,
+        "GET",
+        "/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations",
+        "",
+        vec![],
+    )
+    .await;
+    assert_eq!(s, 200);
+    println!("full list of 10k: {:?}", t1.elapsed());
+    let mut watchers = Vec::new();
+    for _ in 0..20 {
+        let stream = api
+            .watch(
+                &WatchParams::default().timeout(60),
+                &c.object_count().to_string(),
+            )
+            .await;
+        watchers.push(stream.unwrap().boxed());
+    }
+    let t2 = std::time::Instant::now();
+    for i in 0..1000 {
+        api.patch(
+            &format!("ks-{i:05}"),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"n": i.to_string()}}})),
+        )
+        .await
+        .unwrap();
+    }
+    println!("1000 patches: {:?}", t2.elapsed());
+    let mut w0 = watchers.remove(0);
+    let mut seen = 0;
+    while seen < 1000 {
+        if let Some(Ok(WatchEvent::Modified(_))) = w0.next().await {
+            seen += 1;
+        }
+    }
+    println!("1000 events through watcher 0 after {:?}", t2.elapsed());
+}

@@ -156,8 +156,18 @@ impl Cluster {
                 st.seed("/namespaces", body)
                     .map_err(|e| ApiServerError::Options(e.message))?;
             }
-            let mut crds = if opts.builtin_crds {
+            let crd_name = |c: &Value| {
+                c.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            let extra_names: Vec<Option<String>> = opts.extra_crds.iter().map(crd_name).collect();
+            // An extra CRD (e.g. the real upstream one) replaces the compact CRD of the same name.
+            let mut crds: Vec<Value> = if opts.builtin_crds {
                 crate::model::crd::compact_crds()
+                    .into_iter()
+                    .filter(|c| !extra_names.contains(&crd_name(c)))
+                    .collect()
             } else {
                 Vec::new()
             };

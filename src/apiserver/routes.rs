@@ -36,25 +36,59 @@ pub(crate) fn router(inner: Arc<Inner>, token: Option<String>) -> Router {
         None => r,
         Some(token) => {
             let expected = Arc::new(format!("Bearer {token}"));
+            let prefix = Arc::new(format!("{TOKEN_PATH_PREFIX}{token}"));
             r.layer(axum::middleware::from_fn(
                 move |req: Request, next: Next| {
                     let expected = expected.clone();
+                    let prefix = prefix.clone();
                     async move {
-                        let ok = req
+                        let header_ok = req
                             .headers()
                             .get(header::AUTHORIZATION)
                             .and_then(|v| v.to_str().ok())
                             .is_some_and(|v| v.trim() == expected.as_str());
-                        if ok {
-                            next.run(req).await
+                        // A path carrying the token is stripped whether or not the header came
+                        // too (kube-rs sends both).
+                        let req = if req.uri().path().starts_with(prefix.as_str()) {
+                            strip_token_prefix(req, &prefix)
+                        } else if header_ok {
+                            Some(req)
                         } else {
-                            ApiError::new(401, "Unauthorized", "Unauthorized").into_response()
+                            None
+                        };
+                        match req {
+                            Some(req) => next.run(req).await,
+                            None => {
+                                ApiError::new(401, "Unauthorized", "Unauthorized").into_response()
+                            }
                         }
                     }
                 },
             ))
         }
     }
+}
+
+/// kubectl never sends credentials to a plain-http server (kubernetes/kubectl#744), so the token may
+/// also come as the first path segments: `http://127.0.0.1:PORT/flotilla-token/<token>/api/v1/...`.
+pub(crate) const TOKEN_PATH_PREFIX: &str = "/flotilla-token/";
+
+/// Removes the token prefix from the path; `None` when the path does not carry the token.
+fn strip_token_prefix(mut req: Request, prefix: &str) -> Option<Request> {
+    let uri = req.uri().clone();
+    let rest = uri.path().strip_prefix(prefix)?;
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return None;
+    }
+    let path = if rest.is_empty() { "/" } else { rest };
+    let pq = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    let mut parts = uri.into_parts();
+    parts.path_and_query = Some(pq.parse().ok()?);
+    *req.uri_mut() = http::Uri::from_parts(parts).ok()?;
+    Some(req)
 }
 
 fn json_response(code: StatusCode, v: &Value) -> Response {
@@ -365,11 +399,35 @@ fn parse_body(body: &[u8], yaml: bool) -> Result<Value, ApiError> {
         Err(_) => {
             let text = std::str::from_utf8(body)
                 .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
-            serde_saphyr::from_str::<Value>(text).map_err(|e| {
+            let v = serde_saphyr::from_str::<Value>(text).map_err(|e| {
                 ApiError::bad_request(format!("the request body is not valid YAML: {e}"))
-            })
+            })?;
+            // JSON parsing stops at 128 levels; hold YAML to the same bound so later recursive
+            // walks (serialization, patches, SSA) stay shallow.
+            if depth_exceeds(&v, 128) {
+                return Err(ApiError::bad_request(
+                    "the request body is nested more than 128 levels deep",
+                ));
+            }
+            Ok(v)
         }
     }
+}
+
+/// Whether a value nests deeper than `max` levels (iterative, so any depth is safe to check).
+fn depth_exceeds(v: &Value, max: usize) -> bool {
+    let mut stack = vec![(v, 1usize)];
+    while let Some((v, d)) = stack.pop() {
+        if d > max {
+            return true;
+        }
+        match v {
+            Value::Array(a) => stack.extend(a.iter().map(|x| (x, d + 1))),
+            Value::Object(o) => stack.extend(o.values().map(|x| (x, d + 1))),
+            _ => {}
+        }
+    }
+    false
 }
 
 fn object_body_for_write(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
@@ -755,4 +813,37 @@ fn delete_collection(
         &json!({"apiVersion": av, "kind": a.def.list_kind,
                 "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deeply_nested_yaml_is_rejected_without_overflow() {
+        let deep = "[".repeat(100_000);
+        assert!(parse_body(deep.as_bytes(), true).is_err());
+        let deep_map = "a:\n b: 1\n";
+        assert!(parse_body(deep_map.as_bytes(), true).is_ok());
+        let nested: String = (0..5000)
+            .map(|i| format!("{}k:\n", " ".repeat(i)))
+            .collect();
+        assert!(parse_body(nested.as_bytes(), true).is_err());
+    }
+
+    #[test]
+    fn token_prefix_is_stripped() {
+        let req = Request::builder()
+            .uri("/flotilla-token/abc/api/v1/pods?watch=1")
+            .body(Body::empty())
+            .unwrap();
+        let out = strip_token_prefix(req, "/flotilla-token/abc").unwrap();
+        assert_eq!(out.uri().path(), "/api/v1/pods");
+        assert_eq!(out.uri().query(), Some("watch=1"));
+        let req = Request::builder()
+            .uri("/flotilla-token/abcd/api")
+            .body(Body::empty())
+            .unwrap();
+        assert!(strip_token_prefix(req, "/flotilla-token/abc").is_none());
+    }
 }

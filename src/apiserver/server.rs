@@ -129,14 +129,18 @@ impl Server {
     }
 
     /// kubeconfig YAML: one context per cluster (cluster and user entries too), token auth,
-    /// `http://127.0.0.1:PORT` servers, namespace default, current-context = first cluster.
+    /// `http://127.0.0.1:PORT/flotilla-token/<token>` servers (kubectl sends no bearer header over plain
+    /// http, so the token rides in the path too), namespace default, current-context = first cluster.
     pub fn kubeconfig(&self) -> String {
         let mut out = String::from("apiVersion: v1\nkind: Config\nclusters:\n");
         for c in &self.clusters {
             let n = q(c.cluster.name());
+            // The token is also in the server path: kubectl sends no Authorization header over
+            // plain http (kubernetes/kubectl#744); kube-rs sends both.
+            let server = format!("{}{}{}", c.url(), super::routes::TOKEN_PATH_PREFIX, c.token);
             out.push_str(&format!(
                 "- name: {n}\n  cluster:\n    server: {}\n",
-                q(&c.url())
+                q(&server)
             ));
         }
         out.push_str("users:\n");
