@@ -791,3 +791,41 @@ async fn kubectl_table_shows_crd_printer_columns() {
         out.stdout
     );
 }
+
+/// The kubeconfig the Server writes works with kubectl as is (client-go sends no bearer token to an
+/// `http://` server, so the token must reach the server another way) and only with the right token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_works_with_the_written_kubeconfig() {
+    require_kubectl!();
+    let s = server().await;
+    let k = s.kubectl();
+    let out = k.run(&["get", "namespaces", "-o", "name"]).await;
+    assert!(
+        out.ok().lines().any(|l| l == "namespace/kube-system"),
+        "{}",
+        out.stdout
+    );
+    let out = k.run(&["version", "-o", "json"]).await;
+    out.ok();
+    let out = k.run(&["config", "get-contexts", "-o", "name"]).await;
+    assert_eq!(out.ok().trim(), "default");
+    // The same kubeconfig with another token is refused.
+    let token = &s.server.clusters()[0].token;
+    let text = std::fs::read_to_string(&s.kubeconfig).unwrap();
+    assert!(text.contains(token.as_str()));
+    let forged = s.dir.path().join("forged-kubeconfig");
+    std::fs::write(
+        &forged,
+        text.replace(token.as_str(), &"0".repeat(token.len())),
+    )
+    .unwrap();
+    let bad = common::Kubectl::new(s.dir.path(), &forged);
+    let out = bad.run(&["get", "namespaces"]).await;
+    let err = out.failed();
+    assert!(
+        err.contains("Unauthorized")
+            || err.contains("must be logged in")
+            || err.contains("credentials"),
+        "{err}"
+    );
+}

@@ -230,31 +230,6 @@ pub struct TcpServer {
     pub server: Server,
     pub dir: tempfile::TempDir,
     pub kubeconfig: PathBuf,
-    /// Kubeconfig for the first cluster's router on an extra loopback listener without token auth
-    /// (see [`TcpServer::kubectl`]).
-    pub open_kubeconfig: PathBuf,
-    open_listener: AbortOnDrop,
-}
-
-/// Aborts a spawned task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Serves `router` on a fresh loopback port without authentication; returns the URL and the task.
-async fn serve_open(router: axum::Router) -> (String, AbortOnDrop) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (format!("http://{addr}"), AbortOnDrop(task))
 }
 
 impl TcpServer {
@@ -277,23 +252,10 @@ impl TcpServer {
         server
             .write_kubeconfig(&kubeconfig)
             .expect("kubeconfig written");
-        let (url, open_listener) = serve_open(server.clusters()[0].cluster.router()).await;
-        let open_kubeconfig = dir.path().join("kubeconfig-open");
-        // JSON is valid YAML, and kubectl reads it as a kubeconfig.
-        let open = serde_json::json!({
-            "apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": "open", "cluster": {"server": url}}],
-            "users": [{"name": "open", "user": {}}],
-            "contexts": [{"name": "open", "context": {"cluster": "open", "user": "open", "namespace": "default"}}],
-            "current-context": "open",
-        });
-        std::fs::write(&open_kubeconfig, open.to_string()).expect("open kubeconfig written");
         TcpServer {
             server,
             dir,
             kubeconfig,
-            open_kubeconfig,
-            open_listener,
         }
     }
 
@@ -345,19 +307,10 @@ impl TcpServer {
         (client, log)
     }
 
-    /// kubectl exactly as a user would run it: with the kubeconfig the Server wrote.
-    pub fn kubectl_with_written_kubeconfig(&self) -> Kubectl {
-        Kubectl::new(self.dir.path(), &self.kubeconfig)
-    }
-
-    /// kubectl against the first cluster's router served on an extra loopback listener without token
-    /// auth. Workaround: client-go only applies a kubeconfig user's credentials to TLS transports, so
-    /// kubectl sends no bearer token to an `http://` server and the token-protected listener answers
-    /// 401 to everything (see `kubectl_works_with_the_written_kubeconfig`). Switch back to
-    /// [`TcpServer::kubectl_with_written_kubeconfig`] once the server's kubeconfig works with kubectl.
+    /// kubectl exactly as a user would run it: with the kubeconfig the Server wrote, and the temp dir
+    /// as HOME and cache dir.
     pub fn kubectl(&self) -> Kubectl {
-        let _ = &self.open_listener;
-        Kubectl::new(self.dir.path(), &self.open_kubeconfig)
+        Kubectl::new(self.dir.path(), &self.kubeconfig)
     }
 }
 
