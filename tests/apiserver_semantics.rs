@@ -30,6 +30,8 @@ both_transports!(options;
     crd_validation_and_removal,
     multi_version_cr_answers_in_requested_version,
     metadata_only_reads,
+    streaming_list_watcher_completes_init,
+    event_field_selectors,
 );
 
 fn status_of(err: kube::Error) -> Box<kube::core::Status> {
@@ -599,4 +601,119 @@ async fn metadata_only_reads(env: Env) {
         .find(|r| r["cells"][0] == "meta")
         .expect("row for meta");
     assert_eq!(row["object"]["kind"], "PartialObjectMetadata");
+}
+
+async fn streaming_list_watcher_completes_init(env: Env) {
+    use kube::runtime::watcher::{self, Event};
+    let api: Api<ConfigMap> = Api::default_namespaced(env.traced.clone());
+    for n in ["s1", "s2"] {
+        api.create(
+            &PostParams::default(),
+            &configmap(n, &[("suite", "stream")], &[]),
+        )
+        .await
+        .unwrap();
+    }
+    let cfg = watcher::Config::default()
+        .labels("suite=stream")
+        .streaming_lists();
+    let mut stream = watcher::watcher(api.clone(), cfg).boxed();
+    let mut init = Vec::new();
+    loop {
+        let ev = tokio::time::timeout(PATIENCE, stream.next())
+            .await
+            .expect("streaming list must end with InitDone (initial-events-end bookmark)")
+            .expect("open")
+            .expect("no error");
+        match ev {
+            Event::Init => {}
+            Event::InitApply(cm) => init.push(cm.name_any()),
+            Event::InitDone => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    init.sort();
+    assert_eq!(init, ["s1", "s2"]);
+    api.create(
+        &PostParams::default(),
+        &configmap("s3", &[("suite", "stream")], &[]),
+    )
+    .await
+    .unwrap();
+    loop {
+        let ev = tokio::time::timeout(PATIENCE, stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Event::Apply(cm) = ev {
+            assert_eq!(cm.name_any(), "s3");
+            break;
+        }
+    }
+    // No LIST was needed: one watch with sendInitialEvents.
+    let entries = env.log.entries();
+    assert!(
+        !entries.iter().any(|r| r.is_list_of("configmaps")),
+        "{entries:#?}"
+    );
+    assert!(entries.iter().any(|r| r.is_watch_of("configmaps")
+        && r.query.get("sendInitialEvents").map(String::as_str) == Some("true")));
+}
+
+async fn event_field_selectors(env: Env) {
+    use k8s_openapi::api::core::v1::{Event, ObjectReference};
+    let api: Api<Event> = Api::default_namespaced(env.client.clone());
+    for (name, target, reason, type_) in [
+        ("e1", "web", "Scheduled", "Normal"),
+        ("e2", "web", "BackOff", "Warning"),
+        ("e3", "db", "Scheduled", "Normal"),
+    ] {
+        let ev = Event {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("default".into()),
+                ..Default::default()
+            },
+            involved_object: ObjectReference {
+                kind: Some("Pod".into()),
+                name: Some(target.into()),
+                namespace: Some("default".into()),
+                api_version: Some("v1".into()),
+                ..Default::default()
+            },
+            reason: Some(reason.into()),
+            type_: Some(type_.into()),
+            message: Some("m".into()),
+            ..Default::default()
+        };
+        api.create(&PostParams::default(), &ev)
+            .await
+            .expect("event created");
+    }
+    let names = |sel: &'static str| {
+        let api = api.clone();
+        async move {
+            let mut v: Vec<String> = api
+                .list(&ListParams::default().fields(sel))
+                .await
+                .unwrap_or_else(|e| panic!("field selector {sel}: {e:?}"))
+                .items
+                .iter()
+                .map(|e| e.name_any())
+                .collect();
+            v.sort();
+            v
+        }
+    };
+    assert_eq!(names("involvedObject.name=web").await, ["e1", "e2"]);
+    assert_eq!(
+        names("involvedObject.kind=Pod,reason=Scheduled").await,
+        ["e1", "e3"]
+    );
+    assert_eq!(names("type=Warning").await, ["e2"]);
+    assert_eq!(
+        names("involvedObject.namespace=default,type!=Warning").await,
+        ["e1", "e3"]
+    );
 }
