@@ -829,3 +829,75 @@ async fn kubectl_works_with_the_written_kubeconfig() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_categories_wide_columns_and_imperative_create() {
+    require_kubectl!();
+    let s = server().await;
+    let k = s.kubectl();
+    let client = s.client().await;
+    Api::<DynamicObject>::namespaced_with(client.clone(), "default", &kustomizations())
+        .create(
+            &PostParams::default(),
+            &DynamicObject::new("cat", &kustomizations()).data(json!({"spec": {"path": "./"}})),
+        )
+        .await
+        .unwrap();
+    let images = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("image.toolkit.fluxcd.io", "v1", "ImageRepository"),
+        "imagerepositories",
+    );
+    Api::<DynamicObject>::namespaced_with(client, "default", &images)
+        .create(
+            &PostParams::default(),
+            &DynamicObject::new("img", &images).data(json!({"spec": {"image": "ghcr.io/x/y"}})),
+        )
+        .await
+        .unwrap();
+    // The compact CRDs carry the `fluxcd` category.
+    let out = k.run(&["get", "fluxcd", "-A", "-o", "name"]).await;
+    let text = out.ok();
+    assert!(
+        text.lines()
+            .any(|l| l == "kustomization.kustomize.toolkit.fluxcd.io/cat")
+            && text
+                .lines()
+                .any(|l| l == "imagerepository.image.toolkit.fluxcd.io/img"),
+        "{text}"
+    );
+    // priority > 0 columns only with -o wide.
+    let narrow = header(k.run(&["get", "imagerepositories"]).await.ok());
+    let out = k.run(&["get", "imagerepositories", "-o", "wide"]).await;
+    let wide = header(out.ok());
+    assert!(!narrow.contains(&"LAST".to_string()), "{narrow:?}");
+    assert!(
+        wide.contains(&"LAST".to_string()),
+        "wide shows `Last scan`: {wide:?}"
+    );
+    // Imperative generators POST protobuf: refused with 415 (kubectl fails cleanly) …
+    let out = k
+        .run(&["create", "configmap", "imp", "--from-literal=a=1"])
+        .await;
+    let err = out.failed();
+    assert!(
+        err.contains("unknown format")
+            || err.contains("415")
+            || err.contains("UnsupportedMediaType")
+            || err.contains("media type"),
+        "{err}"
+    );
+    // … and the documented workaround works.
+    let yaml = k
+        .run(&[
+            "create",
+            "configmap",
+            "imp",
+            "--from-literal=a=1",
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ])
+        .await;
+    let out = k.run_stdin(&["apply", "-f", "-"], yaml.ok()).await;
+    assert!(out.ok().contains("configmap/imp created"), "{}", out.stdout);
+}
