@@ -504,3 +504,86 @@ async fn missing_or_wrong_token_is_401_over_tcp() {
     .await;
     assert_eq!(r.status, 200);
 }
+
+#[tokio::test]
+async fn deeply_nested_bodies_are_rejected_without_crashing() {
+    let c = cluster();
+    send(&c, "POST", CMS, Some("application/json"), &cm_body("deep")).await;
+    let depth = 100_000;
+    let json_deep = format!(
+        "{{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{{\"name\":\"deep\"}},\"data\":{}{}}}",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let yaml_flow = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: deep\ndata: {}{}\n",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let mut yaml_block =
+        String::from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: deep\ndata:\n");
+    for i in 0..5_000 {
+        yaml_block.push_str(&" ".repeat(2 * (i + 1)));
+        yaml_block.push_str("a:\n");
+    }
+    let json_patch_deep = format!(
+        "[{{\"op\":\"add\",\"path\":\"/data/x\",\"value\":{}{}}}]",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let cases: Vec<(&str, String, &str, Vec<u8>)> = vec![
+        (
+            "POST",
+            CMS.to_string(),
+            "application/json",
+            json_deep.clone().into_bytes(),
+        ),
+        (
+            "PUT",
+            format!("{CMS}/deep"),
+            "application/json",
+            json_deep.clone().into_bytes(),
+        ),
+        (
+            "PATCH",
+            format!("{CMS}/deep"),
+            "application/merge-patch+json",
+            json_deep.clone().into_bytes(),
+        ),
+        (
+            "PATCH",
+            format!("{CMS}/deep"),
+            "application/strategic-merge-patch+json",
+            json_deep.into_bytes(),
+        ),
+        (
+            "PATCH",
+            format!("{CMS}/deep"),
+            "application/json-patch+json",
+            json_patch_deep.into_bytes(),
+        ),
+        (
+            "PATCH",
+            format!("{CMS}/deep?fieldManager=t"),
+            "application/apply-patch+yaml",
+            yaml_flow.into_bytes(),
+        ),
+        (
+            "PATCH",
+            format!("{CMS}/deep?fieldManager=t"),
+            "application/apply-patch+yaml",
+            yaml_block.into_bytes(),
+        ),
+    ];
+    for (method, path, ct, body) in cases {
+        let r = send(&c, method, &path, Some(ct), &body).await;
+        assert!(
+            (400..500).contains(&r.status),
+            "{method} {path} ({ct}) with a deeply nested body: {} {}",
+            r.status,
+            r.text()
+        );
+    }
+    let r = send(&c, "GET", &format!("{CMS}/deep"), None, b"").await;
+    assert_eq!(r.json()["data"]["a"], "1", "object untouched");
+}
