@@ -32,6 +32,8 @@ both_transports!(options;
     metadata_only_reads,
     streaming_list_watcher_completes_init,
     event_field_selectors,
+    apply_merges_keyed_lists_between_managers,
+    status_subresource_get_and_replace,
 );
 
 fn status_of(err: kube::Error) -> Box<kube::core::Status> {
@@ -716,4 +718,143 @@ async fn event_field_selectors(env: Env) {
         names("involvedObject.namespace=default,type!=Warning").await,
         ["e1", "e3"]
     );
+}
+
+fn web_deployment(manager_containers: serde_json::Value) -> serde_json::Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "shared", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "shared"}},
+                 "template": {"metadata": {"labels": {"app": "shared"}},
+                              "spec": {"containers": manager_containers}}}})
+}
+
+async fn apply_merges_keyed_lists_between_managers(env: Env) {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let api: Api<Deployment> = Api::default_namespaced(env.client.clone());
+    let names = |d: &Deployment| -> Vec<String> {
+        d.spec
+            .clone()
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .containers
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    let web = json!([{"name": "web", "image": "nginx:1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}]);
+    api.patch(
+        "shared",
+        &PatchParams::apply("app"),
+        &Patch::Apply(web_deployment(web)),
+    )
+    .await
+    .expect("app applies");
+    // Another manager adds its own container: containers merge by name.
+    let side = json!([{"name": "proxy", "image": "envoy:1"}]);
+    let d = api
+        .patch(
+            "shared",
+            &PatchParams::apply("mesh"),
+            &Patch::Apply(web_deployment(side.clone())),
+        )
+        .await
+        .expect("mesh applies");
+    assert_eq!(
+        names(&d),
+        ["web", "proxy"],
+        "applier's items first, other managers' after"
+    );
+    // The first manager re-applies without B: its env var B goes, the proxy container stays.
+    let web2 = json!([{"name": "web", "image": "nginx:1", "env": [{"name": "A", "value": "1"}]}]);
+    let d = api
+        .patch(
+            "shared",
+            &PatchParams::apply("app"),
+            &Patch::Apply(web_deployment(web2)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(&d), ["web", "proxy"]);
+    let env_names: Vec<String> = d.spec.clone().unwrap().template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(env_names, ["A"]);
+    // Same re-apply by mesh is a no-op.
+    let rv = d.resource_version();
+    let d = api
+        .patch(
+            "shared",
+            &PatchParams::apply("mesh"),
+            &Patch::Apply(web_deployment(side)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.resource_version(), rv);
+    // mesh owning a different image for web conflicts.
+    let steal = json!([{"name": "web", "image": "nginx:2"}]);
+    let s = status_of(
+        api.patch(
+            "shared",
+            &PatchParams::apply("mesh"),
+            &Patch::Apply(web_deployment(steal)),
+        )
+        .await
+        .expect_err("conflict on web's image"),
+    );
+    assert_eq!(s.code, 409);
+    let field = s
+        .details
+        .as_ref()
+        .and_then(|d| d.causes.first())
+        .map(|c| c.field.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        field, ".spec.template.spec.containers[name=\"web\"].image",
+        "{s:?}"
+    );
+}
+
+async fn status_subresource_get_and_replace(env: Env) {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let api: Api<Deployment> = Api::default_namespaced(env.client.clone());
+    let mut dep: Deployment =
+        serde_json::from_value(web_deployment(json!([{"name": "web", "image": "nginx:1"}])))
+            .unwrap();
+    dep.status = Some(k8s_openapi::api::apps::v1::DeploymentStatus {
+        replicas: Some(9),
+        ..Default::default()
+    });
+    let created = api.create(&PostParams::default(), &dep).await.unwrap();
+    assert!(
+        created.status.as_ref().and_then(|s| s.replicas).is_none(),
+        "create drops .status"
+    );
+    let got = api.get_status("shared").await.expect("get_status");
+    assert_eq!(
+        got.spec, created.spec,
+        "GET /status returns the whole object"
+    );
+    let mut body = got.clone();
+    body.status = Some(k8s_openapi::api::apps::v1::DeploymentStatus {
+        replicas: Some(2),
+        ..Default::default()
+    });
+    body.spec.as_mut().unwrap().replicas = Some(42);
+    let replaced = api
+        .replace_status("shared", &PostParams::default(), &body)
+        .await
+        .expect("replace_status");
+    assert_eq!(replaced.status.and_then(|s| s.replicas), Some(2));
+    assert_ne!(
+        replaced.spec.unwrap().replicas,
+        Some(42),
+        "status writes ignore spec"
+    );
+    assert_eq!(replaced.metadata.generation, created.metadata.generation);
 }
