@@ -901,3 +901,37 @@ async fn kubectl_categories_wide_columns_and_imperative_create() {
     let out = k.run_stdin(&["apply", "-f", "-"], yaml.ok()).await;
     assert!(out.ok().contains("configmap/imp created"), "{}", out.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_contexts_reach_isolated_clusters() {
+    require_kubectl!();
+    let s = TcpServer::start_many(&["dev", "staging"], common::quiet_options()).await;
+    let k = s.kubectl();
+    let out = k.run(&["config", "get-contexts", "-o", "name"]).await;
+    assert_eq!(out.ok().lines().collect::<Vec<_>>(), ["dev", "staging"]);
+    let out = k.run(&["config", "current-context"]).await;
+    assert_eq!(out.ok().trim(), "dev");
+    k.run_stdin(&["apply", "-f", "-"], CM_V1).await.ok();
+    let out = k
+        .run(&["get", "cm", "applied", "--context", "staging"])
+        .await;
+    assert!(out.failed().contains("not found"), "{}", out.stderr);
+    k.run_stdin(&["apply", "--context", "staging", "-f", "-"], CM_V2)
+        .await
+        .ok();
+    let dev = k
+        .run(&["get", "cm", "applied", "-o", "jsonpath={.data.a}"])
+        .await;
+    let staging = k
+        .run(&[
+            "get",
+            "cm",
+            "applied",
+            "--context",
+            "staging",
+            "-o",
+            "jsonpath={.data.a}",
+        ])
+        .await;
+    assert_eq!((dev.ok(), staging.ok()), ("1", "2"));
+}
