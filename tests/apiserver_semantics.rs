@@ -34,6 +34,7 @@ both_transports!(options;
     event_field_selectors,
     apply_merges_keyed_lists_between_managers,
     status_subresource_get_and_replace,
+    discovery_documents_and_openapi,
 );
 
 fn status_of(err: kube::Error) -> Box<kube::core::Status> {
@@ -857,4 +858,150 @@ async fn status_subresource_get_and_replace(env: Env) {
         "status writes ignore spec"
     );
     assert_eq!(replaced.metadata.generation, created.metadata.generation);
+}
+
+async fn discovery_documents_and_openapi(env: Env) {
+    let get = |path: String| {
+        let client = env.client.clone();
+        async move {
+            let r = common::raw(&client, "GET", &path, None, vec![]).await;
+            assert_eq!(r.status, 200, "GET {path}: {}", r.text());
+            r.json()
+        }
+    };
+    let api = get("/api".into()).await;
+    assert_eq!(api["kind"], "APIVersions");
+    assert_eq!(api["versions"], json!(["v1"]));
+    let apis = get("/apis".into()).await;
+    assert_eq!(apis["kind"], "APIGroupList");
+    let group = |name: &str| {
+        apis["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("/apis lacks {name}"))
+    };
+    let versions = |g: &serde_json::Value| -> Vec<String> {
+        g["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let ks = group("kustomize.toolkit.fluxcd.io");
+    assert_eq!(versions(&ks), ["v1", "v1beta2"], "GA before beta");
+    assert_eq!(ks["preferredVersion"]["version"], "v1");
+    assert_eq!(
+        versions(&group("helm.toolkit.fluxcd.io")),
+        ["v2", "v2beta2"]
+    );
+    assert_eq!(versions(&group("notification.toolkit.fluxcd.io"))[0], "v1");
+    assert_eq!(group("apps")["preferredVersion"]["groupVersion"], "apps/v1");
+    for g in apis["groups"].as_array().unwrap() {
+        assert!(
+            !versions(g).is_empty(),
+            "group {} without versions breaks kube-rs",
+            g["name"]
+        );
+    }
+
+    let apps = get("/apis/apps/v1".into()).await;
+    assert_eq!(apps["kind"], "APIResourceList");
+    assert_eq!(apps["groupVersion"], "apps/v1");
+    let res = |list: &serde_json::Value, name: &str| {
+        list["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{} lacks {name}", list["groupVersion"]))
+    };
+    let d = res(&apps, "deployments");
+    assert_eq!(d["kind"], "Deployment");
+    assert_eq!(d["namespaced"], true);
+    let mut verbs: Vec<String> = serde_json::from_value(d["verbs"].clone()).unwrap();
+    verbs.sort();
+    assert_eq!(
+        verbs,
+        [
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch"
+        ]
+    );
+    let st = res(&apps, "deployments/status");
+    let mut verbs: Vec<String> = serde_json::from_value(st["verbs"].clone()).unwrap();
+    verbs.sort();
+    assert_eq!(verbs, ["get", "patch", "update"]);
+    let ksl = get("/apis/kustomize.toolkit.fluxcd.io/v1".into()).await;
+    let k = res(&ksl, "kustomizations");
+    assert_eq!(k["shortNames"], json!(["ks"]));
+    assert_eq!(k["singularName"], "kustomization");
+    res(&ksl, "kustomizations/status");
+    let core = get("/api/v1".into()).await;
+    assert_eq!(res(&core, "namespaces")["namespaced"], false);
+    assert_eq!(res(&core, "configmaps")["shortNames"], json!(["cm"]));
+
+    // OpenAPI v3: every served GV, with a PATCH operation carrying the GVK and fieldValidation.
+    let root = get("/openapi/v3".into()).await;
+    for gv in [
+        "api/v1",
+        "apis/apps/v1",
+        "apis/kustomize.toolkit.fluxcd.io/v1",
+        "apis/apiextensions.k8s.io/v1",
+    ] {
+        assert!(
+            root["paths"][gv]["serverRelativeURL"].is_string(),
+            "openapi root lacks {gv}: {root}"
+        );
+    }
+    let url = root["paths"]["apis/kustomize.toolkit.fluxcd.io/v1"]["serverRelativeURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let doc = get(url.clone()).await;
+    let patch_ops: Vec<&serde_json::Value> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .values()
+        .filter_map(|p| p.get("patch"))
+        .collect();
+    let ks_op = patch_ops
+        .iter()
+        .find(|op| op["x-kubernetes-group-version-kind"]["kind"] == "Kustomization")
+        .expect("a PATCH op for Kustomization");
+    assert!(
+        ks_op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "fieldValidation"),
+        "{ks_op}"
+    );
+    // A new CRD shows up in the root with a new document URL.
+    let crds: Api<CustomResourceDefinition> = Api::all(env.client.clone());
+    let crd: CustomResourceDefinition = serde_json::from_value(gadget_crd(
+        "gadgets.example.dev",
+        "gadgets",
+        "Namespaced",
+        &[true],
+    ))
+    .unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let root2 = get("/openapi/v3".into()).await;
+    assert!(
+        root2["paths"]["apis/example.dev/v1"]["serverRelativeURL"].is_string(),
+        "{root2}"
+    );
+    let disc = get("/apis/example.dev/v1".into()).await;
+    res(&disc, "gadgets");
 }
