@@ -230,3 +230,82 @@ async fn survives_five_500s_with_backoff(env: Env) {
         "the watcher surfaced the failures as errors"
     );
 }
+
+/// A watcher that stops reading must not block writers; once it falls behind the server's buffers it
+/// gets an ERROR 410 (then a kube-runtime watcher would re-list).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_watch_does_not_block_writers_and_expires() {
+    use futures::StreamExt;
+    let (cluster, client) = common::in_process(common::quiet_options());
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    api.create(
+        &PostParams::default(),
+        &configmap("hot", &[], &[("n", "0")]),
+    )
+    .await
+    .unwrap();
+    let mut stalled = api
+        .watch(&kube::api::WatchParams::default(), "0")
+        .await
+        .expect("watch opens")
+        .boxed();
+    // Far more changes than any sane per-watch buffer; written straight into the router.
+    let router = cluster.router();
+    let writes = tokio::time::timeout(common::PATIENCE * 4, async {
+        for i in 0..10_000 {
+            let body = format!("{{\"data\":{{\"n\":\"{i}\"}}}}");
+            let r = common::raw_router(
+                &router,
+                "PATCH",
+                "/api/v1/namespaces/default/configmaps/hot",
+                &[("content-type", "application/merge-patch+json")],
+                body.into_bytes(),
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+    })
+    .await;
+    assert!(
+        writes.is_ok(),
+        "writers were blocked by a watch that stopped reading"
+    );
+    // Now drain: the stream must end in an ERROR 410 (or Status error), not silently skip events.
+    let mut last_n: i64 = -1;
+    let mut skipped = false;
+    let mut expired = false;
+    while let Some(ev) = tokio::time::timeout(common::PATIENCE, stalled.next())
+        .await
+        .expect("the stalled watch either delivers or ends")
+    {
+        match ev {
+            Ok(kube::api::WatchEvent::Added(o)) | Ok(kube::api::WatchEvent::Modified(o)) => {
+                let n: i64 = o.data.unwrap_or_default()["n"].parse().unwrap();
+                if last_n >= 0 && n != last_n + 1 {
+                    skipped = true;
+                }
+                last_n = n;
+            }
+            Ok(kube::api::WatchEvent::Error(e)) => {
+                assert_eq!(e.code, 410, "{e:?}");
+                expired = true;
+                break;
+            }
+            Err(kube::Error::Api(s)) if s.code == 410 => {
+                expired = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => panic!("unexpected watch error {e:?}"),
+        }
+        if last_n == 9_999 {
+            break;
+        }
+    }
+    eprintln!("stalled watch: last n {last_n}, expired {expired}");
+    assert!(!skipped, "a watch must never silently skip events");
+    assert!(
+        expired || last_n == 9_999,
+        "the stalled watch neither caught up nor expired (last n = {last_n})"
+    );
+}
