@@ -935,3 +935,56 @@ async fn kubectl_contexts_reach_isolated_clusters() {
         .await;
     assert_eq!((dev.ok(), staging.ok()), ("1", "2"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_rollout_status_and_wait_with_the_simulator() {
+    require_kubectl!();
+    let s = TcpServer::start(flotilla::apiserver::ClusterOptions {
+        simulate: true,
+        rollout_delay: std::time::Duration::from_millis(200),
+        ..flotilla::apiserver::ClusterOptions::default()
+    })
+    .await;
+    let k = s.kubectl();
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n";
+    k.run_stdin(&["apply", "-f", "-"], deploy).await.ok();
+    let out = k
+        .run(&["rollout", "status", "deployment/web", "--timeout=60s"])
+        .await;
+    assert!(
+        out.ok().contains("successfully rolled out"),
+        "{}",
+        out.stdout
+    );
+    let out = k
+        .run(&[
+            "wait",
+            "--for=condition=Available",
+            "deployment/web",
+            "--timeout=60s",
+        ])
+        .await;
+    assert!(out.ok().contains("condition met"), "{}", out.stdout);
+    let out = k.run(&["get", "deployment", "web"]).await;
+    let text = out.ok();
+    assert_eq!(
+        header(text),
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        "{text}"
+    );
+    assert!(
+        row(text, "web").is_some_and(|r| r.contains("2/2")),
+        "{text}"
+    );
+    let job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: once\n  namespace: default\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        image: busybox:1\n";
+    k.run_stdin(&["apply", "-f", "-"], job).await.ok();
+    let out = k
+        .run(&[
+            "wait",
+            "--for=condition=complete",
+            "job/once",
+            "--timeout=60s",
+        ])
+        .await;
+    assert!(out.ok().contains("condition met"), "{}", out.stdout);
+}
