@@ -587,3 +587,122 @@ async fn deeply_nested_bodies_are_rejected_without_crashing() {
     let r = send(&c, "GET", &format!("{CMS}/deep"), None, b"").await;
     assert_eq!(r.json()["data"]["a"], "1", "object untouched");
 }
+
+#[tokio::test]
+async fn custom_resource_write_rules() {
+    let c = cluster();
+    let ks = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/default/kustomizations";
+    let obj = |name: &str| {
+        json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": name}, "spec": {"path": "./"}})
+    };
+    // Missing namespace.
+    let r = send(
+        &c,
+        "POST",
+        "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/ghost/kustomizations",
+        Some("application/json"),
+        obj("a").to_string().as_bytes(),
+    )
+    .await;
+    let body = assert_status(&r, 404, "NotFound");
+    assert_eq!(body["message"], "namespaces \"ghost\" not found");
+    // Wrong kind for the URL.
+    let mut wrong = obj("b");
+    wrong["kind"] = json!("HelmRelease");
+    let r = send(
+        &c,
+        "POST",
+        ks,
+        Some("application/json"),
+        wrong.to_string().as_bytes(),
+    )
+    .await;
+    assert!(
+        r.status == 400 || r.status == 422,
+        "{} {}",
+        r.status,
+        r.text()
+    );
+    let r = send(
+        &c,
+        "POST",
+        ks,
+        Some("application/json"),
+        obj("k").to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    // PUT without resourceVersion: allowed for built-ins, 422 for custom resources.
+    let r = send(
+        &c,
+        "PUT",
+        &format!("{ks}/k"),
+        Some("application/json"),
+        obj("k").to_string().as_bytes(),
+    )
+    .await;
+    let body = assert_status(&r, 422, "Invalid");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("metadata.resourceVersion"),
+        "{body}"
+    );
+    let r = send(
+        &c,
+        "POST",
+        CMS,
+        Some("application/json"),
+        &cm_body("unconditional"),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let r = send(
+        &c,
+        "PUT",
+        &format!("{CMS}/unconditional"),
+        Some("application/json"),
+        &cm_body("unconditional"),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        200,
+        "built-ins allow an unconditional update: {}",
+        r.text()
+    );
+    // Name in the body must match the URL.
+    let r = send(
+        &c,
+        "PUT",
+        &format!("{ks}/k"),
+        Some("application/json"),
+        obj("other").to_string().as_bytes(),
+    )
+    .await;
+    assert_status(&r, 400, "BadRequest");
+    // Apply body must match the URL's kind and name.
+    let r = send(
+        &c,
+        "PATCH",
+        &format!("{ks}/k?fieldManager=t"),
+        Some("application/apply-patch+yaml"),
+        obj("other").to_string().as_bytes(),
+    )
+    .await;
+    assert_status(&r, 400, "BadRequest");
+    // managedFields in an apply body is refused.
+    let mut with_mf = obj("k");
+    with_mf["metadata"]["managedFields"] = json!([{"manager": "x", "operation": "Apply"}]);
+    let r = send(
+        &c,
+        "PATCH",
+        &format!("{ks}/k?fieldManager=t"),
+        Some("application/apply-patch+yaml"),
+        with_mf.to_string().as_bytes(),
+    )
+    .await;
+    assert_status(&r, 400, "BadRequest");
+}
