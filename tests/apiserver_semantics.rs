@@ -35,6 +35,8 @@ both_transports!(options;
     apply_merges_keyed_lists_between_managers,
     status_subresource_get_and_replace,
     discovery_documents_and_openapi,
+    watch_from_rv_replays_changes_in_order,
+    metadata_watcher_sees_changes,
 );
 
 fn status_of(err: kube::Error) -> Box<kube::core::Status> {
@@ -1004,4 +1006,109 @@ async fn discovery_documents_and_openapi(env: Env) {
     );
     let disc = get("/apis/example.dev/v1".into()).await;
     res(&disc, "gadgets");
+}
+
+async fn watch_from_rv_replays_changes_in_order(env: Env) {
+    use kube::api::{WatchEvent, WatchParams};
+    let api: Api<ConfigMap> = Api::default_namespaced(env.client.clone());
+    api.create(&PostParams::default(), &configmap("ra", &[("w", "1")], &[]))
+        .await
+        .unwrap();
+    let b = api
+        .create(&PostParams::default(), &configmap("rb", &[("w", "1")], &[]))
+        .await
+        .unwrap();
+    let from = b.resource_version().unwrap();
+    api.patch(
+        "rb",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"x": "1"}})),
+    )
+    .await
+    .unwrap();
+    api.delete("ra", &DeleteParams::default()).await.unwrap();
+    api.create(&PostParams::default(), &configmap("rc", &[("w", "1")], &[]))
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &configmap("other", &[], &[]))
+        .await
+        .unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default().labels("w=1").timeout(1), &from)
+        .await
+        .unwrap()
+        .boxed();
+    let mut seen = Vec::new();
+    let mut rvs = Vec::new();
+    while let Some(ev) = tokio::time::timeout(PATIENCE, stream.next())
+        .await
+        .expect("watch ends after timeoutSeconds")
+    {
+        let (kind, o) = match ev.expect("event") {
+            WatchEvent::Added(o) => ("ADDED", o),
+            WatchEvent::Modified(o) => ("MODIFIED", o),
+            WatchEvent::Deleted(o) => ("DELETED", o),
+            WatchEvent::Bookmark(_) => continue,
+            WatchEvent::Error(e) => panic!("{e:?}"),
+        };
+        rvs.push(o.resource_version().unwrap().parse::<u64>().unwrap());
+        seen.push(format!("{kind} {}", o.name_any()));
+    }
+    assert_eq!(
+        seen,
+        ["MODIFIED rb", "DELETED ra", "ADDED rc"],
+        "only changes after the RV, in order, selector applied"
+    );
+    assert!(
+        rvs.windows(2).all(|w| w[0] < w[1]),
+        "increasing RVs: {rvs:?}"
+    );
+    assert!(rvs[0] > from.parse::<u64>().unwrap());
+}
+
+async fn metadata_watcher_sees_changes(env: Env) {
+    use kube::runtime::watcher::{self, Event};
+    let api: Api<ConfigMap> = Api::default_namespaced(env.client.clone());
+    api.create(
+        &PostParams::default(),
+        &configmap("m1", &[("suite", "meta")], &[("big", "x")]),
+    )
+    .await
+    .unwrap();
+    // `Api<PartialObjectMeta<K>>` makes metadata-only requests (Accept: PartialObjectMetadata).
+    let meta: Api<kube::core::PartialObjectMeta<ConfigMap>> =
+        Api::default_namespaced(env.client.clone());
+    let mut stream =
+        watcher::watcher(meta, watcher::Config::default().labels("suite=meta")).boxed();
+    let mut init = Vec::new();
+    loop {
+        match tokio::time::timeout(PATIENCE, stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("metadata event")
+        {
+            Event::Init => {}
+            Event::InitApply(m) => init.push(m.metadata.name.unwrap()),
+            Event::InitDone => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(init, ["m1"]);
+    api.patch(
+        "m1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"a": "b"}}})),
+    )
+    .await
+    .unwrap();
+    match tokio::time::timeout(PATIENCE, stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+    {
+        Event::Apply(m) => assert_eq!(m.metadata.annotations.unwrap()["a"], "b"),
+        other => panic!("{other:?}"),
+    }
 }
