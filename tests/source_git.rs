@@ -473,6 +473,7 @@ fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
 }
 
 fn serve_one(stream: TcpStream, root: &Path, auth: Option<&str>) -> std::io::Result<()> {
+    // `auth` is the exact Authorization header value the server demands.
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
@@ -508,18 +509,13 @@ fn serve_one(stream: TcpStream, root: &Path, auth: Option<&str>) -> std::io::Res
         body
     };
     let mut out = stream;
-    if let Some(expected) = auth {
-        use base64::Engine;
-        let want = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(expected)
-        );
-        if header("authorization").as_deref() != Some(want.as_str()) {
-            out.write_all(
+    if let Some(want) = auth
+        && header("authorization").as_deref() != Some(want)
+    {
+        out.write_all(
                 b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             )?;
-            return Ok(());
-        }
+        return Ok(());
     }
     let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
     let mut cmd = Command::new("git");
@@ -589,14 +585,15 @@ fn serve_one(stream: TcpStream, root: &Path, auth: Option<&str>) -> std::io::Res
 }
 
 impl HttpBackend {
-    fn start(root: PathBuf, auth: Option<&'static str>) -> HttpBackend {
+    fn start(root: PathBuf, auth: Option<String>) -> HttpBackend {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let root = root.clone();
+                let auth = auth.clone();
                 std::thread::spawn(move || {
-                    let _ = serve_one(stream, &root, auth);
+                    let _ = serve_one(stream, &root, auth.as_deref());
                 });
             }
         });
@@ -619,7 +616,7 @@ fn clone_over_http_with_basic_auth() {
     }
     let up = Upstream::new();
     let root = up.dir.parent().unwrap().to_path_buf();
-    let server = HttpBackend::start(root, Some("alice:s3cret"));
+    let server = HttpBackend::start(root, Some("Basic YWxpY2U6czNjcmV0".to_string()));
     let url = format!("http://127.0.0.1:{}/repo.git", server.port);
     let work = tempfile::tempdir().unwrap();
 
@@ -943,4 +940,41 @@ fn garbage_collection_keeps_current_and_newest() {
     store
         .remove_object("GitRepository", "flux-system", "gc")
         .unwrap();
+}
+
+#[test]
+fn clone_over_http_with_a_bearer_token_from_a_secret() {
+    if !have_git() || !have_http_backend() {
+        return;
+    }
+    use base64::Engine;
+    let up = Upstream::new();
+    let root = up.dir.parent().unwrap().to_path_buf();
+    let server = HttpBackend::start(root, Some("Bearer t0ken".to_string()));
+    let url = format!("http://127.0.0.1:{}/repo.git", server.port);
+    let work = tempfile::tempdir().unwrap();
+    let data = serde_json::json!({"bearerToken": base64::engine::general_purpose::STANDARD.encode("t0ken")});
+    let auth = GitAuth::from_secret_data(&url, &data).unwrap();
+    let co = fetch(
+        &url,
+        &GitRef::tag("v1.1.0"),
+        Some(&auth),
+        TIMEOUT,
+        work.path(),
+    )
+    .unwrap();
+    assert_eq!(co.revision, format!("v1.1.0@sha1:{}", up.second));
+    let wrong = GitAuth {
+        credentials: GitCredentials::Bearer("nope".into()),
+        ..GitAuth::default()
+    };
+    let err = remote_head(
+        &url,
+        &GitRef::branch("main"),
+        Some(&wrong),
+        TIMEOUT,
+        work.path(),
+    )
+    .unwrap_err();
+    assert_eq!(err.reason(), "AuthenticationFailed", "{err}");
 }

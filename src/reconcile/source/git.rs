@@ -411,6 +411,20 @@ impl Job {
             reference: "spec.ref".to_string(),
             message: e.to_string(),
         })?;
+        let name = match &resolved {
+            ResolvedRef::Branch(n) | ResolvedRef::Tag(n) | ResolvedRef::Name(n) => Some(n),
+            ResolvedRef::Commit { branch, .. } => branch.as_ref(),
+            ResolvedRef::Semver(_) => None,
+        };
+        if let Some(name) = name
+            && !is_valid_ref_name(name)
+        {
+            return Err(GitError::RefNotFound {
+                url: url.to_string(),
+                reference: resolved.describe(),
+                message: format!("'{name}' is not a valid git reference name"),
+            });
+        }
         Ok(Job {
             url: url.to_string(),
             resolved,
@@ -938,6 +952,23 @@ impl Job {
     }
 }
 
+/// The parts of `git check-ref-format` that matter here: nothing that could change the meaning
+/// of a refspec (`:`, globs) or that git itself rejects.
+fn is_valid_ref_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['/', '-', '.'])
+        && !name.ends_with(['/', '.'])
+        && !name.ends_with(".lock")
+        && !name.contains("..")
+        && !name.contains("//")
+        && !name.contains("@{")
+        && !name.contains("/.")
+        && name != "@"
+        && !name
+            .chars()
+            .any(|c| c.is_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
+}
+
 /// `(full name, advertised target, peeled target)` of every ref the server listed for our refspecs.
 fn advertised(map: &gix::remote::fetch::RefMap) -> Vec<(String, gix::ObjectId, gix::ObjectId)> {
     map.remote_refs
@@ -1052,6 +1083,33 @@ mod tests {
             assert_eq!(err.reason(), "URLInvalid", "{bad}");
             assert!(err.is_terminal());
         }
+    }
+
+    #[test]
+    fn ref_names_that_would_change_a_refspec_are_rejected() {
+        for ok in [
+            "main",
+            "feature/x",
+            "v1.0.0",
+            "3.0.0+a",
+            "refs/pull/420/head",
+        ] {
+            assert!(is_valid_ref_name(ok), "{ok}");
+        }
+        for bad in [
+            "", "*", "a:b", "a b", "../x", "a..b", "x/", "-x", "a.lock", "a@{1}", "a[0]", "a\\b",
+            "x/.y",
+        ] {
+            assert!(!is_valid_ref_name(bad), "{bad}");
+        }
+        let err = Job::new(
+            "file:///tmp/r",
+            &GitRef::branch("a:b"),
+            None,
+            Path::new("/tmp"),
+        )
+        .err();
+        assert!(matches!(err, Some(GitError::RefNotFound { .. })));
     }
 
     #[test]
