@@ -1,1 +1,20 @@
 //! Flux source-controller behaviour: GitRepository fetch (gix), artifacts (normalised tar.gz, digest, storage, GC), exclusions.
+//!
+//! The controller loop lives elsewhere; this module offers the building blocks:
+//! [`git::fetch`] / [`git::remote_head`] with [`GitRef`] and [`GitAuth`],
+//! [`Exclusions`] for `.sourceignore`/`spec.ignore`, and [`ArtifactStore`] for archives.
+
+pub mod artifact;
+pub mod exclusions;
+pub mod git;
+pub mod git_auth;
+pub mod git_ref;
+pub mod semver_range;
+
+pub use artifact::{
+    Artifact, ArtifactError, ArtifactStore, DEFAULT_RETENTION, artifact_path, artifact_url,
+};
+pub use exclusions::{ExclusionError, Exclusions, IgnorePattern};
+pub use git::{Checkout, GitError, RemoteHead, fetch, fetch_async, remote_head, validate_url};
+pub use git_auth::{AuthError, GitAuth, GitCredentials, SshAuth};
+pub use git_ref::{GitRef, GitRefError, ResolvedRef, revision_string};
