@@ -1,4 +1,5 @@
 //! The bundled reconciler: runtime, sources, kustomizations, image automation.
 
 pub mod image;
+pub mod kustomization;
 pub mod source;
