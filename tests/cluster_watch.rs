@@ -698,3 +698,39 @@ async fn namespace_restriction_and_crds_installed_later() {
     assert!(!c.has("dev", "Kustomization", "theirs"));
     set.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_hung_server_times_out_without_blocking_the_others() {
+    let env = env(options(true, Vec::new())).await;
+    seed(&env).await;
+    env.cluster("staging")
+        .faults()
+        .set_latency(Duration::from_secs(3600));
+    let clients = Clients::with_timeouts(
+        env.clients.contexts().clone(),
+        flotilla::cluster::Timeouts {
+            connect: Duration::from_secs(1),
+            request: Duration::from_secs(1),
+        },
+    );
+    let (tx, rx) = unbounded_channel();
+    let names: Vec<String> = ALL.iter().map(|s| s.to_string()).collect();
+    let set = SessionSet::start(&clients, &names, test_options(), tx).unwrap();
+    let mut c = Collector::new(rx);
+    c.until("dev and production live, staging unreachable", |c| {
+        c.live("dev")
+            && c.live("production")
+            && matches!(c.state("staging"), Some(ContextState::Unreachable { message }) if message.contains("no answer"))
+            && c.store.len() == 4
+    })
+    .await;
+    let e = clients
+        .fetch_object("staging", "Application", "default", "guestbook")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, flotilla::cluster::ClusterError::Timeout { .. }),
+        "{e}"
+    );
+    set.shutdown().await;
+}

@@ -3,6 +3,19 @@
 //!
 //! API contract between the watch layer and the console (the console codes against these types):
 //! sessions send [`Update`]s on a channel; the console applies them to its [`Store`].
+//!
+//! Wiring, as the console does it:
+//! ```text
+//! let source = KubeconfigSource::from_env(args.kubeconfig.as_deref())?;   // --kubeconfig, KUBECONFIG, ~/.kube/config
+//! let contexts = Contexts::load(&source)?;
+//! let selected = contexts.select(&args.context)?;                           // --context C..., else all
+//! let clients = Clients::new(contexts);
+//! let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+//! let sessions = SessionSet::start(&clients, &selected,
+//!     SessionOptions { namespace: args.namespace.clone(), ..Default::default() }, tx)?; // -n NS / -A
+//! // rx yields Update::{Context, Kinds, Resync, Upsert, Remove}; store.apply(update).
+//! // On demand: clients.fetch_object(..), clients.events_for(..), clients.apply_action(&row.key(), &action).
+//! ```
 
 pub mod actions;
 pub mod clients;
