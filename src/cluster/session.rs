@@ -238,7 +238,7 @@ impl Session {
             if let Some(r) = w.restart_due {
                 due = due.min(r);
             }
-            if !w.current && w.failure.is_none() {
+            if !w.current && w.restart_due.is_none() {
                 due = due.min(w.started + self.opts.init_timeout);
             }
         }
@@ -253,12 +253,15 @@ impl Session {
         let now = Instant::now();
         let mut restart = Vec::new();
         for (kind, w) in self.watches.iter_mut() {
-            if !w.current && w.failure.is_none() && now >= w.started + self.opts.init_timeout {
-                w.failure = Some(Failure::Transport(format!(
-                    "no list answer for {} within {} s",
-                    w.info.plural,
-                    self.opts.init_timeout.as_secs()
-                )));
+            // A list that never answers (hung server) would leave the watcher silent forever.
+            if !w.current && w.restart_due.is_none() && now >= w.started + self.opts.init_timeout {
+                if w.failure.is_none() {
+                    w.failure = Some(Failure::Transport(format!(
+                        "no list answer for {} within {} s",
+                        w.info.plural,
+                        self.opts.init_timeout.as_secs()
+                    )));
+                }
                 w.restart_due = Some(now);
             }
             if w.restart_due.is_some_and(|r| now >= r) {
