@@ -1,6 +1,7 @@
 //! Serving clusters over loopback TCP, and the kubeconfig that points kubectl at them.
 
 use super::{ApiServerError, Cluster, ClusterOptions};
+use axum::serve::ListenerExt;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -95,6 +96,13 @@ impl Server {
             let addr = listener
                 .local_addr()
                 .map_err(|source| ApiServerError::Bind { addr, source })?;
+            // Watch events are small writes: without TCP_NODELAY, Nagle's algorithm holds one back
+            // until the previous one is acknowledged (up to the peer's delayed-ACK timeout).
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!("cannot set TCP_NODELAY on an apiserver connection: {e}");
+                }
+            });
             let cluster = Cluster::new(ClusterOptions {
                 name: name.clone(),
                 ..opts.cluster.clone()
