@@ -988,3 +988,46 @@ async fn kubectl_rollout_status_and_wait_with_the_simulator() {
         .await;
     assert!(out.ok().contains("condition met"), "{}", out.stdout);
 }
+
+/// A real apiserver lets manager `kubectl` take over fields listed in the last-applied annotation
+/// without conflicts (apimachinery's lastAppliedManager), so `kubectl apply` users can switch to
+/// `kubectl apply --server-side`. Not spelled out in kube-wire.md §A10.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_server_side_apply_takes_over_client_side_apply() {
+    require_kubectl!();
+    let s = server().await;
+    let k = s.kubectl();
+    k.run_stdin(&["apply", "-f", "-"], CM_V1).await.ok();
+    // kubectl migrates the client-side-apply manager's fields (csaupgrade) and applies: no conflict.
+    let out = k
+        .run_stdin(&["apply", "--server-side", "-f", "-"], CM_V2)
+        .await;
+    assert!(out.ok().contains("serverside-applied"), "{}", out.stdout);
+    let cm = Api::<ConfigMap>::default_namespaced(s.client().await)
+        .get("applied")
+        .await
+        .unwrap();
+    let data = cm.data.clone().unwrap();
+    assert_eq!((data["a"].as_str(), data["b"].as_str()), ("2", "3"));
+    let managers: Vec<String> = cm
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(managers.contains(&"kubectl".to_string()), "{managers:?}");
+    // Dropping a field from the server-side config now removes it.
+    let out = k
+        .run_stdin(&["apply", "--server-side", "-f", "-"], CM_V1)
+        .await;
+    out.ok();
+    let cm = Api::<ConfigMap>::default_namespaced(s.client().await)
+        .get("applied")
+        .await
+        .unwrap();
+    assert!(
+        !cm.data.unwrap().contains_key("b"),
+        "b removed after the manager dropped it"
+    );
+}
