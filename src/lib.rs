@@ -5,6 +5,8 @@
 
 pub mod apiserver;
 pub mod cli;
+pub mod cluster;
 pub mod kustomize;
 pub mod model;
 pub mod patch;
+pub mod reconcile;

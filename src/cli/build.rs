@@ -1,13 +1,113 @@
 //! `flotilla build`: kustomize build of a directory.
 
+use crate::kustomize::{self, BuildOptions, SortOrder};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// Output order choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Order {
+    /// kustomize's legacy kind-priority sort (kubectl default).
+    Legacy,
+    /// Accumulation order, unsorted (what Flux applies from).
+    Fifo,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Multi-document YAML, like `kustomize build`.
+    Yaml,
+    /// One JSON `List` object.
+    Json,
+}
 
 /// Arguments of `flotilla build`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:
+  flotilla build ./overlays/production                  # like `kubectl kustomize`
+  flotilla build ./clusters/production --flux           # as Flux's kustomize-controller builds it
+  flotilla build ./apps --order fifo -o json            # unsorted, as a JSON List
+  flotilla build ./overlays/staging --root .            # allow files anywhere in the repository")]
+pub struct Args {
+    /// The directory to build (holds a kustomization.yaml, or any YAML files with --flux).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Output order: `legacy` (kustomize's kind sort) or `fifo` (accumulation order, like Flux).
+    #[arg(long, value_enum, default_value = "legacy")]
+    pub order: Order,
+    /// Flux semantics: generate a kustomization for a directory without one, tolerate unknown
+    /// fields in the root kustomization, no per-directory file restriction.
+    #[arg(long)]
+    pub flux: bool,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
+    pub output: Format,
+    /// Nothing outside this directory is read. Defaults to the enclosing git repository, else DIR.
+    #[arg(long, value_name = "PATH")]
+    pub root: Option<PathBuf>,
+}
+
+/// The enclosing git work tree of `dir`, if any.
+fn git_root(dir: &Path) -> Option<PathBuf> {
+    let mut cur = dir.canonicalize().ok()?;
+    loop {
+        if cur.join(".git").exists() {
+            return Some(cur);
+        }
+        if !cur.pop() {
+            return None;
+        }
+    }
+}
 
 /// Builds and prints.
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("flotilla build: not built yet");
-    ExitCode::from(2)
+pub fn run(args: Args) -> ExitCode {
+    let boundary = args
+        .root
+        .clone()
+        .or_else(|| git_root(&args.dir))
+        .unwrap_or_else(|| args.dir.clone());
+    let opts = BuildOptions {
+        order: match args.order {
+            Order::Legacy => SortOrder::Legacy,
+            Order::Fifo => SortOrder::Fifo,
+        },
+        flux: args.flux,
+        boundary: Some(boundary),
+    };
+    let out = match kustomize::build_with_warnings(&args.dir, &opts) {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for w in &out.warnings {
+        eprintln!("{w}");
+    }
+    let text = match args.output {
+        Format::Yaml => kustomize::to_yaml_stream(&out.objects),
+        Format::Json => {
+            let list =
+                serde_json::json!({"apiVersion": "v1", "kind": "List", "items": out.objects});
+            match serde_json::to_string_pretty(&list) {
+                Ok(s) => s + "\n",
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    if stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+        .is_err()
+    {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }

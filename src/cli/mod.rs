@@ -3,6 +3,7 @@
 pub mod apiserver;
 pub mod build;
 pub mod logging;
+pub mod policy;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ pub enum Command {
     Apiserver(apiserver::Args),
     /// Build a kustomization directory and print the objects (like `kustomize build`).
     Build(build::Args),
+    /// Image policies: `flotilla policy eval` picks a tag the way a Flux ImagePolicy would.
+    Policy(policy::Args),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -40,5 +43,6 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Apiserver(args) => apiserver::run(args, verbose),
         Command::Build(args) => build::run(args),
+        Command::Policy(args) => policy::run(args),
     }
 }

@@ -1,7 +1,14 @@
-//! Pure data, no I/O: the kind registry, generated CRDs, and small value helpers shared by every layer.
+//! Pure data, no I/O: the kind registry, generated CRDs, conditions, health rules, the compact Row
+//! summary of an object, and small value helpers shared by every layer.
 
 pub mod age;
+pub mod conditions;
 pub mod crd;
+pub mod health;
 pub mod kinds;
+pub mod row;
 
+pub use conditions::{Condition, ConditionStatus};
+pub use health::{Assessment, Health, assess};
 pub use kinds::{KINDS, KindInfo, Scope, lookup};
+pub use row::{Row, RowKey};

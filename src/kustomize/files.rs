@@ -1,0 +1,172 @@
+//! File access confined to the build boundary: no `../` escapes, absolute paths or symlinks out.
+
+use super::BuildError;
+use std::path::{Component, Path, PathBuf};
+
+/// Names kustomize recognises as a kustomization file, in lookup order.
+pub const KUSTOMIZATION_FILE_NAMES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// The confined file system of one build.
+#[derive(Debug)]
+pub struct ConfinedFs {
+    /// Canonical boundary directory; nothing outside it is read.
+    boundary: PathBuf,
+    /// Flux mode: no per-kustomization root restriction for files (kubectl's `LoadRestrictionsRootOnly`).
+    flux: bool,
+}
+
+/// What a relative reference in a kustomization resolved to.
+#[derive(Debug, Clone)]
+pub enum Entry {
+    /// A regular file (canonical path).
+    File(PathBuf),
+    /// A directory (canonical path).
+    Dir(PathBuf),
+}
+
+impl ConfinedFs {
+    /// Creates a confined view; `boundary` must exist.
+    pub fn new(boundary: &Path, flux: bool) -> Result<Self, BuildError> {
+        let boundary = boundary.canonicalize().map_err(|e| BuildError::Io {
+            path: boundary.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Ok(ConfinedFs { boundary, flux })
+    }
+
+    /// Canonicalizes `path` and checks that it lies inside the boundary.
+    pub fn confine(&self, path: &Path, referenced_from: &Path) -> Result<PathBuf, BuildError> {
+        let canonical = path.canonicalize().map_err(|e| BuildError::Io {
+            path: self.display(path),
+            message: format!(
+                "{e} (referenced from {})",
+                self.display(referenced_from).display()
+            ),
+        })?;
+        if !canonical.starts_with(&self.boundary) {
+            return Err(BuildError::Escape {
+                path: path.to_path_buf(),
+                referenced_from: self.display(referenced_from),
+                boundary: self.boundary.clone(),
+            });
+        }
+        Ok(canonical)
+    }
+
+    /// Resolves `reference` (as written in the kustomization file `kfile`, which lives in `dir`).
+    /// Remote references and absolute paths are refused.
+    pub fn resolve(&self, dir: &Path, reference: &str, kfile: &Path) -> Result<Entry, BuildError> {
+        if is_remote(reference) {
+            return Err(BuildError::Unsupported {
+                file: self.display(kfile),
+                what: format!("remote resource {reference:?} (only local paths are supported)"),
+            });
+        }
+        let rel = Path::new(reference);
+        if rel.is_absolute()
+            || rel
+                .components()
+                .any(|c| matches!(c, Component::Prefix(_) | Component::RootDir))
+        {
+            return Err(BuildError::Escape {
+                path: rel.to_path_buf(),
+                referenced_from: self.display(kfile),
+                boundary: self.boundary.clone(),
+            });
+        }
+        let joined = dir.join(rel);
+        let canonical = self.confine(&joined, kfile)?;
+        if canonical.is_dir() {
+            return Ok(Entry::Dir(canonical));
+        }
+        if !self.flux && !canonical.starts_with(dir) {
+            // kubectl's default load restriction: files must be in or below the kustomization root.
+            return Err(BuildError::Kustomization {
+                file: self.display(kfile),
+                message: format!(
+                    "security; file '{}' is not in or below '{}'",
+                    self.display(&canonical).display(),
+                    self.display(dir).display()
+                ),
+            });
+        }
+        Ok(Entry::File(canonical))
+    }
+
+    /// Reads a file already confined by [`Self::resolve`].
+    pub fn read(&self, path: &Path) -> Result<Vec<u8>, BuildError> {
+        let meta = std::fs::metadata(path).map_err(|e| BuildError::Io {
+            path: self.display(path),
+            message: e.to_string(),
+        })?;
+        if meta.len() > super::yaml::MAX_FILE_BYTES as u64 {
+            return Err(BuildError::Io {
+                path: self.display(path),
+                message: format!("file too large ({} bytes)", meta.len()),
+            });
+        }
+        std::fs::read(path).map_err(|e| BuildError::Io {
+            path: self.display(path),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads a confined file as UTF-8 text.
+    pub fn read_text(&self, path: &Path) -> Result<String, BuildError> {
+        let bytes = self.read(path)?;
+        String::from_utf8(bytes).map_err(|_| BuildError::Io {
+            path: self.display(path),
+            message: "file is not valid UTF-8".into(),
+        })
+    }
+
+    /// The kustomization file in `dir`, if any; several is an error.
+    pub fn kustomization_file(&self, dir: &Path) -> Result<Option<PathBuf>, BuildError> {
+        let found: Vec<PathBuf> = KUSTOMIZATION_FILE_NAMES
+            .iter()
+            .map(|n| dir.join(n))
+            .filter(|p| p.is_file())
+            .collect();
+        match found.len() {
+            0 => Ok(None),
+            1 => {
+                let p = self.confine(&found[0], &found[0])?;
+                Ok(Some(p))
+            }
+            _ => Err(BuildError::Kustomization {
+                file: self.display(dir),
+                message: format!(
+                    "Found multiple kustomization files under: {}",
+                    self.display(dir).display()
+                ),
+            }),
+        }
+    }
+
+    /// A path as shown in messages: relative to the boundary when inside it.
+    pub fn display(&self, path: &Path) -> PathBuf {
+        match path.strip_prefix(&self.boundary) {
+            Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
+            Ok(rel) => rel.to_path_buf(),
+            Err(_) => path.to_path_buf(),
+        }
+    }
+
+    /// Whether this is Flux mode.
+    pub fn flux(&self) -> bool {
+        self.flux
+    }
+}
+
+/// URLs and git references that kustomize would fetch remotely.
+pub fn is_remote(reference: &str) -> bool {
+    let r = reference.trim();
+    r.contains("://")
+        || r.starts_with("git@")
+        || r.starts_with("github.com/")
+        || r.starts_with("gitlab.com/")
+        || r.starts_with("bitbucket.org/")
+        || r.contains("?ref=")
+        || r.contains(".git//")
+}

@@ -1,0 +1,90 @@
+//! kustomize's "legacy" output order.
+
+use super::resource::{ResId, Resource};
+use std::cmp::Ordering;
+
+/// Kinds sorted first by default.
+pub const DEFAULT_ORDER_FIRST: &[&str] = &[
+    "Namespace",
+    "ResourceQuota",
+    "StorageClass",
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "PodSecurityPolicy",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Secret",
+    "Endpoints",
+    "Service",
+    "LimitRange",
+    "PriorityClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Deployment",
+    "StatefulSet",
+    "CronJob",
+    "PodDisruptionBudget",
+];
+
+/// Kinds sorted last by default.
+pub const DEFAULT_ORDER_LAST: &[&str] = &[
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
+
+fn rank(kind: &str, first: &[String], last: &[String]) -> i64 {
+    if let Some(i) = first.iter().position(|k| k == kind) {
+        return i as i64 - first.len() as i64;
+    }
+    if let Some(i) = last.iter().position(|k| k == kind) {
+        return 1 + i as i64;
+    }
+    0
+}
+
+fn gvk_string(id: &ResId) -> String {
+    format!(
+        "{}_{}_{}",
+        if id.group.is_empty() { "~G" } else { &id.group },
+        if id.version.is_empty() {
+            "~V"
+        } else {
+            &id.version
+        },
+        if id.kind.is_empty() { "~K" } else { &id.kind },
+    )
+}
+
+fn compare(a: &ResId, b: &ResId, first: &[String], last: &[String]) -> Ordering {
+    let same_gvk = a.group == b.group && a.version == b.version && a.kind == b.kind;
+    if !same_gvk {
+        let (ra, rb) = (rank(&a.kind, first, last), rank(&b.kind, first, last));
+        if ra != rb {
+            return ra.cmp(&rb);
+        }
+        let ord = gvk_string(a).cmp(&gvk_string(b));
+        if a.kind == "Namespace"
+            && b.kind == "Namespace"
+            && (a.group.is_empty() || b.group.is_empty())
+        {
+            return ord.reverse();
+        }
+        return ord;
+    }
+    let ns = |id: &ResId| {
+        if id.namespace.is_empty() {
+            "~X".to_string()
+        } else {
+            id.namespace.clone()
+        }
+    };
+    ns(a).cmp(&ns(b)).then_with(|| a.name.cmp(&b.name))
+}
+
+/// Sorts in place with the legacy comparator and the given first/last kind lists.
+pub fn legacy_sort(list: &mut [Resource], first: &[String], last: &[String]) {
+    list.sort_by(|a, b| compare(&a.id(), &b.id(), first, last));
+}

@@ -1,0 +1,536 @@
+//! `Row`: the compact summary of one GitOps object that the console table shows and the Store keeps.
+//!
+//! A Row holds only display-ready strings, small enums and unix-second timestamps — never a copy of the
+//! object — because the console keeps 10,000 of them across contexts. Everything is read tolerantly:
+//! a malformed object still yields a Row whose unreadable cells are empty and whose health is Unknown.
+
+use super::conditions::field::{at, bool_at, group, i64_at, kind, str_at};
+use super::conditions::{self, ConditionStatus, parse_time};
+use super::health::{self, ArgoHealth, DetailedStatus, Health, SyncStatus};
+use super::kinds::{KindInfo, by_group_kind};
+use serde_json::Value;
+
+/// The Store key of a row: (context, kind, namespace, name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RowKey {
+    /// Kubeconfig context the object was read from.
+    pub context: String,
+    /// The Kind, e.g. `Kustomization`.
+    pub kind: &'static str,
+    /// Namespace (empty for cluster-scoped objects).
+    pub namespace: String,
+    /// Object name.
+    pub name: String,
+}
+
+/// A namespaced reference to another object of the same kind (a `dependsOn` entry).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectRef {
+    /// Namespace, defaulted to the depending object's namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+/// Whether Argo CD auto-sync is on for an Application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AutoSync {
+    /// `syncPolicy.automated` present and not disabled.
+    On,
+    /// `syncPolicy.automated.enabled: false` (Argo CD ≥ 3.1 suspension; prune/selfHeal kept).
+    Disabled,
+    /// No `syncPolicy.automated` block: manual sync only.
+    Manual,
+}
+
+/// The per-kind cells of a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KindCells {
+    /// Kustomization: source as `Kind/ns/name`, and `spec.path`.
+    Kustomization {
+        /// `GitRepository/flux-system/podinfo`.
+        source: String,
+        /// `spec.path` (`./` when unset).
+        path: String,
+    },
+    /// GitRepository: URL and the ref it follows.
+    GitRepository {
+        /// `spec.url`.
+        url: String,
+        /// `branch main`, `tag v1.0.0`, `semver >=1.0.0`, `name refs/pull/1/head`, `commit 1a2b3c4`.
+        git_ref: String,
+    },
+    /// OCIRepository: URL and ref.
+    OciRepository {
+        /// `spec.url`.
+        url: String,
+        /// `tag latest`, `semver ^1`, `digest sha256:…`.
+        oci_ref: String,
+    },
+    /// HelmRepository: URL.
+    HelmRepository {
+        /// `spec.url`.
+        url: String,
+    },
+    /// HelmChart: chart, version constraint and source.
+    HelmChart {
+        /// `spec.chart`.
+        chart: String,
+        /// `spec.version` (`*` when unset).
+        version: String,
+        /// `HelmRepository/name`.
+        source: String,
+    },
+    /// Bucket: endpoint and bucket name.
+    Bucket {
+        /// `spec.endpoint`.
+        endpoint: String,
+        /// `spec.bucketName`.
+        bucket: String,
+    },
+    /// HelmRelease: chart and version.
+    HelmRelease {
+        /// Chart name, or `Kind/ns/name` of a `chartRef`.
+        chart: String,
+        /// Installed chart version, else the requested one.
+        version: String,
+    },
+    /// ImageRepository: image and number of tags found.
+    ImageRepository {
+        /// `spec.image`.
+        image: String,
+        /// `status.lastScanResult.tagCount`.
+        tag_count: Option<i64>,
+    },
+    /// ImagePolicy: the selected image.
+    ImagePolicy {
+        /// `name:tag` from `status.latestRef` (v1) or `status.latestImage` (v1beta2).
+        latest_image: String,
+    },
+    /// ImageUpdateAutomation: source it writes to.
+    ImageUpdateAutomation {
+        /// `GitRepository/ns/name`.
+        source: String,
+    },
+    /// Argo CD Application: sync, health and automation.
+    Application {
+        /// `status.sync.status`.
+        sync: SyncStatus,
+        /// `status.health.status`.
+        health: ArgoHealth,
+        /// Auto-sync state.
+        auto_sync: AutoSync,
+        /// `spec.project`.
+        project: String,
+        /// Destination `server-or-name/namespace`.
+        destination: String,
+    },
+    /// Kinds without extra cells.
+    None,
+}
+
+/// The compact summary of one GitOps object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// Kubeconfig context (supplied by the caller).
+    pub context: String,
+    /// The kind, from the registry.
+    pub kind: &'static KindInfo,
+    /// The version the object was read as (`v1`, `v1beta2`, ...).
+    pub version: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// `metadata.uid`.
+    pub uid: String,
+    /// The colourable verdict.
+    pub health: Health,
+    /// The engine-specific status behind it.
+    pub detail: DetailedStatus,
+    /// READY cell: the Ready condition (Flux) or Synced+Healthy (Argo CD).
+    pub ready: ConditionStatus,
+    /// STATUS cell: the Ready message, or Argo CD's sync/health summary.
+    pub message: String,
+    /// REVISION cell.
+    pub revision: String,
+    /// Whether reconciliation (Flux) or auto-sync (Argo CD) is off.
+    pub suspended: bool,
+    /// When suspension was last written, from managedFields (unix seconds), if known.
+    pub suspended_since: Option<i64>,
+    /// `metadata.creationTimestamp` (unix seconds).
+    pub created: Option<i64>,
+    /// Last reconcile (unix seconds).
+    pub last_reconcile: Option<i64>,
+    /// Per-kind cells.
+    pub cells: KindCells,
+    /// `spec.dependsOn` of Kustomizations and HelmReleases.
+    pub depends_on: Vec<ObjectRef>,
+}
+
+impl Row {
+    /// Summarises `obj` read from `context`; None when its group/kind is not in the registry.
+    pub fn from_object(context: &str, obj: &Value) -> Option<Row> {
+        let info = by_group_kind(group(obj), kind(obj))?;
+        let version = obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .and_then(|av| av.rsplit_once('/'))
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default();
+        let text = |path: &[&str]| str_at(obj, path).unwrap_or("").to_string();
+        let namespace = text(&["metadata", "namespace"]);
+        let assessment = health::assess(obj);
+        let argo_app = info.kind == "Application" && info.group == "argoproj.io";
+        let (ready, message) = if argo_app {
+            argo_ready_and_message(obj, &assessment.message)
+        } else {
+            flux_ready_and_message(obj, &assessment)
+        };
+        let (suspended, suspended_since) = suspension(obj, argo_app);
+        Some(Row {
+            context: context.to_string(),
+            kind: info,
+            version,
+            uid: text(&["metadata", "uid"]),
+            name: text(&["metadata", "name"]),
+            health: assessment.health,
+            detail: assessment.detail,
+            ready,
+            message,
+            revision: revision(info.kind, obj),
+            suspended,
+            suspended_since,
+            created: str_at(obj, &["metadata", "creationTimestamp"]).and_then(parse_time),
+            last_reconcile: last_reconcile(info.kind, obj),
+            cells: cells(info.kind, obj, &namespace),
+            depends_on: depends_on(info.kind, obj, &namespace),
+            namespace,
+        })
+    }
+
+    /// The Store key: (context, kind, namespace, name).
+    pub fn key(&self) -> RowKey {
+        RowKey {
+            context: self.context.clone(),
+            kind: self.kind.kind,
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+fn flux_ready_and_message(
+    obj: &Value,
+    assessment: &health::Assessment,
+) -> (ConditionStatus, String) {
+    match conditions::ready(obj) {
+        Some(c) => (c.status, c.message),
+        None => (ConditionStatus::Unknown, assessment.message.clone()),
+    }
+}
+
+/// Argo CD READY: True when Synced and Healthy, False when degraded, missing, out of sync or erroring.
+fn argo_ready_and_message(obj: &Value, detail: &str) -> (ConditionStatus, String) {
+    let sync = health::argo_sync_status(obj);
+    let argo = health::argo_health(obj);
+    let erroring = health::argo_error_condition(obj).is_some();
+    let ready = match (sync, argo) {
+        _ if erroring => ConditionStatus::False,
+        (SyncStatus::Synced, ArgoHealth::Healthy) => ConditionStatus::True,
+        (SyncStatus::OutOfSync, _) | (_, ArgoHealth::Degraded | ArgoHealth::Missing) => {
+            ConditionStatus::False
+        }
+        _ => ConditionStatus::Unknown,
+    };
+    let summary = format!("{}, {}", sync.as_str(), argo.as_str());
+    let message = if detail.is_empty() {
+        summary
+    } else {
+        format!("{summary}: {detail}")
+    };
+    (ready, message)
+}
+
+/// Suspension flag and, when a managedFields entry owns the flag, the time it was written.
+fn suspension(obj: &Value, argo_app: bool) -> (bool, Option<i64>) {
+    if argo_app {
+        let state = auto_sync(obj);
+        let since = match state {
+            AutoSync::Disabled => {
+                field_set_time(obj, &["f:spec", "f:syncPolicy", "f:automated", "f:enabled"])
+            }
+            _ => None,
+        };
+        return (state != AutoSync::On, since);
+    }
+    if bool_at(obj, &["spec", "suspend"]) == Some(true) {
+        return (true, field_set_time(obj, &["f:spec", "f:suspend"]));
+    }
+    (false, None)
+}
+
+/// The newest `time` of a managedFields entry whose fieldsV1 contains `path`.
+fn field_set_time(obj: &Value, path: &[&str]) -> Option<i64> {
+    at(obj, &["metadata", "managedFields"])?
+        .as_array()?
+        .iter()
+        .filter(|e| at(e, &["fieldsV1"]).is_some_and(|f| at(f, path).is_some()))
+        .filter_map(|e| str_at(e, &["time"]).and_then(parse_time))
+        .max()
+}
+
+fn auto_sync(obj: &Value) -> AutoSync {
+    match at(obj, &["spec", "syncPolicy", "automated"]) {
+        // A null `enabled` counts as enabled (Argo CD docs).
+        Some(a) if a.is_object() => match bool_at(a, &["enabled"]) {
+            Some(false) => AutoSync::Disabled,
+            _ => AutoSync::On,
+        },
+        _ => AutoSync::Manual,
+    }
+}
+
+/// Shortens a 40/64-hex commit or digest to 7 characters, leaving tags and versions alone.
+pub fn short_revision(rev: &str) -> String {
+    let (prefix, hex) = match rev.rsplit_once(':') {
+        Some((p, h)) => (Some(p), h),
+        None => (None, rev),
+    };
+    if hex.len() >= 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let short = &hex[..7];
+        match prefix {
+            Some(p) => format!("{p}:{short}"),
+            None => short.to_string(),
+        }
+    } else {
+        rev.to_string()
+    }
+}
+
+fn revision(kind: &str, obj: &Value) -> String {
+    let s = |path: &[&str]| str_at(obj, path);
+    let found = match kind {
+        "Kustomization" => s(&["status", "lastAppliedRevision"])
+            .or_else(|| s(&["status", "lastAttemptedRevision"])),
+        "GitRepository" | "OCIRepository" | "Bucket" | "HelmChart" | "HelmRepository" => {
+            s(&["status", "artifact", "revision"])
+        }
+        "HelmRelease" => at(obj, &["status", "history"])
+            .and_then(|h| h.get(0))
+            .and_then(|h| str_at(h, &["chartVersion"]))
+            .or_else(|| s(&["status", "lastAppliedRevision"]))
+            .or_else(|| s(&["status", "lastAttemptedRevision"])),
+        "ImageRepository" => s(&["status", "lastScanResult", "revision"]),
+        "ImagePolicy" => s(&["status", "latestRef", "tag"])
+            .or_else(|| s(&["status", "latestImage"]).and_then(|img| image_tag(img))),
+        "ImageUpdateAutomation" => s(&["status", "observedSourceRevision"]),
+        "Application" => {
+            return s(&["status", "sync", "revision"])
+                .or_else(|| {
+                    at(obj, &["status", "sync", "revisions"])
+                        .and_then(|r| r.get(0))
+                        .and_then(Value::as_str)
+                })
+                .map(short_revision)
+                .unwrap_or_default();
+        }
+        _ => None,
+    };
+    found.unwrap_or("").to_string()
+}
+
+/// The tag of an image reference `name:tag` (a `:` after the last `/`), ignoring any digest.
+fn image_tag(image: &str) -> Option<&str> {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    let last = no_digest.rsplit('/').next().unwrap_or(no_digest);
+    last.rsplit_once(':')
+        .map(|(_, t)| t)
+        .filter(|t| !t.is_empty())
+}
+
+fn last_reconcile(kind: &str, obj: &Value) -> Option<i64> {
+    let time = |path: &[&str]| str_at(obj, path).and_then(parse_time);
+    if kind == "Application" {
+        return time(&["status", "reconciledAt"]);
+    }
+    let ready = conditions::ready(obj).and_then(|c| c.last_transition_unix());
+    let extra = match kind {
+        "ImageRepository" => time(&["status", "lastScanResult", "scanTime"]),
+        "ImageUpdateAutomation" => time(&["status", "lastAutomationRunTime"]),
+        "GitRepository" | "OCIRepository" | "Bucket" | "HelmChart" | "HelmRepository" => {
+            time(&["status", "artifact", "lastUpdateTime"])
+        }
+        _ => None,
+    };
+    // lastHandledReconcileAt is an opaque token; it counts only when it happens to be RFC 3339.
+    [ready, extra, time(&["status", "lastHandledReconcileAt"])]
+        .into_iter()
+        .flatten()
+        .max()
+}
+
+/// `Kind/ns/name` of a reference object, defaulting kind and namespace.
+fn reference(r: Option<&Value>, default_kind: &str, own_ns: &str) -> String {
+    let Some(r) = r else {
+        return String::new();
+    };
+    let Some(name) = str_at(r, &["name"]) else {
+        return String::new();
+    };
+    let kind = str_at(r, &["kind"]).unwrap_or(default_kind);
+    let ns = str_at(r, &["namespace"]).unwrap_or(own_ns);
+    format!("{kind}/{ns}/{name}")
+}
+
+fn git_ref(r: Option<&Value>) -> String {
+    let Some(r) = r else {
+        return "branch master".to_string();
+    };
+    let get = |k: &str| str_at(r, &[k]);
+    // The order source-controller's clone code checks them in (commit wins, branch is the default).
+    match (
+        get("commit"),
+        get("name"),
+        get("tag"),
+        get("semver"),
+        get("branch"),
+    ) {
+        (Some(c), _, _, _, Some(b)) => format!("branch {b}@{}", short_revision(c)),
+        (Some(c), ..) => format!("commit {}", short_revision(c)),
+        (_, Some(n), ..) => format!("name {n}"),
+        (_, _, Some(t), ..) => format!("tag {t}"),
+        (_, _, _, Some(s), _) => format!("semver {s}"),
+        (_, _, _, _, Some(b)) => format!("branch {b}"),
+        _ => "branch master".to_string(),
+    }
+}
+
+fn oci_ref(r: Option<&Value>) -> String {
+    let get = |k: &str| r.and_then(|r| str_at(r, &[k]));
+    match (get("digest"), get("semver"), get("tag")) {
+        (Some(d), ..) => format!("digest {}", short_revision(d)),
+        (_, Some(s), _) => format!("semver {s}"),
+        (_, _, Some(t)) => format!("tag {t}"),
+        _ => "tag latest".to_string(),
+    }
+}
+
+fn cells(kind: &str, obj: &Value, own_ns: &str) -> KindCells {
+    let text = |path: &[&str]| str_at(obj, path).unwrap_or("").to_string();
+    match kind {
+        "Kustomization" => KindCells::Kustomization {
+            source: reference(at(obj, &["spec", "sourceRef"]), "GitRepository", own_ns),
+            path: str_at(obj, &["spec", "path"]).unwrap_or("./").to_string(),
+        },
+        "GitRepository" => KindCells::GitRepository {
+            url: text(&["spec", "url"]),
+            git_ref: git_ref(at(obj, &["spec", "ref"])),
+        },
+        "OCIRepository" => KindCells::OciRepository {
+            url: text(&["spec", "url"]),
+            oci_ref: oci_ref(at(obj, &["spec", "ref"])),
+        },
+        "HelmRepository" => KindCells::HelmRepository {
+            url: text(&["spec", "url"]),
+        },
+        "HelmChart" => KindCells::HelmChart {
+            chart: text(&["spec", "chart"]),
+            version: str_at(obj, &["spec", "version"]).unwrap_or("*").to_string(),
+            source: match (
+                str_at(obj, &["spec", "sourceRef", "kind"]),
+                str_at(obj, &["spec", "sourceRef", "name"]),
+            ) {
+                (Some(k), Some(n)) => format!("{k}/{n}"),
+                (None, Some(n)) => format!("HelmRepository/{n}"),
+                _ => String::new(),
+            },
+        },
+        "Bucket" => KindCells::Bucket {
+            endpoint: text(&["spec", "endpoint"]),
+            bucket: text(&["spec", "bucketName"]),
+        },
+        "HelmRelease" => helm_release_cells(obj, own_ns),
+        "ImageRepository" => KindCells::ImageRepository {
+            image: text(&["spec", "image"]),
+            tag_count: i64_at(obj, &["status", "lastScanResult", "tagCount"]),
+        },
+        "ImagePolicy" => KindCells::ImagePolicy {
+            latest_image: match (
+                str_at(obj, &["status", "latestRef", "name"]),
+                str_at(obj, &["status", "latestRef", "tag"]),
+            ) {
+                (Some(n), Some(t)) => format!("{n}:{t}"),
+                _ => text(&["status", "latestImage"]),
+            },
+        },
+        "ImageUpdateAutomation" => KindCells::ImageUpdateAutomation {
+            source: reference(at(obj, &["spec", "sourceRef"]), "GitRepository", own_ns),
+        },
+        "Application" => KindCells::Application {
+            sync: health::argo_sync_status(obj),
+            health: health::argo_health(obj),
+            auto_sync: auto_sync(obj),
+            project: text(&["spec", "project"]),
+            destination: {
+                let target = str_at(obj, &["spec", "destination", "server"])
+                    .or_else(|| str_at(obj, &["spec", "destination", "name"]))
+                    .unwrap_or("");
+                match str_at(obj, &["spec", "destination", "namespace"]) {
+                    Some(ns) => format!("{target}/{ns}"),
+                    None => target.to_string(),
+                }
+            },
+        },
+        _ => KindCells::None,
+    }
+}
+
+fn helm_release_cells(obj: &Value, own_ns: &str) -> KindCells {
+    let installed = at(obj, &["status", "history"])
+        .and_then(|h| h.get(0))
+        .filter(|h| h.is_object());
+    let spec_chart = at(obj, &["spec", "chart", "spec"]);
+    let chart = spec_chart
+        .and_then(|c| str_at(c, &["chart"]))
+        .map(str::to_string)
+        .or_else(|| {
+            at(obj, &["spec", "chartRef"])
+                .map(|r| reference(Some(r), "OCIRepository", own_ns))
+                .filter(|s| !s.is_empty())
+        })
+        .or_else(|| {
+            installed
+                .and_then(|h| str_at(h, &["chartName"]))
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let version = installed
+        .and_then(|h| str_at(h, &["chartVersion"]))
+        .or_else(|| spec_chart.and_then(|c| str_at(c, &["version"])))
+        .unwrap_or("")
+        .to_string();
+    KindCells::HelmRelease { chart, version }
+}
+
+fn depends_on(kind: &str, obj: &Value, own_ns: &str) -> Vec<ObjectRef> {
+    if !matches!(kind, "Kustomization" | "HelmRelease") {
+        return Vec::new();
+    }
+    at(obj, &["spec", "dependsOn"])
+        .and_then(Value::as_array)
+        .map(|deps| {
+            deps.iter()
+                .filter_map(|d| {
+                    Some(ObjectRef {
+                        name: str_at(d, &["name"])?.to_string(),
+                        namespace: str_at(d, &["namespace"]).unwrap_or(own_ns).to_string(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,4 @@
+//! Image automation: registry scanning, ImagePolicy decisions, setter-marker rewrites.
+
+pub mod policy;
+pub mod setters;

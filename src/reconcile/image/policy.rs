@@ -1,0 +1,1 @@
+//! ImagePolicy tag selection (semver, alphabetical, numerical; filterTags) with an explanation of every tag.

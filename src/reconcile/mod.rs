@@ -1,0 +1,4 @@
+//! The bundled reconciler: runtime, sources, kustomizations, image automation.
+
+pub mod image;
+pub mod source;
