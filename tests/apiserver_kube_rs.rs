@@ -852,6 +852,27 @@ async fn closed_watch_resumes_from_bookmark_rv(env: Env) {
             break;
         }
     }
+    // kube-runtime opens the watch lazily, on the first poll after InitDone: make sure it is open
+    // (an event arrives through it) before advancing the revision and closing it.
+    plain
+        .create(
+            &PostParams::default(),
+            &configmap("bm-0", &[("suite", "bm")], &[]),
+        )
+        .await
+        .unwrap();
+    loop {
+        let ev = tokio::time::timeout(PATIENCE, stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Event::Apply(cm) = ev
+            && cm.metadata.name.as_deref() == Some("bm-0")
+        {
+            break;
+        }
+    }
     // Advance the store revision with a write the watch does not select.
     let secrets: Api<Secret> = Api::default_namespaced(env.client.clone());
     let mut s = Secret::default();
