@@ -15,6 +15,7 @@ mod server;
 pub mod simulator;
 pub mod store;
 pub mod table;
+mod type_check;
 pub mod validation;
 mod watch;
 
