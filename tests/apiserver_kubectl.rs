@@ -1141,11 +1141,15 @@ async fn kubectl_scale_uses_the_scale_subresource() {
         ])
         .await;
     assert_eq!(out.ok(), "3");
+    // `get --raw` would drop the kubeconfig server URL's path, which carries the token here.
     let out = k
         .run(&[
             "get",
-            "--raw",
-            "/apis/apps/v1/namespaces/default/deployments/web/scale",
+            "deployment",
+            "web",
+            "--subresource=scale",
+            "-o",
+            "json",
         ])
         .await;
     let scale: Value = serde_json::from_str(out.ok()).expect("Scale JSON");

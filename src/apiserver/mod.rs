@@ -10,6 +10,7 @@ mod objects;
 mod reads;
 pub mod registry;
 mod routes;
+mod scale;
 pub mod selector;
 mod server;
 pub mod simulator;
