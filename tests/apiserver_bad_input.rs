@@ -706,3 +706,177 @@ async fn custom_resource_write_rules() {
     .await;
     assert_status(&r, 400, "BadRequest");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrongly_typed_fields_are_rejected_so_typed_clients_keep_working() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+    use kube::api::{Api, ListParams};
+    let c = cluster();
+    let cm = |name: &str, metadata_extra: Value, data: Value| {
+        let mut meta = json!({"name": name});
+        if let (Some(m), Some(extra)) = (meta.as_object_mut(), metadata_extra.as_object()) {
+            m.extend(extra.clone());
+        }
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data})
+    };
+    let deploy = |name: &str, replicas: Value| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"a": "b"}},
+                "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}})
+    };
+    let deps = "/apis/apps/v1/namespaces/default/deployments";
+    let ks = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/default/kustomizations";
+    let cases: Vec<(&str, &str, Value)> = vec![
+        (
+            "ConfigMap data value is a number",
+            CMS,
+            cm("t1", json!({}), json!({"k": 5})),
+        ),
+        (
+            "labels is a list",
+            CMS,
+            cm("t2", json!({"labels": ["a"]}), json!({})),
+        ),
+        (
+            "label value is a number",
+            CMS,
+            cm("t3", json!({"labels": {"a": 1}}), json!({})),
+        ),
+        (
+            "annotations is a string",
+            CMS,
+            cm("t4", json!({"annotations": "x"}), json!({})),
+        ),
+        (
+            "finalizers is a map",
+            CMS,
+            cm("t5", json!({"finalizers": {"a": "b"}}), json!({})),
+        ),
+        (
+            "finalizers holds a number",
+            CMS,
+            cm("t6", json!({"finalizers": [1]}), json!({})),
+        ),
+        (
+            "generateName is a bool",
+            CMS,
+            cm("t7", json!({"generateName": false}), json!({})),
+        ),
+        (
+            "ownerReferences is a map",
+            CMS,
+            cm("t8", json!({"ownerReferences": {"uid": "x"}}), json!({})),
+        ),
+        ("replicas is a string", deps, deploy("d1", json!("three"))),
+        (
+            "replicas overflows int32",
+            deps,
+            deploy("d2", json!(99_999_999_999_i64)),
+        ),
+        (
+            "CR finalizers is a map",
+            ks,
+            json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "k1", "finalizers": {"$patch": "x"}}, "spec": {}}),
+        ),
+        (
+            "CR labels is a number",
+            ks,
+            json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "k2", "labels": 7}, "spec": {}}),
+        ),
+        (
+            "Namespace spec.finalizers is a string",
+            "/api/v1/namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n1"}, "spec": {"finalizers": "kubernetes"}}),
+        ),
+    ];
+    let mut accepted = Vec::new();
+    for (why, path, body) in &cases {
+        let r = send(
+            &c,
+            "POST",
+            path,
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        )
+        .await;
+        assert!(r.status < 500, "{why}: {} {}", r.status, r.text());
+        if r.status < 300 {
+            accepted.push(format!("{why}: stored as {}", r.text()));
+        }
+    }
+    // Patches can smuggle wrong types in too.
+    send(&c, "POST", CMS, Some("application/json"), &cm_body("good")).await;
+    for (why, ct, patch) in [
+        (
+            "merge patch sets data value to a list",
+            "application/merge-patch+json",
+            json!({"data": {"k": [1]}}),
+        ),
+        (
+            "merge patch sets finalizers to a string",
+            "application/merge-patch+json",
+            json!({"metadata": {"finalizers": "x"}}),
+        ),
+        (
+            "JSON patch sets labels to a number",
+            "application/json-patch+json",
+            json!([{"op": "add", "path": "/metadata/labels", "value": 3}]),
+        ),
+    ] {
+        let r = send(
+            &c,
+            "PATCH",
+            &format!("{CMS}/good"),
+            Some(ct),
+            patch.to_string().as_bytes(),
+        )
+        .await;
+        assert!(r.status < 500, "{why}: {} {}", r.status, r.text());
+        if r.status < 300 {
+            accepted.push(format!("{why}: stored as {}", r.text()));
+        }
+    }
+    let client = kube::Client::new(c.router(), "default");
+    let typed = [
+        Api::<ConfigMap>::all(client.clone())
+            .list(&ListParams::default())
+            .await
+            .err()
+            .map(|e| format!("ConfigMap list: {e}")),
+        Api::<Deployment>::all(client.clone())
+            .list(&ListParams::default())
+            .await
+            .err()
+            .map(|e| format!("Deployment list: {e}")),
+        Api::<Namespace>::all(client.clone())
+            .list(&ListParams::default())
+            .await
+            .err()
+            .map(|e| format!("Namespace list: {e}")),
+        Api::<kube::api::DynamicObject>::all_with(
+            client,
+            &kube::api::ApiResource::from_gvk_with_plural(
+                &kube::api::GroupVersionKind::gvk(
+                    "kustomize.toolkit.fluxcd.io",
+                    "v1",
+                    "Kustomization",
+                ),
+                "kustomizations",
+            ),
+        )
+        .list(&ListParams::default())
+        .await
+        .err()
+        .map(|e| format!("Kustomization list: {e}")),
+    ];
+    let broken: Vec<String> = typed.into_iter().flatten().collect();
+    assert!(
+        accepted.is_empty() && broken.is_empty(),
+        "wrongly typed fields were accepted:\n{}\ntyped lists now failing:\n{}",
+        accepted.join("\n"),
+        broken.join("\n")
+    );
+}

@@ -754,5 +754,18 @@ async fn faults_fail_requests_and_close_watches() {
     let rest: Vec<_> = tokio::time::timeout(Duration::from_secs(5), stream.collect::<Vec<_>>())
         .await
         .unwrap();
-    assert!(rest.is_empty());
+    // The stream ends cleanly: nothing but the closing bookmark (the watch asked for bookmarks).
+    assert!(
+        matches!(rest.as_slice(), [Ok(WatchEvent::Bookmark(_))]),
+        "{rest:?}"
+    );
+    let plain = api
+        .watch(&WatchParams::default().disable_bookmarks(), "0")
+        .await
+        .unwrap();
+    c.faults().close_watches();
+    let rest: Vec<_> = tokio::time::timeout(Duration::from_secs(5), plain.collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
 }

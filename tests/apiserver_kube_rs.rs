@@ -45,6 +45,8 @@ both_transports!(options;
     status_patch_keeps_generation_spec_change_bumps_it,
     watcher_yields_init_sequence_then_changes,
     paging_with_page_size_one,
+    closed_watch_resumes_from_bookmark_rv,
+    finalizer_helper_completes_deletion,
     crd_established_immediately,
 );
 
@@ -828,7 +830,6 @@ async fn paging_with_page_size_one(env: Env) {
     );
 }
 
-#[allow(dead_code)]
 async fn closed_watch_resumes_from_bookmark_rv(env: Env) {
     use kube::runtime::watcher::Event;
     let api: Api<ConfigMap> = Api::default_namespaced(env.traced.clone());
@@ -848,6 +849,27 @@ async fn closed_watch_resumes_from_bookmark_rv(env: Env) {
             .unwrap()
             .unwrap();
         if matches!(ev, Event::InitDone) {
+            break;
+        }
+    }
+    // kube-runtime opens the watch lazily, on the first poll after InitDone: make sure it is open
+    // (an event arrives through it) before advancing the revision and closing it.
+    plain
+        .create(
+            &PostParams::default(),
+            &configmap("bm-0", &[("suite", "bm")], &[]),
+        )
+        .await
+        .unwrap();
+    loop {
+        let ev = tokio::time::timeout(PATIENCE, stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Event::Apply(cm) = ev
+            && cm.metadata.name.as_deref() == Some("bm-0")
+        {
             break;
         }
     }
@@ -913,7 +935,6 @@ async fn closed_watch_resumes_from_bookmark_rv(env: Env) {
     }
 }
 
-#[allow(dead_code)]
 async fn finalizer_helper_completes_deletion(env: Env) {
     use kube::runtime::controller::Action;
     use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};

@@ -988,3 +988,172 @@ async fn kubectl_rollout_status_and_wait_with_the_simulator() {
         .await;
     assert!(out.ok().contains("condition met"), "{}", out.stdout);
 }
+
+/// A real apiserver lets manager `kubectl` take over fields listed in the last-applied annotation
+/// without conflicts (apimachinery's lastAppliedManager), so `kubectl apply` users can switch to
+/// `kubectl apply --server-side`. Not spelled out in kube-wire.md §A10.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_server_side_apply_takes_over_client_side_apply() {
+    require_kubectl!();
+    let s = server().await;
+    let k = s.kubectl();
+    k.run_stdin(&["apply", "-f", "-"], CM_V1).await.ok();
+    // kubectl migrates the client-side-apply manager's fields (csaupgrade) and applies: no conflict.
+    let out = k
+        .run_stdin(&["apply", "--server-side", "-f", "-"], CM_V2)
+        .await;
+    assert!(out.ok().contains("serverside-applied"), "{}", out.stdout);
+    let cm = Api::<ConfigMap>::default_namespaced(s.client().await)
+        .get("applied")
+        .await
+        .unwrap();
+    let data = cm.data.clone().unwrap();
+    assert_eq!((data["a"].as_str(), data["b"].as_str()), ("2", "3"));
+    let managers: Vec<String> = cm
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(managers.contains(&"kubectl".to_string()), "{managers:?}");
+    // Dropping a field from the server-side config now removes it.
+    let out = k
+        .run_stdin(&["apply", "--server-side", "-f", "-"], CM_V1)
+        .await;
+    out.ok();
+    let cm = Api::<ConfigMap>::default_namespaced(s.client().await)
+        .get("applied")
+        .await
+        .unwrap();
+    assert!(
+        !cm.data.unwrap().contains_key("b"),
+        "b removed after the manager dropped it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_everyday_commands() {
+    require_kubectl!();
+    let s = server().await;
+    let k = s.kubectl();
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n";
+    k.run_stdin(&["apply", "-f", "-"], deploy).await.ok();
+    for n in ["c1", "c2", "c3"] {
+        let cm = CM_V1.replace("name: applied", &format!("name: {n}"));
+        k.run_stdin(&["create", "-f", "-"], &cm).await.ok();
+    }
+    // `get all` uses the "all" category.
+    let out = k.run(&["get", "all", "-o", "name"]).await;
+    assert!(
+        out.ok().lines().any(|l| l == "deployment.apps/web"),
+        "{}",
+        out.stdout
+    );
+    // Paging through kubectl's chunked list.
+    let out = k.run(&["get", "cm", "--chunk-size=1", "-o", "name"]).await;
+    let names: Vec<&str> = out
+        .ok()
+        .lines()
+        .filter(|l| l.starts_with("configmap/c"))
+        .collect();
+    assert_eq!(names, ["configmap/c1", "configmap/c2", "configmap/c3"]);
+    // Output formats computed client-side from the object.
+    let out = k
+        .run(&[
+            "get",
+            "cm",
+            "-o",
+            "custom-columns=N:.metadata.name,A:.data.a",
+            "--sort-by=.metadata.name",
+        ])
+        .await;
+    assert!(
+        out.ok()
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["c2", "1"]),
+        "{}",
+        out.stdout
+    );
+    // replace -f with a changed object.
+    let out = k.run(&["get", "cm", "c1", "-o", "json"]).await;
+    let mut obj: Value = serde_json::from_str(out.ok()).unwrap();
+    obj["data"]["a"] = json!("changed");
+    let out = k.run_stdin(&["replace", "-f", "-"], &obj.to_string()).await;
+    assert!(out.ok().contains("configmap/c1 replaced"), "{}", out.stdout);
+    // Server-side diff (forced: kubectl-create owns .data.a, exactly as on a real cluster).
+    let changed = CM_V2.replace("name: applied", "name: c2");
+    let out = k
+        .run_stdin(
+            &["diff", "--server-side", "--force-conflicts", "-f", "-"],
+            &changed,
+        )
+        .await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    // delete -f and delete by label.
+    let out = k.run(&["delete", "cm", "-l", "missing=label"]).await;
+    out.ok();
+    let out = k.run(&["delete", "cm", "c1", "c2", "c3"]).await;
+    assert_eq!(out.ok().lines().count(), 3, "{}", out.stdout);
+    // Namespace lifecycle through kubectl.
+    let out = k
+        .run_stdin(
+            &["apply", "-f", "-"],
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n",
+        )
+        .await;
+    out.ok();
+    let cm = CM_V1.replace("namespace: default", "namespace: team");
+    k.run_stdin(&["apply", "-f", "-"], &cm).await.ok();
+    let out = k
+        .run(&["delete", "namespace", "team", "--timeout=60s"])
+        .await;
+    assert!(
+        out.ok().contains("namespace \"team\" deleted"),
+        "{}",
+        out.stdout
+    );
+    let out = k.run(&["get", "namespace", "team"]).await;
+    assert!(out.failed().contains("not found"));
+}
+
+/// `kubectl scale` PATCHes the `/scale` subresource (autoscaling/v1 Scale) of built-in workloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_scale_uses_the_scale_subresource() {
+    require_kubectl!();
+    let s = server().await;
+    let k = s.kubectl();
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n";
+    k.run_stdin(&["apply", "-f", "-"], deploy).await.ok();
+    let out = k.run(&["scale", "deployment", "web", "--replicas=3"]).await;
+    assert!(
+        out.ok().contains("deployment.apps/web scaled"),
+        "{}",
+        out.stdout
+    );
+    let out = k
+        .run(&[
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])
+        .await;
+    assert_eq!(out.ok(), "3");
+    // `get --raw` would drop the kubeconfig server URL's path, which carries the token here.
+    let out = k
+        .run(&[
+            "get",
+            "deployment",
+            "web",
+            "--subresource=scale",
+            "-o",
+            "json",
+        ])
+        .await;
+    let scale: Value = serde_json::from_str(out.ok()).expect("Scale JSON");
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["apiVersion"], "autoscaling/v1");
+    assert_eq!(scale["spec"]["replicas"], 3);
+}

@@ -73,6 +73,9 @@ fn resource_entries(def: &ResourceDef) -> Vec<Value> {
             "namespaced": def.namespaced, "kind": def.kind, "verbs": ["get", "patch", "update"]}),
         );
     }
+    if super::scale::supports_scale(def) {
+        out.push(super::scale::discovery_entry(def));
+    }
     out
 }
 

@@ -8,8 +8,11 @@
 //! Neither touches `resourceVersion`, `generation` or timestamps other than `managedFields[].time`.
 //! A write that changes nothing returns the stored object unchanged, byte for byte, `time` included.
 //! Null members of an apply configuration mean "not set": they are neither owned nor written.
-//! Apply conflicts only arise with entries of the same subresource; `managedFields` sent by clients on
-//! non-apply writes are ignored (ownership always derives from the stored object).
+//! Apply conflicts only arise with entries of the same subresource. Like the real API server, a
+//! non-apply write to the main resource that sets `managedFields` to well-formed entries different from
+//! the stored ones replaces the stored entries (kubectl's client-side-apply upgrade relies on it), and
+//! `[]` or `[{}]` clears them; malformed entries, or any `managedFields` sent through `/status`, are
+//! ignored (ownership then derives from the stored object).
 //! Dropping `.status` (main endpoint) or everything but `.status` (`/status`) is the caller's job.
 
 mod entries;
@@ -134,17 +137,30 @@ pub fn server_side_apply(
             continue;
         }
         for path in entry.set.intersection(&changed_paths) {
-            conflicts.push(Conflict {
-                manager: entry.manager.clone(),
-                operation: entry.operation.clone(),
-                api_version: entry.api_version.clone(),
-                subresource: entry.subresource.clone(),
-                field: display_path(path),
-            });
+            conflicts.push((
+                path,
+                Conflict {
+                    manager: entry.manager.clone(),
+                    operation: entry.operation.clone(),
+                    api_version: entry.api_version.clone(),
+                    subresource: entry.subresource.clone(),
+                    field: display_path(path),
+                },
+            ));
         }
     }
     if !conflicts.is_empty() && !force {
-        return Err(ApplyError::Conflicts(conflicts));
+        // kubectl's first server-side apply takes over what client-side apply set, as long as the
+        // live values still are the last-applied ones (the real server's lastAppliedManager).
+        let allowed = client_side_apply_takeover(writer, live_object, list_types);
+        let remaining: Vec<Conflict> = conflicts
+            .into_iter()
+            .filter(|(path, _)| !allowed.contains(*path))
+            .map(|(_, conflict)| conflict)
+            .collect();
+        if !remaining.is_empty() {
+            return Err(ApplyError::Conflicts(remaining));
+        }
     }
 
     for (i, entry) in entries.list.iter_mut().enumerate() {
@@ -157,6 +173,7 @@ pub fn server_side_apply(
         entry.remove_all(&comparison.removed);
     }
 
+    sync_last_applied(writer, applied, &mut result);
     let object_changed =
         live.is_none() || !walk::equal_ignoring_managed_fields(live_object, &result);
     match own {
@@ -206,9 +223,26 @@ pub fn record_update(
     let empty = Value::Object(serde_json::Map::new());
     let old_object = old.filter(|v| v.is_object()).unwrap_or(&empty);
     let comparison = tracked_comparison(old_object, new, list_types);
-    let mut entries = Entries::parse(old_object);
+    let requested = requested_entries(old_object, new, writer);
+    if matches!(requested, Requested::Reset) {
+        if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+        }
+        return;
+    }
+    let from_request = matches!(requested, Requested::Replace(_));
+    let mut entries = match requested {
+        Requested::Replace(entries) => entries,
+        _ => Entries::parse(old_object),
+    };
+    if comparison.is_same() && from_request {
+        // Only managedFields changed: the request's entries become the stored ones.
+        entries.drop_empty();
+        entries.write_into(new);
+        return;
+    }
     if comparison.is_same() {
-        // Nothing tracked changed: ownership stays exactly as stored (client-sent managedFields ignored).
+        // Nothing tracked changed: ownership stays exactly as stored.
         let stored = old_object
             .get("metadata")
             .and_then(|m| m.get("managedFields"))
@@ -258,6 +292,117 @@ pub fn record_update(
     entries.drop_empty();
     entries.cap_updates();
     entries.write_into(new);
+}
+
+/// The manager kubectl uses for server-side apply; only it takes over client-side-applied fields.
+const KUBECTL_MANAGER: &str = "kubectl";
+
+/// kubectl's client-side apply record of the last applied configuration.
+const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Fields an apply by kubectl may take over without a conflict: those of the last-applied
+/// configuration whose live values are still the last-applied ones. Empty for any other writer or
+/// without a (parsable) annotation.
+fn client_side_apply_takeover(
+    writer: &Writer<'_>,
+    live: &Value,
+    list_types: &dyn ListTypes,
+) -> FieldSet {
+    if writer.manager != KUBECTL_MANAGER || writer.subresource.is_some() {
+        return FieldSet::new();
+    }
+    let Some(last_applied) = live
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(LAST_APPLIED_ANNOTATION))
+        .and_then(Value::as_str)
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+    else {
+        return FieldSet::new();
+    };
+    let Ok(config) = prepare_config(&last_applied) else {
+        return FieldSet::new();
+    };
+    let Ok(mut set) = walk::applied_field_set(&config, list_types) else {
+        return FieldSet::new();
+    };
+    strip_untracked(&mut set);
+    let comparison = walk::compare(&config, live, list_types);
+    set.retain(|p| !comparison.modified.contains(p) && !comparison.removed.contains(p));
+    set
+}
+
+/// After an apply by kubectl, a client-side-apply annotation left on the object is rewritten to the
+/// applied configuration (the real server's lastAppliedUpdater), so later client-side applies agree.
+fn sync_last_applied(writer: &Writer<'_>, applied: &Value, result: &mut Value) {
+    if writer.manager != KUBECTL_MANAGER || writer.subresource.is_some() {
+        return;
+    }
+    let Some(annotations) = result
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("annotations"))
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    if !annotations.contains_key(LAST_APPLIED_ANNOTATION) {
+        return;
+    }
+    let mut config = applied.clone();
+    if let Some(own) = config
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("annotations"))
+        .and_then(Value::as_object_mut)
+    {
+        own.remove(LAST_APPLIED_ANNOTATION);
+    }
+    annotations.insert(
+        LAST_APPLIED_ANNOTATION.into(),
+        Value::String(format!("{config}\n")),
+    );
+}
+
+/// What a non-apply write does with the `managedFields` it carries.
+enum Requested {
+    /// Keep deriving ownership from the stored object.
+    Stored,
+    /// `[]` or `[{}]`: drop every entry.
+    Reset,
+    /// Well-formed entries different from the stored ones replace them.
+    Replace(Entries),
+}
+
+/// Decides [`Requested`] for `new` (the real server's `isResetManagedFields` + `decodeLiveOrNew`).
+fn requested_entries(old: &Value, new: &Value, writer: &Writer<'_>) -> Requested {
+    if writer.subresource.is_some() {
+        return Requested::Stored;
+    }
+    let Some(sent) = new.get("metadata").and_then(|m| m.get("managedFields")) else {
+        return Requested::Stored;
+    };
+    let Some(list) = sent.as_array() else {
+        return Requested::Stored;
+    };
+    match list.as_slice() {
+        [] => return Requested::Reset,
+        [only] if only.as_object().is_some_and(serde_json::Map::is_empty) => {
+            return Requested::Reset;
+        }
+        _ => {}
+    }
+    let stored = old.get("metadata").and_then(|m| m.get("managedFields"));
+    if stored == Some(sent) || !list.iter().all(well_formed_entry) {
+        return Requested::Stored;
+    }
+    Requested::Replace(Entries::parse(new))
+}
+
+/// Whether an entry decodes on the real server: operation Apply/Update, an apiVersion, FieldsV1.
+fn well_formed_entry(entry: &Value) -> bool {
+    let text = |key: &str| entry.get(key).and_then(Value::as_str).unwrap_or("");
+    matches!(text("operation"), APPLY | UPDATE)
+        && !text("apiVersion").is_empty()
+        && text("fieldsType") == "FieldsV1"
+        && entry.get("fieldsV1").is_none_or(Value::is_object)
 }
 
 impl Conflict {

@@ -10,11 +10,13 @@ mod objects;
 mod reads;
 pub mod registry;
 mod routes;
+mod scale;
 pub mod selector;
 mod server;
 pub mod simulator;
 pub mod store;
 pub mod table;
+mod type_check;
 pub mod validation;
 mod watch;
 

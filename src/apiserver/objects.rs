@@ -6,6 +6,7 @@ use super::errors::{ApiError, Target};
 use super::managed_fields::{self, ApplyError, ListTypes, Writer};
 use super::registry::ResourceDef;
 use super::store::Stored;
+use super::type_check;
 use super::validation;
 use crate::patch::{self, ListType, PatchError, TypeMeta};
 use serde_json::{Map, Value, json};
@@ -319,6 +320,7 @@ impl State {
         w: &WriteOpts,
     ) -> Result<Value, ApiError> {
         self.normalize_type(def, &mut body)?;
+        type_check::check_object(def, &body)?;
         let m = md_mut(&mut body);
         if def.namespaced {
             match m.get("namespace").and_then(Value::as_str) {
@@ -453,6 +455,7 @@ impl State {
         w: &WriteOpts,
     ) -> Result<Value, ApiError> {
         self.normalize_type(def, &mut body)?;
+        type_check::check_object(def, &body)?;
         let stored = self.existing(def, ns, name)?;
         let old = stored.value();
         if let Some(bname) = md_str(&body, "name")
@@ -581,6 +584,7 @@ impl State {
         }
         patched["apiVersion"] = json!(def.storage_api_version());
         patched["kind"] = json!(def.kind);
+        type_check::check_object(def, &patched)?;
         let new = if w.status {
             status_only(&old, &patched)
         } else {
@@ -700,6 +704,8 @@ impl State {
             }
             self.check_namespace(def, ns, name)?;
         }
+        // The apply configuration is decoded as the kind first, like the real server does.
+        type_check::check_object(def, &applied)?;
         let old = stored.as_ref().map(Stored::value);
         let result = managed_fields::server_side_apply(
             old.as_ref(),
@@ -715,6 +721,7 @@ impl State {
                 return Err(ApiError::new(422, "Invalid", m));
             }
         };
+        type_check::check_object(def, &new)?;
         match (stored, old) {
             (Some(stored), Some(old)) => {
                 let new = if w.status {

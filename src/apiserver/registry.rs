@@ -726,7 +726,8 @@ impl Registry {
             }
         }
         if let Some(old) = existing {
-            for field in ["/spec/group", "/spec/names/plural"] {
+            // Objects are stored under their scope: changing it would strand them.
+            for field in ["/spec/group", "/spec/names/plural", "/spec/scope"] {
                 if old.pointer(field) != crd.pointer(field) {
                     causes.push((
                         "spec",
@@ -959,6 +960,29 @@ mod tests {
             "names":{"plural":"widgets","kind":"Widget"},"versions":[{"name":"v1","served":true,"storage":true}]}});
         let e = r.prepare_crd(&mut crd, None, "now").unwrap_err();
         assert_eq!(e.code, 422);
+    }
+
+    #[test]
+    fn crd_scope_is_immutable() {
+        let r = Registry::with_builtins();
+        let crd = |scope: &str| {
+            json!({"metadata":{"name":"widgets.example.dev"},"spec":{"group":"example.dev","scope":scope,
+                "names":{"plural":"widgets","kind":"Widget"},"versions":[{"name":"v1","served":true,"storage":true}]}})
+        };
+        let old = crd("Namespaced");
+        assert!(
+            r.prepare_crd(&mut crd("Namespaced"), Some(&old), "now")
+                .is_ok()
+        );
+        let e = r
+            .prepare_crd(&mut crd("Cluster"), Some(&old), "now")
+            .unwrap_err();
+        assert_eq!(e.code, 422);
+        assert!(
+            e.message.contains("/spec/scope is immutable"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

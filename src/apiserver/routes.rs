@@ -8,6 +8,7 @@ use super::faults::Faults;
 use super::objects::{DeleteOpts, Deleted, PatchKind, WriteOpts, now_rfc3339};
 use super::reads::{self, Format};
 use super::registry::ResourceDef;
+use super::scale;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{Snapshot, Stored};
 use super::watch::{self, Filter, WatchParams};
@@ -273,6 +274,8 @@ struct Addressed {
     namespace: Option<String>,
     name: Option<String>,
     status: bool,
+    /// The `/scale` subresource.
+    scale: bool,
 }
 
 fn address(
@@ -305,9 +308,10 @@ fn address(
     if name.is_some() && ns.is_none() && def.namespaced {
         return Err(ApiError::unknown_path());
     }
-    let status = match sub {
-        None => false,
-        Some("status") if def.has_status => true,
+    let (status, scale) = match sub {
+        None => (false, false),
+        Some("status") if def.has_status => (true, false),
+        Some("scale") if scale::supports_scale(&def) => (false, true),
         Some(_) => return Err(ApiError::unknown_path()),
     };
     Ok(Addressed {
@@ -316,6 +320,7 @@ fn address(
         namespace: ns.map(str::to_string),
         name: name.map(str::to_string),
         status,
+        scale,
     })
 }
 
@@ -487,6 +492,11 @@ async fn resource_request(
             .unwrap_or(""),
     );
     let method = req.method().clone();
+    if a.scale
+        && let Some(name) = &a.name
+    {
+        return scale_request(&inner, &a, name, req, &q, &headers).await;
+    }
     match (&a.name, method) {
         (None, Method::GET) => {
             let filter = build_filter(&a, &q)?;
@@ -621,6 +631,59 @@ async fn resource_request(
             ))
         }
     }
+}
+
+/// GET, PUT or PATCH of `<workload>/<name>/scale` (always answered as JSON).
+async fn scale_request(
+    inner: &Inner,
+    a: &Addressed,
+    name: &str,
+    req: Request,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let ns = a.namespace.clone().unwrap_or_default();
+    let method = req.method().clone();
+    let scale = match method {
+        Method::GET => inner.lock().get_scale(&a.def, &ns, name)?,
+        Method::PUT | Method::PATCH => {
+            let kind = if method == Method::PUT {
+                None
+            } else {
+                Some(match content_type(headers).as_str() {
+                    "application/merge-patch+json" => PatchKind::Merge,
+                    "application/json-patch+json" => PatchKind::Json,
+                    "application/strategic-merge-patch+json" => PatchKind::Strategic,
+                    _ => return Err(ApiError::unsupported_media(true)),
+                })
+            };
+            let w = write_opts(q, headers, a, false)?;
+            let body = read_body(req).await?;
+            let body = match kind {
+                None => object_body_for_write(headers, &body)?,
+                Some(_) => parse_body(&body, false)?,
+            };
+            inner
+                .lock()
+                .write_scale(&a.def, &ns, name, kind, &body, &w)?
+        }
+        other => {
+            let verb = match other {
+                Method::POST => "create",
+                Method::DELETE => "delete",
+                _ => "this method",
+            };
+            return Err(ApiError::method_not_allowed(
+                verb,
+                Target {
+                    plural: &a.def.plural,
+                    group: &a.def.group,
+                    name,
+                },
+            ));
+        }
+    };
+    Ok(json_response(StatusCode::OK, &scale))
 }
 
 fn delete_opts(q: &HashMap<String, String>, body: &[u8]) -> Result<DeleteOpts, ApiError> {

@@ -290,7 +290,12 @@ async fn run_watch(mut t: WatchTask) {
     loop {
         tokio::select! {
             _ = t.tx.closed() => return,
-            _ = t.close.changed() => return,
+            _ = t.close.changed() => {
+                if t.bookmarks {
+                    close_with_bookmark(&mut t, last_rv).await;
+                }
+                return;
+            }
             _ = tokio::time::sleep_until(deadline) => {
                 if t.bookmarks {
                     let _ = t.tx.send(t.renderer.bookmark(last_rv, false)).await;
@@ -328,4 +333,42 @@ async fn run_watch(mut t: WatchTask) {
             }
         }
     }
+}
+
+/// Ends a watch that was closed by the server (fault injection) the way a timeout does, but at the
+/// store's current revision: delivers what is already queued, then a BOOKMARK with that RV, so the
+/// client resumes from there instead of re-listing or replaying.
+async fn close_with_bookmark(t: &mut WatchTask, mut last_rv: u64) {
+    // Events are broadcast under the state lock, so every event up to this RV is queued by now.
+    let current = t.inner.lock().store.rv();
+    loop {
+        match t.rx.try_recv() {
+            Ok(ev) => {
+                if ev.rv <= last_rv {
+                    continue;
+                }
+                last_rv = ev.rv;
+                if *ev.resource != *t.key {
+                    continue;
+                }
+                if let Some(kind) = classify(&ev, &t.filter)
+                    && t.tx.send(t.renderer.line(kind, &ev.object)).await.is_err()
+                {
+                    return;
+                }
+            }
+            Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                // Too far behind to deliver what was missed: end like a lagging watch.
+                let err = ApiError::expired(format!(
+                    "too old resource version: {last_rv} (the watch fell too far behind)"
+                ));
+                let _ = t.tx.send(error_line(&err)).await;
+                return;
+            }
+            Err(_) => break,
+        }
+    }
+    let _ =
+        t.tx.send(t.renderer.bookmark(last_rv.max(current), false))
+            .await;
 }

@@ -116,7 +116,7 @@ fn apply_op(doc: &mut Value, index: usize, op: &Value) -> Result<(), PatchError>
         }
         OpKind::Test => {
             let expected = value_member(fields, &ctx)?;
-            let actual = lookup_mut(doc, &path, &ctx)?;
+            let actual = test_target(doc, &path, &ctx)?;
             if json_equal(actual, expected) {
                 Ok(())
             } else {
@@ -244,6 +244,25 @@ fn lookup_mut<'v>(
         cursor = child_mut(cursor, token, ctx, depth)?;
     }
     Ok(cursor)
+}
+
+/// The value `test` compares against. Like the Kubernetes apiserver (and kube-runtime's finalizer
+/// helper, which relies on it), a missing member of an existing object reads as `null`; a missing
+/// parent or an out-of-range array index is still an error.
+fn test_target<'v>(
+    doc: &'v mut Value,
+    path: &[String],
+    ctx: &OpContext<'_>,
+) -> Result<&'v Value, PatchError> {
+    static NULL: Value = Value::Null;
+    let Some((last, parent_path)) = path.split_last() else {
+        return Ok(doc);
+    };
+    let parent = lookup_mut(doc, parent_path, ctx)?;
+    if let Value::Object(map) = parent {
+        return Ok(map.get(last.as_str()).unwrap_or(&NULL));
+    }
+    child_mut(parent, last, ctx, parent_path.len()).map(|value| &*value)
 }
 
 fn child_mut<'v>(
@@ -530,11 +549,36 @@ mod tests {
             {"op":"add","path":"/metadata/finalizers","value":[]},
             {"op":"add","path":"/metadata/finalizers/-","value":"a"}
         ]);
-        // A missing member is not `null`: the test fails.
-        assert!(matches!(
+        // The apiserver reads a missing member as `null` for `test`, so the helper can add the list.
+        assert_eq!(
             patched(none, ops),
-            Err(PatchError::PathNotFound(_))
+            Ok(json!({"metadata":{"name":"x","finalizers":["a"]}}))
+        );
+    }
+
+    #[test]
+    fn test_reads_missing_member_as_null_but_not_missing_parent_or_index() {
+        let obj = json!({"a":{"b":1},"list":[1]});
+        let null_ok = json!([{"op":"test","path":"/a/missing","value":null}]);
+        assert_eq!(patched(obj.clone(), null_ok), Ok(obj.clone()));
+        // A missing member is null, not any other value.
+        let not_one = json!([{"op":"test","path":"/a/missing","value":1}]);
+        assert!(matches!(
+            patched(obj.clone(), not_one),
+            Err(PatchError::TestFailed(_))
         ));
+        // The parent must exist, and array indices must be in range.
+        for path in ["/nope/missing", "/list/3", "/list/x"] {
+            let ops = json!([{"op":"test","path":path,"value":null}]);
+            assert!(
+                matches!(patched(obj.clone(), ops), Err(PatchError::PathNotFound(_))),
+                "{path}"
+            );
+        }
+        // A present member equal to null also passes.
+        let with_null = json!({"a":null});
+        let ops = json!([{"op":"test","path":"/a","value":null}]);
+        assert_eq!(patched(with_null.clone(), ops), Ok(with_null));
     }
 
     #[test]

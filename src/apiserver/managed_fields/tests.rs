@@ -1063,3 +1063,115 @@ fn applying_a_new_item_inserts_it_before_the_next_known_item() {
         json!([{"name": "a"}, {"name": "n"}, {"name": "b"}, {"name": "z"}])
     );
 }
+
+// ---- managedFields sent on non-apply writes ----
+
+#[test]
+fn update_with_explicit_managed_fields_replaces_the_stored_ones() {
+    // kubectl's csaupgrade: move the client-side-apply fields to the `kubectl` Apply entry.
+    let live = csa_created(json!({"a": "1"}));
+    let csa_fields = fields(&live, "kubectl-client-side-apply", "Update");
+    let mut new = live.clone();
+    new["metadata"]["managedFields"] = json!([{"manager": "kubectl", "operation": "Apply",
+        "apiVersion": "v1", "time": T1, "fieldsType": "FieldsV1", "fieldsV1": csa_fields}]);
+    record_update(Some(&live), &mut new, &writer("kubectl", T2), &Types);
+    assert_eq!(fields(&new, "kubectl", "Apply"), csa_fields);
+    assert!(entry(&new, "kubectl-client-side-apply", "Update").is_none());
+    // The upgraded owner can now change the field without a conflict.
+    let applied = apply(Some(&new), &cm(json!({"a": "2"})), "kubectl", T3, false);
+    assert_eq!(applied["data"]["a"], "2");
+
+    // Changing data in the same write: the writer's Update entry takes the changed field.
+    let mut both = new.clone();
+    both["data"]["b"] = json!("x");
+    both["metadata"]["managedFields"] = json!([{"manager": "other", "operation": "Update",
+        "apiVersion": "v1", "time": T1, "fieldsType": "FieldsV1", "fieldsV1": csa_fields}]);
+    record_update(Some(&new), &mut both, &writer("editor", T2), &Types);
+    assert!(entry(&both, "kubectl", "Apply").is_none());
+    assert_eq!(fields(&both, "other", "Update"), csa_fields);
+    assert_eq!(
+        fields(&both, "editor", "Update"),
+        json!({"f:data": {"f:b": {}}})
+    );
+}
+
+#[test]
+fn status_or_malformed_managed_fields_are_ignored_and_empty_ones_reset() {
+    let live = csa_created(json!({"a": "1"}));
+    let stored = live["metadata"]["managedFields"].clone();
+    let mut malformed = live.clone();
+    malformed["metadata"]["managedFields"] = json!([{"manager": "x", "operation": "Update"}]);
+    record_update(Some(&live), &mut malformed, &writer("kubectl", T2), &Types);
+    assert_eq!(malformed["metadata"]["managedFields"], stored);
+
+    let mut status = live.clone();
+    status["metadata"]["managedFields"] = json!([{"manager": "x", "operation": "Update",
+        "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {}}}]);
+    let status_writer = Writer {
+        subresource: Some("status"),
+        ..writer("kubectl", T2)
+    };
+    record_update(Some(&live), &mut status, &status_writer, &Types);
+    assert_eq!(status["metadata"]["managedFields"], stored);
+
+    for empty in [json!([]), json!([{}])] {
+        let mut reset = live.clone();
+        reset["metadata"]["managedFields"] = empty;
+        reset["data"]["b"] = json!("2");
+        record_update(Some(&live), &mut reset, &writer("kubectl", T2), &Types);
+        assert!(reset["metadata"].get("managedFields").is_none(), "{reset}");
+    }
+}
+
+#[test]
+fn kubectl_apply_takes_over_unchanged_client_side_applied_fields() {
+    let last = |data: Value| {
+        let mut applied = cm(data);
+        applied["metadata"]["annotations"] = json!({});
+        serde_json::to_string(&applied).unwrap_or_default()
+    };
+    let mut live = cm(json!({"a": "1", "c": "x"}));
+    live["metadata"]["annotations"] = json!({"kubectl.kubernetes.io/last-applied-configuration": last(json!({"a": "1", "c": "y"}))});
+    record_update(
+        None,
+        &mut live,
+        &writer("kubectl-client-side-apply", T1),
+        &Types,
+    );
+    // `a` still has its last-applied value: kubectl takes it over; another manager conflicts.
+    let taken = apply(Some(&live), &cm(json!({"a": "2"})), "kubectl", T2, false);
+    assert_eq!(taken["data"]["a"], "2");
+    assert_eq!(
+        fields(&taken, "kubectl", "Apply"),
+        json!({"f:data": {"f:a": {}}})
+    );
+    // The client-side-apply record now holds the server-side applied configuration.
+    let recorded: Value = serde_json::from_str(
+        taken["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .as_str()
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    assert_eq!(recorded["data"], json!({"a": "2"}));
+    assert!(matches!(
+        server_side_apply(
+            Some(&live),
+            &cm(json!({"a": "2"})),
+            &writer("other", T2),
+            false,
+            &Types
+        ),
+        Err(ApplyError::Conflicts(_))
+    ));
+    // `c` was changed since the last client-side apply: still a conflict for kubectl.
+    match server_side_apply(
+        Some(&live),
+        &cm(json!({"c": "z"})),
+        &writer("kubectl", T2),
+        false,
+        &Types,
+    ) {
+        Err(ApplyError::Conflicts(c)) => assert_eq!(c.len(), 1, "{c:?}"),
+        other => panic!("expected a conflict on .data.c, got {other:?}"),
+    }
+}
