@@ -778,7 +778,11 @@ fn plain_allowed(s: &str) -> bool {
                 return false;
             }
         }
-        if c == '\t' || !is_printable(c) || (c as u32) > 0xFFFF || c == '\r' || c == '\u{85}' {
+        // Line breaks make go-yaml's scalar multiline, never plain.
+        if matches!(c, '\t' | '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')
+            || !is_printable(c)
+            || (c as u32) > 0xFFFF
+        {
             return false;
         }
     }
@@ -1026,6 +1030,22 @@ mod tests {
             "{text}"
         );
         assert_eq!(one(&text), v);
+    }
+
+    #[test]
+    fn multiline_strings_without_literal_style_are_double_quoted() {
+        // A space before a line break rules out the literal style; plain style must not be used
+        // either (found by fuzzing: the value was written raw and read back without its breaks).
+        for s in ["ec \n tl y\n", "a \nb", "x\u{2028}y"] {
+            let v = json!({ "k": s });
+            let text = to_yaml(&v);
+            assert_eq!(one(&text), v, "{text}");
+            assert_eq!(
+                to_yaml_stream(&[json!(s)]).trim_end(),
+                to_yaml(&json!(s)).trim_end()
+            );
+        }
+        assert_eq!(to_yaml(&json!({"k": "a \nb"})), "k: \"a \\nb\"\n");
     }
 
     #[test]
