@@ -590,7 +590,9 @@ pub fn to_yaml(v: &Value) -> String {
         Value::Object(m) if !m.is_empty() => write_map(&mut out, m, 0),
         Value::Array(a) if !a.is_empty() => write_seq(&mut out, a, 0),
         other => {
-            out.push_str(&scalar_text(other, 0, 0));
+            // Continuation lines of a top-level scalar are indented: at column 0 a line could read
+            // as a document marker (`---`, `...`).
+            out.push_str(&scalar_text(other, 2, 0));
             out.push('\n');
         }
     }
@@ -1046,6 +1048,19 @@ mod tests {
             );
         }
         assert_eq!(to_yaml(&json!({"k": "a \nb"})), "k: \"a \\nb\"\n");
+    }
+
+    #[test]
+    fn top_level_multiline_strings_round_trip() {
+        // Found by fuzzing: a literal block at column 0 whose line starts with `---` split the stream.
+        for s in [
+            "--- map map\n]*",
+            "a\n... b\n",
+            &format!("{} --- x", "w ".repeat(45)),
+        ] {
+            let text = to_yaml(&json!(s));
+            assert_eq!(parse_documents(&text).unwrap(), vec![json!(s)], "{text}");
+        }
     }
 
     #[test]
