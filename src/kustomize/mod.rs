@@ -2,7 +2,8 @@
 //! `kustomize build` v5.5.0 (as embedded in kubectl 1.32) and, with [`BuildOptions::flux`], the
 //! variations of Flux's kustomize-controller. See docs/kustomize-scope.md.
 //!
-//! Public API: [`build`] (objects as JSON values), [`build_with_warnings`], [`to_yaml_stream`].
+//! Public API: [`build`] (objects as JSON values), [`build_with_warnings`], [`to_yaml_stream`],
+//! [`parse_kustomization`] (one file, no build).
 //! Depends only on [`crate::patch`].
 
 mod files;
@@ -23,6 +24,7 @@ pub mod yaml;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+pub use kustomization::Kustomization;
 pub use yaml::{to_yaml, to_yaml_stream};
 
 /// Output order of the built objects.
@@ -124,6 +126,18 @@ pub struct BuildOutput {
     pub objects: Vec<Value>,
     /// Warnings kustomize would print on stderr.
     pub warnings: Vec<String>,
+}
+
+/// Parses one kustomization file's bytes the way a build reads them, without touching the file system
+/// (validation and fuzzing entry point). `flux_root` decodes loosely, like Flux's root kustomization;
+/// messages name the file `kustomization.yaml`.
+pub fn parse_kustomization(bytes: &[u8], flux_root: bool) -> Result<Kustomization, BuildError> {
+    let file = PathBuf::from("kustomization.yaml");
+    let text = std::str::from_utf8(bytes).map_err(|_| BuildError::Io {
+        path: file.clone(),
+        message: "file is not valid UTF-8".into(),
+    })?;
+    target::decode_kustomization(text, !flux_root, &file)
 }
 
 /// Builds the kustomization in `root`.

@@ -369,18 +369,26 @@ pub fn fix_references(list: &mut [Resource], config: &TransformerConfig) -> Resu
             suffixes: r.suffixes.clone(),
         })
         .collect();
+    // Candidates per rule, computed once: doing it per referrer made this step quadratic in
+    // allocations and dominated the build time of large overlays.
+    let cands_by_rule: Vec<Vec<Candidate>> = config
+        .name_reference
+        .iter()
+        .map(|rule| {
+            cands
+                .iter()
+                .filter(|c| c.ids().any(|id| kind_matches(rule, id)))
+                .cloned()
+                .collect()
+        })
+        .collect();
     for r in list.iter_mut() {
         let referrer = Referrer {
             cur: r.id(),
             prefixes: r.prefixes.clone(),
             suffixes: r.suffixes.clone(),
         };
-        for rule in &config.name_reference {
-            let rule_cands: Vec<Candidate> = cands
-                .iter()
-                .filter(|c| c.ids().any(|id| kind_matches(rule, id)))
-                .cloned()
-                .collect();
+        for (rule, rule_cands) in config.name_reference.iter().zip(&cands_by_rule) {
             if rule_cands.is_empty() {
                 continue;
             }
@@ -411,7 +419,7 @@ pub fn fix_references(list: &mut [Resource], config: &TransformerConfig) -> Resu
                 visit(&mut r.obj, &segs, false, &mut |v| {
                     let rr = role_ref.as_ref().map(|(k, g)| (k.as_str(), g.as_str()));
                     let mut fix_name = |name: &str, ns: Option<&str>| -> Option<(String, String)> {
-                        match select(&rule_cands, rule, &referrer, name, ns, rr) {
+                        match select(rule_cands, rule, &referrer, name, ns, rr) {
                             Ok(Some(c)) => Some((c.cur.name.clone(), c.cur.namespace.clone())),
                             Ok(None) => None,
                             Err(e) => {

@@ -40,6 +40,46 @@ pub struct Loaded {
     pub dir: PathBuf,
 }
 
+/// Parses and decodes the text of one kustomization file (`file` is only used in messages); `strict`
+/// makes unknown fields errors. Features flotilla does not implement are refused here.
+pub fn decode_kustomization(
+    text: &str,
+    strict: bool,
+    file: &Path,
+) -> Result<Kustomization, BuildError> {
+    let docs =
+        yaml::parse_documents_yaml11(text).map_err(|e| BuildError::yaml(file.to_path_buf(), e))?;
+    let kerr = |message: String| BuildError::Kustomization {
+        file: file.to_path_buf(),
+        message,
+    };
+    let doc = match docs.len() {
+        0 => return Err(kerr("kustomization.yaml is empty".into())),
+        1 => &docs[0],
+        _ => {
+            return Err(kerr(
+                "kustomization file has more than one YAML document".into(),
+            ));
+        }
+    };
+    let kust = Kustomization::decode(doc, strict)
+        .map_err(|m| kerr(format!("invalid Kustomization: {m}")))?;
+    if let Some(what) = kust.unsupported.first() {
+        return Err(BuildError::Unsupported {
+            file: file.to_path_buf(),
+            what: match *what {
+                "helmCharts" | "helmGlobals" | "helmChartInflationGenerator" => {
+                    format!(
+                        "{what} (Helm chart inflation; kubectl needs --enable-helm, Flux disables it)"
+                    )
+                }
+                other => other.to_string(),
+            },
+        });
+    }
+    Ok(kust)
+}
+
 impl<'a> Builder<'a> {
     /// New build state.
     pub fn new(fs: &'a ConfinedFs) -> Self {
@@ -74,37 +114,8 @@ impl<'a> Builder<'a> {
             });
         };
         let text = self.fs.read_text(&file)?;
-        let docs = yaml::parse_documents_yaml11(&text)
-            .map_err(|e| BuildError::yaml(self.disp(&file), e))?;
-        let kerr = |message: String| BuildError::Kustomization {
-            file: self.disp(&file),
-            message,
-        };
-        let doc = match docs.len() {
-            0 => return Err(kerr("kustomization.yaml is empty".into())),
-            1 => &docs[0],
-            _ => {
-                return Err(kerr(
-                    "kustomization file has more than one YAML document".into(),
-                ));
-            }
-        };
         let strict = !(self.fs.flux() && is_root);
-        let kust = Kustomization::decode(doc, strict)
-            .map_err(|m| kerr(format!("invalid Kustomization: {m}")))?;
-        if let Some(what) = kust.unsupported.first() {
-            return Err(BuildError::Unsupported {
-                file: self.disp(&file),
-                what: match *what {
-                    "helmCharts" | "helmGlobals" | "helmChartInflationGenerator" => {
-                        format!(
-                            "{what} (Helm chart inflation; kubectl needs --enable-helm, Flux disables it)"
-                        )
-                    }
-                    other => other.to_string(),
-                },
-            });
-        }
+        let kust = decode_kustomization(&text, strict, &self.disp(&file))?;
         for d in &kust.deprecated {
             self.warnings.push(format!(
                 "# Warning: '{d}' is deprecated. ({})",

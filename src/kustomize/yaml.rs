@@ -81,15 +81,26 @@ fn parse_stream(text: &str, yaml11: bool) -> Result<Vec<Value>, YamlError> {
 
 struct Builder<'a> {
     parser: Parser<'a, serde_saphyr::granit_parser::StrInput<'a>>,
-    /// Anchored values of the current document with their node counts.
-    anchors: HashMap<usize, (Value, usize)>,
+    /// Anchored values of the current document with their node counts and heights.
+    anchors: HashMap<usize, Anchored>,
     nodes: usize,
     last_span: Option<Span>,
     yaml11: bool,
 }
 
+/// An anchored value: expanding an alias copies it, so its size and nesting count again.
+#[derive(Clone)]
+struct Anchored {
+    value: Value,
+    /// Nodes it expands to.
+    nodes: usize,
+    /// Levels of maps and lists it nests (0 for a scalar).
+    height: usize,
+}
+
+/// A node with its node count and height, or the event that ended the enclosing collection.
 enum Item<'a> {
-    Node(Value, usize),
+    Node(Value, usize, usize),
     End(Event<'a>),
 }
 
@@ -126,7 +137,7 @@ impl<'a> Builder<'a> {
                     let mut value = None;
                     loop {
                         match self.item(0)? {
-                            Item::Node(v, _) => value = Some(v),
+                            Item::Node(v, _, _) => value = Some(v),
                             Item::End(Event::DocumentEnd) => break,
                             Item::End(_) => return Err(self.error_here("unexpected YAML event")),
                         }
@@ -153,6 +164,18 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    fn anchor(&mut self, id: usize, value: &Value, nodes: usize, height: usize) {
+        let value = value.clone();
+        self.anchors.insert(
+            id,
+            Anchored {
+                value,
+                nodes,
+                height,
+            },
+        );
+    }
+
     /// Reads one node, or returns the closing event that ended the enclosing collection.
     fn item(&mut self, depth: usize) -> Result<Item<'a>, YamlError> {
         loop {
@@ -173,16 +196,24 @@ impl<'a> Builder<'a> {
                         ));
                     }
                     if anchor != 0 {
-                        self.anchors.insert(anchor, (v.clone(), 1));
+                        self.anchor(anchor, &v, 1, 0);
                     }
-                    return Ok(Item::Node(v, 1));
+                    return Ok(Item::Node(v, 1, 0));
                 }
                 Event::Alias(id) => {
-                    let Some((v, n)) = self.anchors.get(&id).cloned() else {
+                    let Some(a) = self.anchors.get(&id).cloned() else {
                         return Err(YamlError::at(&span, "unknown anchor"));
                     };
-                    self.count(n, &span)?;
-                    return Ok(Item::Node(v, n));
+                    // Aliases nested in anchors nested in aliases would otherwise build values deeper
+                    // than any text could, and every recursive walk of them would overflow the stack.
+                    if depth.saturating_add(a.height) > MAX_DEPTH {
+                        return Err(YamlError::at(
+                            &span,
+                            "YAML nested too deeply (through an alias)",
+                        ));
+                    }
+                    self.count(a.nodes, &span)?;
+                    return Ok(Item::Node(a.value, a.nodes, a.height));
                 }
                 Event::SequenceStart(_, anchor, _) => {
                     if depth >= MAX_DEPTH {
@@ -191,10 +222,12 @@ impl<'a> Builder<'a> {
                     self.count(1, &span)?;
                     let mut items = Vec::new();
                     let mut total = 1usize;
+                    let mut height = 1usize;
                     loop {
                         match self.item(depth + 1)? {
-                            Item::Node(v, n) => {
+                            Item::Node(v, n, h) => {
                                 total = total.saturating_add(n);
+                                height = height.max(h + 1);
                                 items.push(v);
                             }
                             Item::End(Event::SequenceEnd) => break,
@@ -203,9 +236,9 @@ impl<'a> Builder<'a> {
                     }
                     let v = Value::Array(items);
                     if anchor != 0 {
-                        self.anchors.insert(anchor, (v.clone(), total));
+                        self.anchor(anchor, &v, total, height);
                     }
-                    return Ok(Item::Node(v, total));
+                    return Ok(Item::Node(v, total, height));
                 }
                 Event::MappingStart(_, anchor, _) => {
                     if depth >= MAX_DEPTH {
@@ -215,11 +248,13 @@ impl<'a> Builder<'a> {
                     let mut map = Map::new();
                     let mut merges: Vec<Value> = Vec::new();
                     let mut total = 1usize;
+                    let mut height = 1usize;
                     loop {
                         let key_span = span;
                         let key = match self.item(depth + 1)? {
-                            Item::Node(k, n) => {
+                            Item::Node(k, n, h) => {
                                 total = total.saturating_add(n);
+                                height = height.max(h + 1);
                                 k
                             }
                             Item::End(Event::MappingEnd) => break,
@@ -227,8 +262,9 @@ impl<'a> Builder<'a> {
                         };
                         let key_pos = self.last_span.unwrap_or(key_span);
                         let value = match self.item(depth + 1)? {
-                            Item::Node(v, n) => {
+                            Item::Node(v, n, h) => {
                                 total = total.saturating_add(n);
+                                height = height.max(h + 1);
                                 v
                             }
                             Item::End(_) => {
@@ -253,9 +289,9 @@ impl<'a> Builder<'a> {
                     }
                     let v = Value::Object(map);
                     if anchor != 0 {
-                        self.anchors.insert(anchor, (v.clone(), total));
+                        self.anchor(anchor, &v, total, height);
                     }
-                    return Ok(Item::Node(v, total));
+                    return Ok(Item::Node(v, total, height));
                 }
                 Event::SequenceEnd | Event::MappingEnd | Event::DocumentEnd => {
                     return Ok(Item::End(ev));
@@ -554,7 +590,9 @@ pub fn to_yaml(v: &Value) -> String {
         Value::Object(m) if !m.is_empty() => write_map(&mut out, m, 0),
         Value::Array(a) if !a.is_empty() => write_seq(&mut out, a, 0),
         other => {
-            out.push_str(&scalar_text(other, 0, 0));
+            // Continuation lines of a top-level scalar are indented: at column 0 a line could read
+            // as a document marker (`---`, `...`).
+            out.push_str(&scalar_text(other, 2, 0));
             out.push('\n');
         }
     }
@@ -742,7 +780,11 @@ fn plain_allowed(s: &str) -> bool {
                 return false;
             }
         }
-        if c == '\t' || !is_printable(c) || (c as u32) > 0xFFFF || c == '\r' || c == '\u{85}' {
+        // Line breaks make go-yaml's scalar multiline, never plain.
+        if matches!(c, '\t' | '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')
+            || !is_printable(c)
+            || (c as u32) > 0xFFFF
+        {
             return false;
         }
     }
@@ -937,6 +979,23 @@ mod tests {
     }
 
     #[test]
+    fn aliases_cannot_nest_deeper_than_the_limit() {
+        // Each anchor nests the previous one 150 levels deeper: small text, huge depth once expanded.
+        let open = "[".repeat(150);
+        let close = "]".repeat(150);
+        let mut text = format!("a0: &a0 {open}x{close}\n");
+        for k in 1..40 {
+            text.push_str(&format!("a{k}: &a{k} {open}*a{}{close}\n", k - 1));
+        }
+        let e = parse_documents(&text).unwrap_err();
+        assert!(e.message.contains("through an alias"), "{e:?}");
+        assert_eq!(e.line, 2, "{e:?}");
+        // An alias whose value fits under the limit where it is used is fine.
+        let v = one("a: &a [[1]]\nb: [[*a]]\n");
+        assert_eq!(v, json!({"a": [[1]], "b": [[[[1]]]]}));
+    }
+
+    #[test]
     fn deep_nesting_is_refused() {
         let text = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
         assert!(parse_documents(&text).is_err());
@@ -973,6 +1032,35 @@ mod tests {
             "{text}"
         );
         assert_eq!(one(&text), v);
+    }
+
+    #[test]
+    fn multiline_strings_without_literal_style_are_double_quoted() {
+        // A space before a line break rules out the literal style; plain style must not be used
+        // either (found by fuzzing: the value was written raw and read back without its breaks).
+        for s in ["ec \n tl y\n", "a \nb", "x\u{2028}y"] {
+            let v = json!({ "k": s });
+            let text = to_yaml(&v);
+            assert_eq!(one(&text), v, "{text}");
+            assert_eq!(
+                to_yaml_stream(&[json!(s)]).trim_end(),
+                to_yaml(&json!(s)).trim_end()
+            );
+        }
+        assert_eq!(to_yaml(&json!({"k": "a \nb"})), "k: \"a \\nb\"\n");
+    }
+
+    #[test]
+    fn top_level_multiline_strings_round_trip() {
+        // Found by fuzzing: a literal block at column 0 whose line starts with `---` split the stream.
+        for s in [
+            "--- map map\n]*",
+            "a\n... b\n",
+            &format!("{} --- x", "w ".repeat(45)),
+        ] {
+            let text = to_yaml(&json!(s));
+            assert_eq!(parse_documents(&text).unwrap(), vec![json!(s)], "{text}");
+        }
     }
 
     #[test]
