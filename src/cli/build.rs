@@ -44,7 +44,8 @@ pub struct Args {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
     pub output: Format,
-    /// Nothing outside this directory is read. Defaults to the enclosing git repository, else DIR.
+    /// Nothing outside this directory is read. Defaults to the enclosing git repository, else the
+    /// current directory when DIR is inside it (so overlays can use `../base`), else DIR.
     #[arg(long, value_name = "PATH")]
     pub root: Option<PathBuf>,
 }
@@ -62,12 +63,19 @@ fn git_root(dir: &Path) -> Option<PathBuf> {
     }
 }
 
+/// The current directory, if `dir` lies inside it.
+fn enclosing_cwd(dir: &Path) -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?.canonicalize().ok()?;
+    dir.canonicalize().ok()?.starts_with(&cwd).then_some(cwd)
+}
+
 /// Builds and prints.
 pub fn run(args: Args) -> ExitCode {
     let boundary = args
         .root
         .clone()
         .or_else(|| git_root(&args.dir))
+        .or_else(|| enclosing_cwd(&args.dir))
         .unwrap_or_else(|| args.dir.clone());
     let opts = BuildOptions {
         order: match args.order {
