@@ -2,4 +2,5 @@
 
 pub mod image;
 pub mod kustomization;
+pub mod semver;
 pub mod source;

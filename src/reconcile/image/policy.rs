@@ -11,7 +11,6 @@
 //! which cannot matter for OCI tags (ASCII only), and it additionally accepts the `x` flag.
 
 mod go_compat;
-pub mod semver_range;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -20,8 +19,8 @@ use std::fmt;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use crate::reconcile::semver::{Constraints, Version, parse_tag};
 use go_compat::{ExpandTemplate, parse_go_float};
-use semver_range::{Constraints, Version, parse_tag};
 
 /// Sort order of the alphabetical and numerical policies (default ascending = pick the greatest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

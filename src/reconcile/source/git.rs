@@ -19,7 +19,7 @@ use thiserror::Error;
 
 use super::git_auth::{GitAuth, GitCredentials, SshAuth};
 use super::git_ref::{GitRef, ResolvedRef, revision_string};
-use super::semver_range::{Range, Version};
+use crate::reconcile::semver::{Constraints, Version, parse_tag};
 
 /// A failed git operation; [`GitError::reason`] gives the Flux condition reason.
 #[derive(Debug, Error)]
@@ -705,32 +705,13 @@ impl Job {
         let (reference, commit) = match &self.resolved {
             ResolvedRef::Semver(range) => {
                 let range = self.parse_range(range)?;
-                let mut best: Option<(Version, String, gix::ObjectId)> = None;
-                for (name, _, peeled) in &refs {
-                    let Some(tag) = name.strip_prefix("refs/tags/") else {
-                        continue;
-                    };
-                    let Some(version) = Version::parse_tag(tag) else {
-                        continue;
-                    };
-                    if !range.matches(&version) {
-                        continue;
-                    }
-                    let better = match &best {
-                        None => true,
-                        Some((v, n, _)) => version
-                            .precedence(v)
-                            .then_with(|| name.as_str().cmp(n.as_str()))
-                            .is_gt(),
-                    };
-                    if better {
-                        best = Some((version, name.clone(), *peeled));
-                    }
-                }
-                let (_, name, id) = best.ok_or_else(|| {
-                    self.not_found(format!("no match found for semver: {}", range.as_str()))
-                })?;
-                (name, id)
+                // Ref names are unique, so the name tie-break makes the maximum deterministic.
+                let (_, (name, _, peeled)) = semver_tags(&range, &refs)
+                    .max_by(|(va, a), (vb, b)| va.precedence(vb).then_with(|| a.0.cmp(&b.0)))
+                    .ok_or_else(|| {
+                        self.not_found(format!("no match found for semver: {}", range.as_str()))
+                    })?;
+                (name.clone(), *peeled)
             }
             _ => {
                 let wanted = self.wanted_ref().unwrap_or_default();
@@ -751,8 +732,8 @@ impl Job {
         })
     }
 
-    fn parse_range(&self, range: &str) -> Result<Range, GitError> {
-        Range::parse(range).map_err(|e| self.op_error(format!("semver parse error: {e}")))
+    fn parse_range(&self, range: &str) -> Result<Constraints, GitError> {
+        Constraints::parse(range).map_err(|e| self.op_error(format!("semver parse error: {e}")))
     }
 
     fn revision(&self, reference: &str, commit: &str) -> String {
@@ -838,17 +819,8 @@ impl Job {
             }
             ResolvedRef::Semver(range) => {
                 let range = self.parse_range(range)?;
-                let mut best: Option<(Version, i64, String, gix::ObjectId)> = None;
-                for (name, target, _) in refs {
-                    let Some(tag) = name.strip_prefix("refs/tags/") else {
-                        continue;
-                    };
-                    let Some(version) = Version::parse_tag(tag) else {
-                        continue;
-                    };
-                    if !range.matches(&version) {
-                        continue;
-                    }
+                let mut best: Option<(Version<'_>, i64, String, gix::ObjectId)> = None;
+                for (version, (name, target, _)) in semver_tags(&range, refs) {
                     let commit = self.peel(repo, *target, "tag")?;
                     let time = repo
                         .find_commit(commit)
@@ -970,6 +942,17 @@ fn is_valid_ref_name(name: &str) -> bool {
 }
 
 /// `(full name, advertised target, peeled target)` of every ref the server listed for our refspecs.
+/// The tags among `refs` whose name is a version inside `range`, with that version.
+fn semver_tags<'r>(
+    range: &'r Constraints,
+    refs: &'r [(String, gix::ObjectId, gix::ObjectId)],
+) -> impl Iterator<Item = (Version<'r>, &'r (String, gix::ObjectId, gix::ObjectId))> {
+    refs.iter().filter_map(move |entry| {
+        let version = parse_tag(entry.0.strip_prefix("refs/tags/")?).ok()?;
+        range.matches(&version).then_some((version, entry))
+    })
+}
+
 fn advertised(map: &gix::remote::fetch::RefMap) -> Vec<(String, gix::ObjectId, gix::ObjectId)> {
     map.remote_refs
         .iter()

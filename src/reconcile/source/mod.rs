@@ -9,7 +9,6 @@ pub mod exclusions;
 pub mod git;
 pub mod git_auth;
 pub mod git_ref;
-pub mod semver_range;
 
 pub use artifact::{
     Artifact, ArtifactError, ArtifactStore, DEFAULT_RETENTION, artifact_path, artifact_url,

@@ -1,10 +1,12 @@
-//! Masterminds/semver v3 compatible versions and constraints, as Flux's ImagePolicy uses them.
+//! Masterminds/semver v3 compatible versions and constraints, shared by GitRepository `ref.semver`
+//! tag resolution and ImagePolicy `semver` evaluation.
 //!
-//! Flux parses tags with `fluxcd/pkg/version.ParseVersion` (at least two dots, then Masterminds'
-//! coercing `NewVersion`) and ranges with Masterminds `NewConstraint`. The rules here follow the
-//! observable behaviour of those functions: loose numeric parts (leading zeros allowed), an optional
-//! lowercase `v`, prerelease precedence where an identifier that does not fit in a u64 counts as
-//! text, and per-AND-group prerelease opt-in.
+//! Flux uses the same code for both: tags go through `fluxcd/pkg/version.ParseVersion` (at least
+//! two dots, then Masterminds' coercing `NewVersion`) and ranges through Masterminds
+//! `NewConstraint`. The rules here follow the observable behaviour of those functions: loose
+//! numeric parts (leading zeros allowed), an optional lowercase `v`, prerelease precedence where an
+//! identifier that does not fit in a u64 counts as text, per-comparator wildcard rules, hyphen
+//! ranges, and per-AND-group prerelease opt-in.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -174,21 +176,19 @@ fn read_identifiers(bytes: &[u8], start: usize) -> Result<usize, VersionError> {
     Ok(pos)
 }
 
-/// Masterminds prerelease ordering: dot-separated parts, u64 numbers below text, text by bytes.
+/// Masterminds prerelease ordering: dot-separated parts, u64 numbers below text, text by bytes;
+/// a missing part counts as empty and sorts first.
 pub fn compare_prerelease(a: &str, b: &str) -> Ordering {
     let mut left = a.split('.');
     let mut right = b.split('.');
     loop {
-        match (left.next(), right.next()) {
+        let (l, r) = match (left.next(), right.next()) {
             (None, None) => return Ordering::Equal,
-            (Some(_), None) => return Ordering::Greater,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(l), Some(r)) => {
-                let ord = compare_pre_part(l, r);
-                if ord != Ordering::Equal {
-                    return ord;
-                }
-            }
+            (l, r) => (l.unwrap_or(""), r.unwrap_or("")),
+        };
+        let ord = compare_pre_part(l, r);
+        if ord != Ordering::Equal {
+            return ord;
         }
     }
 }
@@ -197,12 +197,27 @@ fn compare_pre_part(l: &str, r: &str) -> Ordering {
     if l == r {
         return Ordering::Equal;
     }
+    if l.is_empty() {
+        return Ordering::Less;
+    }
+    if r.is_empty() {
+        return Ordering::Greater;
+    }
     // Go's ParseUint also fails for numbers above u64::MAX; those compare as text.
-    match (l.parse::<u64>(), r.parse::<u64>()) {
-        (Ok(a), Ok(b)) => a.cmp(&b),
-        (Ok(_), Err(_)) => Ordering::Less,
-        (Err(_), Ok(_)) => Ordering::Greater,
-        (Err(_), Err(_)) => l.as_bytes().cmp(r.as_bytes()),
+    match (numeric_part(l), numeric_part(r)) {
+        (Some(a), Some(b)) => a.cmp(&b),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => l.as_bytes().cmp(r.as_bytes()),
+    }
+}
+
+/// Go `strconv.ParseUint(s, 10, 64)`: digits only (Rust's parser would also take a leading `+`).
+fn numeric_part(part: &str) -> Option<u64> {
+    if part.bytes().all(|b| b.is_ascii_digit()) {
+        part.parse().ok()
+    } else {
+        None
     }
 }
 
@@ -271,6 +286,7 @@ struct Comparator {
 #[derive(Debug, Clone)]
 pub struct Constraints {
     groups: Vec<Group>,
+    text: String,
 }
 
 #[derive(Debug, Clone)]
@@ -340,7 +356,15 @@ impl Constraints {
                 has_prerelease,
             });
         }
-        Ok(Constraints { groups })
+        Ok(Constraints {
+            groups,
+            text: range.to_string(),
+        })
+    }
+
+    /// The text the range was parsed from (Flux quotes it verbatim in "no match" errors).
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 
     /// True when some OR group accepts the version.
@@ -360,6 +384,7 @@ impl Constraints {
     }
 }
 
+/// Normalised form: each comparator as operator + version, AND by space, OR by ` || `.
 impl fmt::Display for Constraints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, group) in self.groups.iter().enumerate() {
@@ -537,5 +562,202 @@ impl Comparator {
             return false;
         }
         v.patch == c.patch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(range: &str, version: &str) -> bool {
+        let r = Constraints::parse(range).unwrap_or_else(|e| panic!("{range}: {e}"));
+        let v = parse_loose(version).unwrap_or_else(|e| panic!("version {version}: {e}"));
+        r.matches(&v)
+    }
+
+    fn cmp(a: &str, b: &str) -> Ordering {
+        fn p(s: &str) -> Version<'_> {
+            parse_loose(s).unwrap_or_else(|e| panic!("version {s}: {e}"))
+        }
+        p(a).precedence(&p(b))
+    }
+
+    #[test]
+    fn tag_parsing_is_loose_but_needs_two_dots() {
+        for good in [
+            "1.2.3",
+            "v1.2.3",
+            "v2025.02.03-rc.1",
+            "01.002.0003",
+            "1.2.3-0",
+        ] {
+            assert!(parse_tag(good).is_ok(), "{good:?} should parse");
+        }
+        for (bad, why) in [
+            ("1.2", VersionError::TooFewDots),
+            ("v1", VersionError::TooFewDots),
+            ("latest", VersionError::TooFewDots),
+            ("1.2.3.4", VersionError::Invalid),
+            ("V1.2.3", VersionError::Invalid),
+            ("1.2.3+", VersionError::Invalid),
+            ("1.2.3-a..b", VersionError::Invalid),
+            (" 1.2.3", VersionError::Invalid),
+            ("1.2.3-é", VersionError::Invalid),
+            ("1.2.3-01", VersionError::PrereleaseLeadingZero),
+            ("99999999999999999999.0.0", VersionError::Overflow),
+        ] {
+            assert_eq!(parse_tag(bad), Err(why), "{bad:?}");
+        }
+        let v = parse_tag("v1.2.3-rc.1+build.5").unwrap();
+        assert_eq!((v.major, v.minor, v.patch), (1, 2, 3));
+        assert_eq!(v.pre, "rc.1");
+        assert_eq!(v.build, "build.5");
+        assert_eq!(v.to_string(), "1.2.3-rc.1+build.5");
+        assert_eq!(parse_tag("v01.02.03").unwrap().to_string(), "1.2.3");
+        // Coercing parse (used inside ranges) fills in missing parts.
+        assert_eq!(parse_loose("1").unwrap().to_string(), "1.0.0");
+    }
+
+    #[test]
+    fn precedence_follows_semver_and_ascii_prereleases() {
+        assert_eq!(cmp("1.0.0-alpha", "1.0.0"), Ordering::Less);
+        assert_eq!(cmp("1.0.0-alpha.1", "1.0.0-alpha.beta"), Ordering::Less);
+        assert_eq!(cmp("1.0.0-alpha", "1.0.0-alpha.1"), Ordering::Less);
+        assert_eq!(cmp("1.0.0-BETA", "1.0.0-alpha"), Ordering::Less);
+        assert_eq!(cmp("1.0.0-rc.2", "1.0.0-rc.10"), Ordering::Less);
+        assert_eq!(cmp("1.0.0+a", "1.0.0+b"), Ordering::Equal);
+        assert_eq!(cmp("v1.2.4", "1.2.4"), Ordering::Equal);
+        assert_eq!(cmp("1.10.0", "1.9.0"), Ordering::Greater);
+    }
+
+    #[test]
+    fn prerelease_numbers_beyond_u64_compare_as_text() {
+        // Numeric below text, but an identifier too big for u64 is text.
+        assert_eq!(
+            compare_prerelease("99999999999999999999", "1"),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare_prerelease("99999999999999999999", "alpha"),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare_prerelease("18446744073709551615", "2"),
+            Ordering::Greater
+        );
+        // Go's ParseUint rejects a sign, so `+1` is text.
+        assert_eq!(compare_prerelease("+1", "2"), Ordering::Greater);
+        // A missing part counts as empty, as in Masterminds.
+        assert_eq!(compare_prerelease("a.", "a"), Ordering::Equal);
+    }
+
+    #[test]
+    fn operators() {
+        assert!(ok("1.2.3", "1.2.3"));
+        assert!(!ok("1.2.3", "1.2.4"));
+        assert!(ok("=1.2.3", "v1.2.3"));
+        assert!(ok("!=1.2.3", "1.2.4"));
+        assert!(!ok("!=1.2.3", "1.2.3"));
+        assert!(ok(">1.2.3", "1.2.4"));
+        assert!(!ok(">1.2.3", "1.2.3"));
+        assert!(ok(">=1.2.3", "1.2.3"));
+        assert!(ok("<1.2.3", "1.2.2"));
+        assert!(ok("<=1.2.3", "1.2.3"));
+        assert!(ok("=>1.0.0", "1.0.0"));
+        assert!(ok("=<1.0.0", "1.0.0"));
+        assert!(ok(">= 1.0.0, < 2.0.0", "1.9.9"));
+        assert!(!ok(">= 1.0.0, < 2.0.0", "2.0.0"));
+        assert!(ok(">=1.0.0 <2.0.0", "1.5.0"));
+        assert!(ok("<1.0.0 || >=3.0.0", "3.1.0"));
+        assert!(!ok("<1.0.0 || >=3.0.0", "2.0.0"));
+        assert!(ok("v1.2.3", "1.2.3"));
+        assert!(ok("1.2.3", "1.2.3+build"));
+    }
+
+    #[test]
+    fn wildcards_tilde_caret_and_hyphen() {
+        assert!(ok("1.2.x", "1.2.9"));
+        assert!(!ok("1.2.x", "1.3.0"));
+        assert!(ok("1.x", "1.9.0"));
+        assert!(ok("*", "5.0.0"));
+        assert!(ok(">1.2.x", "1.3.0"));
+        assert!(!ok(">1.2.x", "1.2.9"));
+        assert!(!ok(">1.x", "1.9.0"));
+        assert!(ok(">1.x", "2.0.0"));
+        assert!(ok("<=1.2.x", "1.2.9"));
+        assert!(!ok("<=1.2.x", "1.3.0"));
+        assert!(!ok("!=1.2.x", "1.2.5"));
+        assert!(ok("!=1.2.x", "1.3.0"));
+        assert!(ok("~1.2.3", "1.2.9"));
+        assert!(!ok("~1.2.3", "1.3.0"));
+        assert!(ok("~1", "1.9.0"));
+        assert!(!ok("~1", "2.0.0"));
+        assert!(ok("~>1.2", "1.2.7"));
+        assert!(ok("~0.0.0", "7.0.0"));
+        assert!(ok("^1.2.3", "1.9.0"));
+        assert!(!ok("^1.2.3", "2.0.0"));
+        assert!(ok("^0.2.3", "0.2.9"));
+        assert!(!ok("^0.2.3", "0.3.0"));
+        assert!(ok("^0.0.3", "0.0.3"));
+        assert!(!ok("^0.0.3", "0.0.4"));
+        assert!(ok("^0.x", "0.9.0"));
+        assert!(!ok("^0.x", "1.0.0"));
+        assert!(ok("1.2 - 1.4.5", "1.4.5"));
+        assert!(!ok("1.2 - 1.4.5", "1.4.6"));
+        assert!(ok("1.2 - 1.4.5", "1.2.0"));
+        assert!(!ok("1.2 - 1.4.5", "1.1.9"));
+        // Without spaces around the hyphen it is a prerelease, not a range.
+        assert!(ok("1.2.0-1.4.5", "1.2.0-1.4.5"));
+    }
+
+    #[test]
+    fn prereleases_need_a_prerelease_comparator_in_the_same_group() {
+        assert!(!ok(">=1.0.0", "1.1.0-rc.1"));
+        assert!(ok(">=1.0.0-0", "1.1.0-rc.1"));
+        assert!(ok(">=1.0.0-0 <2.0.0", "1.1.0-rc.1"));
+        assert!(!ok("<1.0.0-0 || >=2.0.0", "2.1.0-rc.1"));
+        assert!(ok("~1.2.3-beta", "1.2.4-alpha"));
+        let c = Constraints::parse(">=1.0.0 || <0.1.0").unwrap();
+        assert!(c.excludes_prereleases());
+        let c = Constraints::parse(">=1.0.0 || >=2.0.0-0").unwrap();
+        assert!(!c.excludes_prereleases());
+    }
+
+    #[test]
+    fn range_keeps_its_text_and_prints_normalised() {
+        let c = Constraints::parse(">= 1.0.0, < 2.0.0 || ^3").unwrap();
+        assert_eq!(c.as_str(), ">= 1.0.0, < 2.0.0 || ^3");
+        assert_eq!(c.to_string(), ">=1.0.0 <2.0.0 || ^3");
+        let c = Constraints::parse("1.2 - 1.4.5").unwrap();
+        assert_eq!(c.as_str(), "1.2 - 1.4.5");
+        assert_eq!(c.to_string(), ">=1.2 <=1.4.5");
+    }
+
+    #[test]
+    fn bad_ranges_are_errors_not_panics() {
+        for bad in [
+            "",
+            "foo",
+            ">>1.0.0",
+            "1.0.0 ||",
+            "||",
+            "1.2.3.4.5",
+            "^",
+            "~>",
+            "1..2",
+            ">=1.0.0 <",
+            "\u{2003}1.0.0",
+            "1x",
+            "1.|.0",
+            ">=1.0.0-01",
+        ] {
+            assert!(Constraints::parse(bad).is_err(), "{bad:?} should not parse");
+        }
+        // Overflowing numbers are rejected instead of wrapping.
+        assert!(Constraints::parse(">=99999999999999999999.0.0").is_err());
+        assert_eq!(
+            Constraints::parse("1x").unwrap_err().to_string(),
+            "improper constraint: \"1x\""
+        );
     }
 }
