@@ -6,11 +6,12 @@
 //! [`status::mark_progressing`] → [`overlay::build_manifests`] →
 //! [`substitute::collect_variables`] + [`substitute::substitute_all`] → [`stages::prepare_apply`] →
 //! (dry-run/apply per [`stages::apply_policy`], by the loop) → [`prune::SuccessfulApply`] →
-//! [`prune::stale_objects`] + [`prune::prune_decision`] → health → [`status::mark_success`] /
+//! [`prune::stale_objects`] + [`prune::prune_decision`] → [`health::assess`] → [`status::mark_success`] /
 //! [`status::mark_failure`] → [`status::finalize_status`]. Every failure is a [`ReconcileError`]
 //! carrying its Flux reason and requeue class.
 
 pub mod error;
+pub mod health;
 pub mod inventory;
 pub mod overlay;
 pub mod prune;
