@@ -644,6 +644,30 @@ mod tests {
     }
 
     #[test]
+    fn malformed_root_kustomization_is_build_failed() {
+        let d = tempfile::tempdir().unwrap();
+        for (i, text) in ["- a\n- b\n", "resources: [\n", "", "# only a comment\n"]
+            .iter()
+            .enumerate()
+        {
+            let dir = format!("k{i}");
+            write(d.path(), &format!("{dir}/kustomization.yaml"), text);
+            let err = build_manifests(d.path(), &spec(json!({"path": dir}))).unwrap_err();
+            assert_eq!(err.reason(), "BuildFailed", "{text:?}: {err}");
+        }
+        write(d.path(), "ok/cm.yaml", CM);
+        let err = build_manifests(
+            d.path(),
+            &spec(json!({"path": "ok", "components": ["/etc"]})),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("must be a local relative path"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn image_merge_rule() {
         let mut images = vec![
             json!({"name": "a", "newName": "x", "newTag": "1", "digest": "sha256:d"}),
