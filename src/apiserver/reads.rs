@@ -6,6 +6,7 @@ use super::store::Stored;
 use super::table;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// Response representation asked for by the Accept header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,19 +178,84 @@ pub fn table_of(
     t.is_object().then_some(t)
 }
 
-/// Renders a LIST response body.
+/// Target size of one chunk of a streamed JSON LIST body: big enough to keep per-chunk overhead
+/// small, small enough that a 10,000-object list never sits in memory as one buffer.
+pub const LIST_CHUNK_BYTES: usize = 64 * 1024;
+
+/// A LIST response body: small bodies are built at once, plain JSON lists are streamed.
+pub enum ListBody {
+    /// The whole body in one buffer.
+    Whole(Bytes),
+    /// The body as chunks built lazily from the snapshot while the client reads.
+    Chunks(JsonListChunks),
+}
+
+/// Iterator over the chunks of a plain JSON list: `{"apiVersion":..,"kind":..,"metadata":..,"items":[`,
+/// then the items (each object's stored bytes, comma separated), then `]}`; about
+/// [`LIST_CHUNK_BYTES`] per chunk.
+pub struct JsonListChunks {
+    /// Opening of the list object, until it has been emitted.
+    head: Option<Bytes>,
+    /// The snapshot the page comes from (shared, not copied).
+    items: Arc<Vec<Stored>>,
+    /// First item of the page (no comma before it).
+    start: usize,
+    /// Next item to emit.
+    next: usize,
+    /// One past the last item of the page.
+    end: usize,
+    /// apiVersion the items are rendered in.
+    api_version: String,
+    /// Whether the closing `]}` has been emitted.
+    closed: bool,
+}
+
+impl Iterator for JsonListChunks {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        if self.closed {
+            return None;
+        }
+        let mut out = BytesMut::with_capacity(LIST_CHUNK_BYTES + 4096);
+        if let Some(head) = self.head.take() {
+            out.put_slice(&head);
+        }
+        while self.next < self.end && out.len() < LIST_CHUNK_BYTES {
+            if self.next > self.start {
+                out.put_u8(b',');
+            }
+            out.put_slice(&object_bytes(&self.items[self.next], &self.api_version));
+            self.next += 1;
+        }
+        if self.next >= self.end {
+            out.put_slice(b"]}");
+            self.closed = true;
+        }
+        Some(out.freeze())
+    }
+}
+
+/// Renders a LIST response body for items `start..end` of a snapshot.
 pub fn list_body(
     def: &ResourceDef,
     version: &str,
     format: Format,
-    items: &[Stored],
+    snapshot: &Arc<Vec<Stored>>,
+    range: std::ops::Range<usize>,
     list_meta: Value,
-) -> (Bytes, &'static str) {
+) -> (ListBody, &'static str) {
     let av = def.api_version(version);
+    let end = range.end.min(snapshot.len());
+    let start = range.start.min(end);
+    let items = &snapshot[start..end];
     match format {
         Format::Table => {
             if let Some(t) = table_of(def, version, items, list_meta.clone()) {
-                return (Bytes::from(t.to_string()), Format::Table.content_type(true));
+                return (
+                    ListBody::Whole(Bytes::from(t.to_string())),
+                    Format::Table.content_type(true),
+                );
             }
         }
         Format::Metadata => {
@@ -197,29 +263,30 @@ pub fn list_body(
             let body = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
                               "metadata": list_meta, "items": items});
             return (
-                Bytes::from(body.to_string()),
+                ListBody::Whole(Bytes::from(body.to_string())),
                 Format::Metadata.content_type(true),
             );
         }
         Format::Json => {}
     }
-    let total: usize = items.iter().map(|s| s.bytes.len() + 1).sum();
-    let mut out = BytesMut::with_capacity(total + 256);
-    out.put_slice(b"{\"apiVersion\":");
-    out.put_slice(json!(av).to_string().as_bytes());
-    out.put_slice(b",\"kind\":");
-    out.put_slice(json!(def.list_kind).to_string().as_bytes());
-    out.put_slice(b",\"metadata\":");
-    out.put_slice(list_meta.to_string().as_bytes());
-    out.put_slice(b",\"items\":[");
-    for (i, s) in items.iter().enumerate() {
-        if i > 0 {
-            out.put_u8(b',');
-        }
-        out.put_slice(&object_bytes(s, &av));
-    }
-    out.put_slice(b"]}");
-    (out.freeze(), "application/json")
+    let mut head = BytesMut::with_capacity(256);
+    head.put_slice(b"{\"apiVersion\":");
+    head.put_slice(json!(av).to_string().as_bytes());
+    head.put_slice(b",\"kind\":");
+    head.put_slice(json!(def.list_kind).to_string().as_bytes());
+    head.put_slice(b",\"metadata\":");
+    head.put_slice(list_meta.to_string().as_bytes());
+    head.put_slice(b",\"items\":[");
+    let chunks = JsonListChunks {
+        head: Some(head.freeze()),
+        items: Arc::clone(snapshot),
+        start,
+        next: start,
+        end,
+        api_version: av,
+        closed: false,
+    };
+    (ListBody::Chunks(chunks), "application/json")
 }
 
 /// Renders a single object (GET, write responses) in the requested format.
@@ -266,5 +333,55 @@ mod tests {
         let out: Value = serde_json::from_slice(&object_bytes(&s, "example.dev/v1beta1")).unwrap();
         assert_eq!(out["apiVersion"], "example.dev/v1beta1");
         assert_eq!(out["metadata"]["name"], "a");
+    }
+
+    #[test]
+    fn streamed_list_is_the_concatenation_in_bounded_chunks() {
+        let items: Vec<Stored> = (0..300)
+            .map(|i| {
+                Stored::from_value(&json!({"apiVersion":"example.dev/v1","kind":"W",
+                    "metadata":{"name":format!("w{i}"),"resourceVersion":"3"},
+                    "data":{"pad":"x".repeat(1000)}}))
+            })
+            .collect();
+        let snapshot = Arc::new(items);
+        let chunks: Vec<Bytes> = JsonListChunks {
+            head: Some(Bytes::from_static(b"{\"items\":[")),
+            items: Arc::clone(&snapshot),
+            start: 10,
+            next: 10,
+            end: 250,
+            api_version: "example.dev/v1beta1".into(),
+            closed: false,
+        }
+        .collect();
+        assert!(chunks.len() > 1, "a 240 KB page comes in several chunks");
+        assert!(chunks.iter().all(|c| c.len() < LIST_CHUNK_BYTES + 4096));
+        let mut expected = b"{\"items\":[".to_vec();
+        for (i, s) in snapshot[10..250].iter().enumerate() {
+            if i > 0 {
+                expected.push(b',');
+            }
+            expected.extend_from_slice(&object_bytes(s, "example.dev/v1beta1"));
+        }
+        expected.extend_from_slice(b"]}");
+        assert_eq!(chunks.concat(), expected);
+        let v: Value = serde_json::from_slice(&expected).unwrap();
+        assert_eq!(v["items"].as_array().map(Vec::len), Some(240));
+    }
+
+    #[test]
+    fn streamed_empty_list_is_valid_json() {
+        let chunks: Vec<Bytes> = JsonListChunks {
+            head: Some(Bytes::from_static(b"{\"items\":[")),
+            items: Arc::new(Vec::new()),
+            start: 0,
+            next: 0,
+            end: 0,
+            api_version: "v1".into(),
+            closed: false,
+        }
+        .collect();
+        assert_eq!(chunks.concat(), b"{\"items\":[]}".to_vec());
     }
 }

@@ -834,9 +834,26 @@ fn list(
         meta["remainingItemCount"] = json!(total - end);
     }
     drop(st);
-    let page = &snapshot.items[start..end];
-    let (body, ct) = reads::list_body(&a.def, &a.version, format, page, meta);
-    Ok(bytes_response(StatusCode::OK, ct, body))
+    let (body, ct) = reads::list_body(
+        &a.def,
+        &a.version,
+        format,
+        &snapshot.items,
+        start..end,
+        meta,
+    );
+    Ok(match body {
+        reads::ListBody::Whole(b) => bytes_response(StatusCode::OK, ct, b),
+        reads::ListBody::Chunks(chunks) => {
+            // The body is built chunk by chunk as hyper polls the stream, so a large list never
+            // exists as one buffer (the allocator would keep that memory after the response).
+            let stream = futures::stream::iter(chunks.map(Ok::<Bytes, std::convert::Infallible>));
+            let mut resp = Response::new(Body::from_stream(stream));
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            resp
+        }
+    })
 }
 
 fn filtered(items: &[Stored], filter: &Filter) -> Vec<Stored> {

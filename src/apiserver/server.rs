@@ -226,3 +226,80 @@ impl Server {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, WatchParams};
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    use std::time::Duration;
+
+    async fn client_of(server: &Server, dir: &Path) -> kube::Client {
+        let path = dir.join("kubeconfig");
+        server.write_kubeconfig(&path).expect("kubeconfig written");
+        let kc = Kubeconfig::read_from(&path).expect("kubeconfig read");
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .expect("kube config");
+        kube::Client::try_from(config).expect("kube client")
+    }
+
+    /// A kube-runtime watcher re-opens its watch as soon as one ends; shutdown must still return,
+    /// and a plain watch stream must end.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_returns_and_ends_watches_with_a_watcher_open() {
+        let server = Server::start(ServerOptions {
+            clusters: vec!["dev".into()],
+            cluster: ClusterOptions {
+                simulate: false,
+                ..ClusterOptions::default()
+            },
+            ..ServerOptions::default()
+        })
+        .await
+        .expect("server starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let client = client_of(&server, dir.path()).await;
+        let api: Api<ConfigMap> = Api::namespaced(client, "default");
+
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let watcher_api = api.clone();
+        let watcher = tokio::spawn(async move {
+            let mut ready = Some(ready_tx);
+            let cfg = kube::runtime::watcher::Config::default();
+            let mut events = kube::runtime::watcher(watcher_api, cfg).boxed();
+            while let Some(ev) = events.next().await {
+                if matches!(ev, Ok(kube::runtime::watcher::Event::InitDone))
+                    && let Some(tx) = ready.take()
+                {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(20), ready_rx)
+            .await
+            .expect("watcher initialised in time")
+            .expect("watcher task alive");
+        let mut plain = api
+            .watch(&WatchParams::default().timeout(290), "0")
+            .await
+            .expect("plain watch opens")
+            .boxed();
+
+        tokio::time::timeout(Duration::from_secs(20), server.shutdown())
+            .await
+            .expect("shutdown returned with a watcher open");
+        let ended = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(ev) = plain.next().await {
+                if ev.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "the plain watch stream ended after shutdown");
+        watcher.abort();
+    }
+}

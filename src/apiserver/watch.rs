@@ -238,6 +238,7 @@ pub(crate) fn watch(
         None => Duration::from_secs(1800 + rand::random::<u64>() % 1800),
     };
     let close = inner.close_watches.subscribe();
+    let stopped = inner.stop.subscribe();
     tokio::spawn(run_watch(WatchTask {
         inner,
         renderer,
@@ -250,10 +251,14 @@ pub(crate) fn watch(
         rx,
         start_rv,
         close,
+        stopped,
         tx,
     }));
     Ok(stream_response(format, out_rx))
 }
+
+/// How long a stopping cluster waits to hand a watch its closing bookmark.
+const STOP_GRACE: Duration = Duration::from_secs(1);
 
 struct WatchTask {
     inner: Arc<Inner>,
@@ -267,6 +272,9 @@ struct WatchTask {
     rx: broadcast::Receiver<Arc<Event>>,
     start_rv: u64,
     close: tokio::sync::watch::Receiver<u64>,
+    /// The cluster's stop flag: a watch opened after (or while) the cluster stops must end too,
+    /// or a client that re-opens its watch at once would keep graceful shutdown waiting forever.
+    stopped: tokio::sync::watch::Receiver<bool>,
     tx: mpsc::Sender<Bytes>,
 }
 
@@ -283,6 +291,7 @@ async fn run_watch(mut t: WatchTask) {
     {
         return;
     }
+    let mut stopped = t.stopped.clone();
     let mut last_rv = t.start_rv;
     let deadline = tokio::time::Instant::now() + t.timeout;
     let mut ticker =
@@ -293,6 +302,14 @@ async fn run_watch(mut t: WatchTask) {
             _ = t.close.changed() => {
                 if t.bookmarks {
                     close_with_bookmark(&mut t, last_rv).await;
+                }
+                return;
+            }
+            _ = async { let _ = stopped.wait_for(|s| *s).await; } => {
+                // The closing bookmark is best effort: a client that stopped reading must not
+                // hold up shutdown.
+                if t.bookmarks {
+                    let _ = tokio::time::timeout(STOP_GRACE, close_with_bookmark(&mut t, last_rv)).await;
                 }
                 return;
             }
