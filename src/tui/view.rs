@@ -207,7 +207,7 @@ const BASE_COLUMNS: &[Column] = &[
 const TAIL_COLUMNS: &[Column] = &[
     Column {
         title: "REVISION",
-        drop_rank: 6,
+        drop_rank: 7,
         max: 20,
         cell: |_, r| r.revision.clone(),
     },
@@ -225,7 +225,7 @@ const TAIL_COLUMNS: &[Column] = &[
     },
     Column {
         title: "LAST RECONCILE",
-        drop_rank: 7,
+        drop_rank: 8,
         max: 14,
         cell: |app, r| age(app, r.last_reconcile),
     },
@@ -348,8 +348,8 @@ fn render_table(app: &App, frame: &mut Frame, area: Rect) {
         for (i, head) in heads.into_iter().enumerate() {
             add(
                 head,
-                8,
-                40,
+                6,
+                30,
                 per_row
                     .iter()
                     .map(|c| c.get(i).map(|(_, v)| v.clone()).unwrap_or_default())
