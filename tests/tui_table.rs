@@ -342,3 +342,15 @@ fn remapped_keymap_drives_update() {
     typed(&mut app, "x");
     assert!(matches!(app.focus, Focus::Confirm(_)));
 }
+
+#[test]
+fn empty_live_views_say_why() {
+    let mut app = app_with(&["dev"], false);
+    app.update(Event::Cluster(Update::Context {
+        context: "dev".into(),
+        state: ContextState::Live,
+    }));
+    assert!(screen(&app, 80, 8).contains("no GitOps objects in any context"));
+    typed(&mut app, ":failing\n");
+    assert!(screen(&app, 80, 8).contains("nothing is failing"));
+}

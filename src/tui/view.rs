@@ -282,7 +282,12 @@ fn empty_reason(app: &App) -> String {
         if app.table.filter.is_some() {
             "no rows match the filter (Esc clears it)".into()
         } else {
-            format!("no {} in any context", app.table.kind.title())
+            match app.table.kind {
+                super::table::ViewKind::All => "no GitOps objects in any context".into(),
+                super::table::ViewKind::Failing => "nothing is failing".into(),
+                super::table::ViewKind::Suspended => "nothing is suspended".into(),
+                super::table::ViewKind::Kind(k) => format!("no {} in any context", k.plural),
+            }
         }
     } else {
         problems.join("\n")
