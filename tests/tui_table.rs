@@ -354,3 +354,23 @@ fn empty_live_views_say_why() {
     typed(&mut app, ":failing\n");
     assert!(screen(&app, 80, 8).contains("nothing is failing"));
 }
+
+#[test]
+fn yaml_view_fetches_then_shows_the_object_without_managed_fields() {
+    let mut app = seeded(false);
+    let fx = typed(&mut app, "y");
+    let [Effect::Fetch(k)] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    let mut obj = ks("apps", "flux-system", "True", "ok", false);
+    obj["metadata"]["managedFields"] = json!([{"manager": "kubectl"}]);
+    app.update(Event::Fetched {
+        key: k.clone(),
+        result: Ok(obj),
+    });
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("kind: Kustomization"), "{s}");
+    assert!(!s.contains("managedFields"), "{s}");
+    key(&mut app, KeyCode::Esc);
+    assert!(matches!(app.focus, Focus::Table));
+}

@@ -248,6 +248,17 @@ async fn event_loop(
             for effect in app.update(ev) {
                 match effect {
                     Effect::Quit => return Ok(()),
+                    Effect::Fetch(key) => {
+                        let clients = clients.clone();
+                        let tx = tx.clone();
+                        tokio::spawn(async move {
+                            let result = clients
+                                .fetch_object(&key.context, key.kind, &key.namespace, &key.name)
+                                .await
+                                .map_err(|e| e.to_string());
+                            let _ = tx.send(Event::Fetched { key, result });
+                        });
+                    }
                     Effect::Apply { targets, action } => {
                         for key in targets {
                             let clients = clients.clone();

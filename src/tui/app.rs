@@ -21,6 +21,13 @@ pub enum Event {
     Tick(i64),
     /// A change from the watch layer.
     Cluster(Update),
+    /// A full object arrived (for the YAML view).
+    Fetched {
+        /// The object.
+        key: RowKey,
+        /// The object, or the error message.
+        result: Result<serde_json::Value, String>,
+    },
     /// An action finished on one object.
     ActionDone {
         /// The object.
@@ -35,6 +42,8 @@ pub enum Event {
 /// Work for the runtime to do outside `update`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
+    /// Fetch the full object (answered by [`Event::Fetched`]).
+    Fetch(RowKey),
     /// Leave the console.
     Quit,
     /// Run `action` on each object.
@@ -75,6 +84,8 @@ pub enum Focus {
     Help,
     /// The confirmation dialog.
     Confirm(Confirm),
+    /// The YAML view.
+    Yaml(super::yaml::YamlView),
 }
 
 /// Console options fixed at start.
@@ -194,6 +205,18 @@ impl App {
                 self.on_cluster(update);
                 Vec::new()
             }
+            Event::Fetched { key, result } => {
+                if let Focus::Yaml(y) = &mut self.focus
+                    && y.key == key
+                {
+                    y.loading = false;
+                    y.lines = match result {
+                        Ok(obj) => super::yaml::to_lines(&super::yaml::prepare(obj)),
+                        Err(e) => vec![format!("cannot fetch: {e}")],
+                    };
+                }
+                Vec::new()
+            }
             Event::ActionDone {
                 key,
                 action,
@@ -238,6 +261,34 @@ impl App {
         match std::mem::replace(&mut self.focus, Focus::Table) {
             Focus::Prompt(prompt) => self.on_prompt_key(prompt, ev),
             Focus::Confirm(confirm) => self.on_confirm_key(confirm, ev),
+            Focus::Yaml(mut y) => {
+                match self.keymap.command(Scope::Table, key) {
+                    Some(Command::Quit) => return self.quit(),
+                    Some(Command::Back) => {}
+                    Some(Command::Down) => {
+                        y.scroll = (y.scroll + 1).min(y.lines.len().saturating_sub(1));
+                        self.focus = Focus::Yaml(y);
+                    }
+                    Some(Command::Up) => {
+                        y.scroll = y.scroll.saturating_sub(1);
+                        self.focus = Focus::Yaml(y);
+                    }
+                    Some(Command::Top) => {
+                        y.scroll = 0;
+                        self.focus = Focus::Yaml(y);
+                    }
+                    Some(Command::PageDown) => {
+                        y.scroll = (y.scroll + self.page()).min(y.lines.len().saturating_sub(1));
+                        self.focus = Focus::Yaml(y);
+                    }
+                    Some(Command::PageUp) => {
+                        y.scroll = y.scroll.saturating_sub(self.page());
+                        self.focus = Focus::Yaml(y);
+                    }
+                    _ => self.focus = Focus::Yaml(y),
+                }
+                Vec::new()
+            }
             Focus::Help => {
                 // Any key closes help except quit, which still quits.
                 if self.keymap.command(Scope::Global, key) == Some(Command::Quit) {
@@ -283,9 +334,20 @@ impl App {
                     self.move_selection(1);
                 }
             }
-            Command::Detail | Command::Yaml => {
+            Command::Yaml => {
+                if let Some(key) = self.selected_key() {
+                    self.focus = Focus::Yaml(super::yaml::YamlView {
+                        key: key.clone(),
+                        lines: Vec::new(),
+                        scroll: 0,
+                        loading: true,
+                    });
+                    return vec![Effect::Fetch(key)];
+                }
+            }
+            Command::Detail => {
                 self.flash = Some(Flash {
-                    text: "detail and YAML views are not built yet".into(),
+                    text: "the detail view is not built yet (y shows the YAML)".into(),
                     error: true,
                 });
             }

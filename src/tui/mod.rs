@@ -9,6 +9,7 @@ pub mod prompt;
 pub mod table;
 pub mod theme;
 pub mod view;
+pub mod yaml;
 
 pub use app::{App, Effect, Event, Flash, Focus, Settings};
 pub use keymap::{ConfigError, Keymap};

@@ -31,6 +31,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     match &app.focus {
         Focus::Help => render_help(app, frame, table),
         Focus::Confirm(c) => render_confirm(app, c, frame, table),
+        Focus::Yaml(y) => render_yaml(app, y, frame, table),
         _ => {}
     }
 }
@@ -585,5 +586,32 @@ fn render_confirm(app: &App, c: &super::app::Confirm, frame: &mut Frame, area: R
                 .style(t.text),
         ),
         rect,
+    );
+}
+
+fn render_yaml(app: &App, y: &super::yaml::YamlView, frame: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let title = format!(
+        " yaml {} {} {}/{} ",
+        y.key.context, y.key.kind, y.key.namespace, y.key.name
+    );
+    let lines: Vec<Line> = if y.loading {
+        vec![Line::raw("loading…")]
+    } else {
+        y.lines
+            .iter()
+            .skip(y.scroll)
+            .map(|l| Line::raw(l.as_str()))
+            .collect()
+    };
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines).style(t.text).block(
+            Block::default()
+                .borders(Borders::TOP)
+                .title(title)
+                .style(t.title),
+        ),
+        area,
     );
 }
