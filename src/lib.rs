@@ -10,3 +10,4 @@ pub mod kustomize;
 pub mod model;
 pub mod patch;
 pub mod reconcile;
+pub mod tui;

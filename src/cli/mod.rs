@@ -2,6 +2,7 @@
 
 pub mod apiserver;
 pub mod build;
+pub mod console;
 pub mod logging;
 pub mod policy;
 
@@ -11,8 +12,10 @@ use std::process::ExitCode;
 
 /// flotilla — a terminal console for GitOps (Flux CD and Argo CD) with a bundled reconciler.
 #[derive(Debug, Parser)]
-#[command(name = "flotilla", version, arg_required_else_help = true)]
+#[command(name = "flotilla", version, args_conflicts_with_subcommands = true)]
 #[command(after_help = "Examples:
+  flotilla                                                       # the console: every context, all namespaces
+  flotilla --context prod -c ks --readonly                       # one context, Kustomizations, no changes
   flotilla apiserver --kubeconfig-out /tmp/flotilla.kubeconfig   # three embedded clusters for kubectl
   flotilla build ./clusters/production --flux                    # kustomize build, as Flux would")]
 pub struct Cli {
@@ -22,8 +25,11 @@ pub struct Cli {
     /// More detail in the log (and on stderr where a command supports it); repeat for more.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// The console's options (used when no subcommand is given).
+    #[command(flatten)]
+    pub console: console::Args,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// flotilla's subcommands.
@@ -41,8 +47,9 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     let verbose = cli.verbose;
     match cli.command {
-        Command::Apiserver(args) => apiserver::run(args, verbose),
-        Command::Build(args) => build::run(args),
-        Command::Policy(args) => policy::run(args),
+        None => console::run(cli.console),
+        Some(Command::Apiserver(args)) => apiserver::run(args, verbose),
+        Some(Command::Build(args)) => build::run(args),
+        Some(Command::Policy(args)) => policy::run(args),
     }
 }

@@ -1,0 +1,298 @@
+//! `flotilla` (no subcommand): the console. Loads theme and keymap before taking the terminal, starts
+//! one watch session per context, and runs the event loop until the user quits or SIGTERM arrives.
+
+use crate::cluster::{Clients, Contexts, KubeconfigSource, SessionOptions, SessionSet};
+use crate::tui::keymap::config_dir;
+use crate::tui::{App, Effect, Event, Keymap, Settings, Theme, ViewKind, view};
+use anyhow::{Context as _, Result};
+use crossterm::event::Event as TermEvent;
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use std::io::Stdout;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+
+/// Arguments of the console.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Args {
+    /// Kubeconfig file (default: KUBECONFIG, several files merged like kubectl, else ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Watch this context (repeatable; default: every context of the kubeconfig).
+    #[arg(long = "context", value_name = "NAME")]
+    pub contexts: Vec<String>,
+    /// Watch every context (the default; overrides --context).
+    #[arg(long)]
+    pub all_contexts: bool,
+    /// Watch one namespace.
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NS",
+        conflicts_with = "all_namespaces"
+    )]
+    pub namespace: Option<String>,
+    /// Watch all namespaces (the default).
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Refuse every change to the clusters.
+    #[arg(long)]
+    pub readonly: bool,
+    /// The view to open: all, failing, suspended, or a kind name or alias (ks, gr, hr, app, ...).
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "VIEW",
+        default_value = "all"
+    )]
+    pub view: String,
+    /// Theme: default, light, high-contrast, or a file in ~/.config/flotilla/themes/.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub theme: String,
+    /// Keymap: default, vim, or a file in ~/.config/flotilla/keymaps/.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub keymap: String,
+}
+
+/// Parses a view name as `-c` and `:` accept it.
+pub fn parse_view(name: &str) -> Option<ViewKind> {
+    match name {
+        "all" | "gitops" => Some(ViewKind::All),
+        "failing" | "fail" => Some(ViewKind::Failing),
+        "suspended" | "susp" => Some(ViewKind::Suspended),
+        other => crate::model::lookup(other).map(ViewKind::Kind),
+    }
+}
+
+/// Runs the console; exit code 2 for unusable configuration, 1 for runtime failures.
+pub fn run(args: Args) -> ExitCode {
+    let dir = config_dir();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let theme = match Theme::load(&args.theme, dir.as_deref(), no_color) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("flotilla: theme: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let keymap = match Keymap::load(&args.keymap, dir.as_deref()) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("flotilla: keymap: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(view) = parse_view(&args.view) else {
+        eprintln!(
+            "flotilla: -c {}: unknown view; use all, failing, suspended or a kind (ks, gr, hr, app, ...)",
+            args.view
+        );
+        return ExitCode::from(2);
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("flotilla: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(console(args, theme, keymap, view)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("flotilla: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Term = Terminal<CrosstermBackend<Stdout>>;
+
+/// Puts the terminal back as it was (raw mode off, main screen, cursor shown).
+fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(
+        std::io::stdout(),
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+fn take_terminal() -> Result<Term> {
+    // Restore on panic before the default hook prints, so the message lands on a sane screen.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+    }));
+    enable_raw_mode().context("cannot switch the terminal to raw mode")?;
+    execute!(std::io::stdout(), EnterAlternateScreen)
+        .context("cannot enter the alternate screen")?;
+    Terminal::new(CrosstermBackend::new(std::io::stdout())).context("cannot set up the terminal")
+}
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+async fn console(args: Args, theme: Theme, keymap: Keymap, view: ViewKind) -> Result<()> {
+    let source = KubeconfigSource::from_env(args.kubeconfig.as_deref())?;
+    let contexts = Contexts::load(&source)?;
+    let named = if args.all_contexts {
+        Vec::new()
+    } else {
+        args.contexts.clone()
+    };
+    let selected = contexts.select(&named)?;
+    if selected.is_empty() {
+        anyhow::bail!("the kubeconfig has no contexts ({:?})", contexts.files());
+    }
+    let namespace = if args.all_namespaces {
+        None
+    } else {
+        args.namespace.clone()
+    };
+    let clients = Clients::new(contexts);
+    let (update_tx, mut updates) = unbounded_channel();
+    let sessions = SessionSet::start(
+        &clients,
+        &selected,
+        SessionOptions {
+            namespace: namespace.clone(),
+            ..SessionOptions::default()
+        },
+        update_tx,
+    )?;
+    let mut app = App::new(
+        Settings {
+            readonly: args.readonly,
+            namespace,
+        },
+        keymap,
+        theme,
+        &selected,
+        view,
+    );
+    app.update(Event::Tick(now()));
+
+    let mut terminal = take_terminal()?;
+    let result = event_loop(&mut terminal, &mut app, &clients, &mut updates).await;
+    restore_terminal();
+    sessions.shutdown().await;
+    result
+}
+
+/// Reads terminal events on a plain thread (crossterm's read blocks) and forwards them.
+fn spawn_input(tx: UnboundedSender<Event>) {
+    std::thread::spawn(move || {
+        loop {
+            let ev = match crossterm::event::read() {
+                Ok(TermEvent::Key(k)) if k.kind != crossterm::event::KeyEventKind::Release => {
+                    Event::Key(k)
+                }
+                Ok(TermEvent::Resize(w, h)) => Event::Resize(w, h),
+                Ok(_) => continue,
+                Err(_) => return,
+            };
+            if tx.send(ev).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+async fn event_loop(
+    terminal: &mut Term,
+    app: &mut App,
+    clients: &Clients,
+    updates: &mut tokio::sync::mpsc::UnboundedReceiver<crate::cluster::Update>,
+) -> Result<()> {
+    let (tx, mut events) = unbounded_channel();
+    spawn_input(tx.clone());
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    if let Ok(size) = terminal.size() {
+        app.update(Event::Resize(size.width, size.height));
+    }
+    loop {
+        terminal
+            .draw(|f| view::render(app, f))
+            .context("cannot draw")?;
+        let first = tokio::select! {
+            Some(u) = updates.recv() => Event::Cluster(u),
+            Some(e) = events.recv() => e,
+            _ = tick.tick() => Event::Tick(now()),
+            _ = sigterm.recv() => return Ok(()),
+        };
+        let mut batch = vec![first];
+        // Drain what is already queued so a burst of updates costs one frame.
+        while let Ok(u) = updates.try_recv() {
+            batch.push(Event::Cluster(u));
+            if batch.len() > 4096 {
+                break;
+            }
+        }
+        while let Ok(e) = events.try_recv() {
+            batch.push(e);
+        }
+        for ev in batch {
+            for effect in app.update(ev) {
+                match effect {
+                    Effect::Quit => return Ok(()),
+                    Effect::Fetch(key) => {
+                        let clients = clients.clone();
+                        let tx = tx.clone();
+                        tokio::spawn(async move {
+                            let result = clients
+                                .fetch_object(&key.context, key.kind, &key.namespace, &key.name)
+                                .await
+                                .map_err(|e| e.to_string());
+                            let _ = tx.send(Event::Fetched { key, result });
+                        });
+                    }
+                    Effect::Apply { targets, action } => {
+                        for key in targets {
+                            let clients = clients.clone();
+                            let action = action.clone();
+                            let tx = tx.clone();
+                            tokio::spawn(async move {
+                                let result = clients
+                                    .apply_action(&key, &action)
+                                    .await
+                                    .map_err(|e| e.to_string());
+                                let _ = tx.send(Event::ActionDone {
+                                    key,
+                                    action: action.name(),
+                                    result,
+                                });
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn views_parse_like_the_prompt() {
+        assert_eq!(parse_view("all"), Some(ViewKind::All));
+        assert_eq!(parse_view("failing"), Some(ViewKind::Failing));
+        assert!(matches!(parse_view("ks"), Some(ViewKind::Kind(k)) if k.kind == "Kustomization"));
+        assert!(matches!(parse_view("app"), Some(ViewKind::Kind(k)) if k.kind == "Application"));
+        assert_eq!(parse_view("pods"), None);
+    }
+}

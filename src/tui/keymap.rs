@@ -1,0 +1,603 @@
+//! Keymaps: which key triggers which command, per focus (`global`, `table`), loaded from YAML.
+//!
+//! The shipped keymaps (`keymaps/*.yaml`) are embedded; a file `~/.config/flotilla/keymaps/<name>.yaml`
+//! overrides the bindings it lists on top of the default keymap.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The shipped keymaps, by name.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("default", include_str!("../../keymaps/default.yaml")),
+    ("vim", include_str!("../../keymaps/vim.yaml")),
+];
+
+/// Something a key can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Command {
+    /// Leave the console.
+    Quit,
+    /// Show the active bindings.
+    Help,
+    /// Open the `:` prompt.
+    Prompt,
+    /// Open the `/` filter line.
+    Filter,
+    /// Clear the filter, close an overlay, or go back one view.
+    Back,
+    /// Move the selection up.
+    Up,
+    /// Move the selection down.
+    Down,
+    /// First row.
+    Top,
+    /// Last row.
+    Bottom,
+    /// One page up.
+    PageUp,
+    /// One page down.
+    PageDown,
+    /// Sort by name.
+    SortName,
+    /// Sort by age.
+    SortAge,
+    /// Sort by status (health).
+    SortStatus,
+    /// Sort by the READY column.
+    SortReady,
+    /// Mark or unmark the selected row.
+    Mark,
+    /// Open the detail of the selected row.
+    Detail,
+    /// Open the YAML of the selected row.
+    Yaml,
+    /// Suspend (Flux) or pause auto-sync (Argo CD).
+    Suspend,
+    /// Resume.
+    Resume,
+    /// Request a reconcile.
+    Reconcile,
+    /// Request a reconcile of the source, then of the object.
+    ReconcileSource,
+}
+
+/// Where a binding applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// Everywhere (unless a prompt takes text input).
+    Global,
+    /// The table view.
+    Table,
+}
+
+impl Scope {
+    fn name(self) -> &'static str {
+        match self {
+            Scope::Global => "global",
+            Scope::Table => "table",
+        }
+    }
+}
+
+/// Every command with its YAML name, scope and help text.
+pub const COMMANDS: &[(Command, Scope, &str, &str)] = &[
+    (Command::Quit, Scope::Global, "quit", "quit"),
+    (Command::Help, Scope::Global, "help", "this help"),
+    (Command::Prompt, Scope::Global, "command", "command prompt"),
+    (
+        Command::Filter,
+        Scope::Global,
+        "filter",
+        "filter (regex, ! inverts)",
+    ),
+    (Command::Back, Scope::Global, "back", "clear filter / back"),
+    (Command::Up, Scope::Table, "up", "up"),
+    (Command::Down, Scope::Table, "down", "down"),
+    (Command::Top, Scope::Table, "top", "first row"),
+    (Command::Bottom, Scope::Table, "bottom", "last row"),
+    (Command::PageUp, Scope::Table, "page_up", "page up"),
+    (Command::PageDown, Scope::Table, "page_down", "page down"),
+    (Command::SortName, Scope::Table, "sort_name", "sort by name"),
+    (Command::SortAge, Scope::Table, "sort_age", "sort by age"),
+    (
+        Command::SortStatus,
+        Scope::Table,
+        "sort_status",
+        "sort by status",
+    ),
+    (
+        Command::SortReady,
+        Scope::Table,
+        "sort_ready",
+        "sort by ready",
+    ),
+    (Command::Mark, Scope::Table, "mark", "mark row"),
+    (Command::Detail, Scope::Table, "detail", "detail"),
+    (Command::Yaml, Scope::Table, "yaml", "YAML"),
+    (Command::Suspend, Scope::Table, "suspend", "suspend"),
+    (Command::Resume, Scope::Table, "resume", "resume"),
+    (Command::Reconcile, Scope::Table, "reconcile", "reconcile"),
+    (
+        Command::ReconcileSource,
+        Scope::Table,
+        "reconcile_source",
+        "reconcile with source",
+    ),
+];
+
+/// A key as the keymap names it: a code plus ctrl/alt (shift is folded into characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key {
+    /// The key code (characters carry their case).
+    pub code: KeyCode,
+    /// Ctrl held.
+    pub ctrl: bool,
+    /// Alt held.
+    pub alt: bool,
+}
+
+impl Key {
+    /// The normalised key of a terminal key event.
+    pub fn from_event(ev: &KeyEvent) -> Key {
+        let code = match ev.code {
+            // Terminals report shift-tab as BackTab; characters already carry their case.
+            KeyCode::Char(c) if ev.modifiers.contains(KeyModifiers::CONTROL) => {
+                KeyCode::Char(c.to_ascii_lowercase())
+            }
+            other => other,
+        };
+        Key {
+            code,
+            ctrl: ev.modifiers.contains(KeyModifiers::CONTROL),
+            alt: ev.modifiers.contains(KeyModifiers::ALT),
+        }
+    }
+
+    /// Parses `j`, `N`, `shift-n`, `ctrl-c`, `alt-x`, `enter`, `pgdn`, `f1`, `space`, `?`.
+    pub fn parse(spec: &str) -> Option<Key> {
+        let mut ctrl = false;
+        let mut alt = false;
+        let mut shift = false;
+        let mut rest = spec;
+        loop {
+            let lower = rest.to_ascii_lowercase();
+            if rest.chars().count() > 1 && lower.starts_with("ctrl-") {
+                ctrl = true;
+                rest = &rest[5..];
+            } else if rest.chars().count() > 1 && lower.starts_with("alt-") {
+                alt = true;
+                rest = &rest[4..];
+            } else if rest.chars().count() > 1 && lower.starts_with("shift-") {
+                shift = true;
+                rest = &rest[6..];
+            } else {
+                break;
+            }
+        }
+        let mut chars = rest.chars();
+        let code = match (chars.next(), chars.next()) {
+            (Some(c), None) => {
+                let c = if shift {
+                    c.to_ascii_uppercase()
+                } else if ctrl {
+                    c.to_ascii_lowercase()
+                } else {
+                    c
+                };
+                KeyCode::Char(c)
+            }
+            _ => named_key(&rest.to_ascii_lowercase())?,
+        };
+        Some(Key { code, ctrl, alt })
+    }
+
+    /// How help shows the key (`ctrl-c`, `N`, `pgdn`).
+    pub fn label(&self) -> String {
+        let base = match self.code {
+            KeyCode::Char(' ') => "space".to_string(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Enter => "enter".into(),
+            KeyCode::Esc => "esc".into(),
+            KeyCode::Tab => "tab".into(),
+            KeyCode::BackTab => "backtab".into(),
+            KeyCode::Backspace => "backspace".into(),
+            KeyCode::Up => "up".into(),
+            KeyCode::Down => "down".into(),
+            KeyCode::Left => "left".into(),
+            KeyCode::Right => "right".into(),
+            KeyCode::PageUp => "pgup".into(),
+            KeyCode::PageDown => "pgdn".into(),
+            KeyCode::Home => "home".into(),
+            KeyCode::End => "end".into(),
+            KeyCode::Delete => "delete".into(),
+            KeyCode::F(n) => format!("f{n}"),
+            _ => "?".into(),
+        };
+        let mut out = String::new();
+        if self.ctrl {
+            out.push_str("ctrl-");
+        }
+        if self.alt {
+            out.push_str("alt-");
+        }
+        out.push_str(&base);
+        out
+    }
+}
+
+fn named_key(name: &str) -> Option<KeyCode> {
+    Some(match name {
+        "enter" | "return" => KeyCode::Enter,
+        "esc" | "escape" => KeyCode::Esc,
+        "tab" => KeyCode::Tab,
+        "backtab" => KeyCode::BackTab,
+        "backspace" => KeyCode::Backspace,
+        "space" => KeyCode::Char(' '),
+        "up" => KeyCode::Up,
+        "down" => KeyCode::Down,
+        "left" => KeyCode::Left,
+        "right" => KeyCode::Right,
+        "pgup" | "pageup" => KeyCode::PageUp,
+        "pgdn" | "pagedown" => KeyCode::PageDown,
+        "home" => KeyCode::Home,
+        "end" => KeyCode::End,
+        "delete" | "del" => KeyCode::Delete,
+        f if f.starts_with('f') => {
+            let n: u8 = f[1..].parse().ok()?;
+            if (1..=12).contains(&n) {
+                KeyCode::F(n)
+            } else {
+                return None;
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// A theme, keymap or config file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {message}")]
+    Read {
+        /// The file.
+        file: String,
+        /// The OS error.
+        message: String,
+    },
+    /// A problem at a place in the file.
+    #[error("{file}:{line}: {key}: {message}")]
+    Invalid {
+        /// The file (or `builtin:<name>`).
+        file: String,
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// The offending key (dotted path).
+        key: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// No shipped or user file has this name.
+    #[error("no {what} named {name:?} (looked in {looked_in} and the built-in ones: {builtin})")]
+    Unknown {
+        /// `theme` or `keymap`.
+        what: &'static str,
+        /// The requested name.
+        name: String,
+        /// The user directory searched.
+        looked_in: String,
+        /// Built-in names.
+        builtin: String,
+    },
+}
+
+/// Parses YAML text into JSON, mapping a syntax error to a [`ConfigError`] with its line.
+pub(crate) fn parse_yaml(file: &str, text: &str) -> Result<Value, ConfigError> {
+    // YAML 1.2 booleans only: `y` and `n` are keys here, not yes/no.
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    serde_saphyr::from_str_with_options::<Value>(text, options).map_err(|e| ConfigError::Invalid {
+        file: file.to_string(),
+        line: e.location().map(|l| l.line() as usize).unwrap_or(0),
+        key: "(syntax)".into(),
+        message: format!("not valid YAML: {e}"),
+    })
+}
+
+/// The 1-based line of the first occurrence of `needle` as a YAML key or value (0 when not found).
+pub(crate) fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            !l.starts_with('#') && l.contains(needle)
+        })
+        .map(|i| i + 1)
+        .unwrap_or(0)
+}
+
+/// The directory holding user overrides: `$XDG_CONFIG_HOME/flotilla`, else `~/.config/flotilla`.
+pub fn config_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|d| d.join("flotilla"))
+}
+
+/// Finds `<dir>/<sub>/<name>.yaml` (or `.yml`) if the user has one, and reads it.
+pub(crate) fn read_user_file(
+    dir: Option<&Path>,
+    sub: &str,
+    name: &str,
+) -> Result<Option<(String, String)>, ConfigError> {
+    let Some(dir) = dir else { return Ok(None) };
+    for ext in ["yaml", "yml"] {
+        let path = dir.join(sub).join(format!("{name}.{ext}"));
+        if path.is_file() {
+            let file = path.display().to_string();
+            return std::fs::read_to_string(&path)
+                .map(|t| Some((file.clone(), t)))
+                .map_err(|e| ConfigError::Read {
+                    file,
+                    message: e.to_string(),
+                });
+        }
+    }
+    Ok(None)
+}
+
+/// Bindings: (scope, key) → command, plus the keys of each command for help.
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    bindings: BTreeMap<(Scope, Command), Vec<Key>>,
+}
+
+impl Keymap {
+    /// The embedded default keymap.
+    pub fn builtin_default() -> Keymap {
+        let mut km = Keymap {
+            bindings: BTreeMap::new(),
+        };
+        // The shipped default is tested (`builtin_keymaps_parse`), so this cannot fail at runtime.
+        let _ = km.overlay("builtin:default", BUILTIN[0].1);
+        km
+    }
+
+    /// Loads keymap `name`: a user file in `<config_dir>/keymaps/` overrides the built-in of that name;
+    /// either is laid over the default keymap.
+    pub fn load(name: &str, config_dir: Option<&Path>) -> Result<Keymap, ConfigError> {
+        let mut km = Keymap::builtin_default();
+        if let Some((file, text)) = read_user_file(config_dir, "keymaps", name)? {
+            km.overlay(&file, &text)?;
+            return Ok(km);
+        }
+        match BUILTIN.iter().find(|(n, _)| *n == name) {
+            Some((n, text)) => {
+                km.overlay(&format!("builtin:{n}"), text)?;
+                Ok(km)
+            }
+            None => Err(ConfigError::Unknown {
+                what: "keymap",
+                name: name.to_string(),
+                looked_in: config_dir
+                    .map(|d| d.join("keymaps").display().to_string())
+                    .unwrap_or_else(|| "(no config directory)".into()),
+                builtin: BUILTIN
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Replaces the bindings that `text` lists.
+    pub fn overlay(&mut self, file: &str, text: &str) -> Result<(), ConfigError> {
+        let invalid = |key: String, needle: &str, message: String| ConfigError::Invalid {
+            file: file.to_string(),
+            line: line_of(text, needle),
+            key,
+            message,
+        };
+        let doc = parse_yaml(file, text)?;
+        let sections = match doc {
+            Value::Null => return Ok(()),
+            Value::Object(m) => m,
+            _ => {
+                return Err(invalid(
+                    "(top level)".into(),
+                    "",
+                    "expected a mapping with sections `global` and `table`".into(),
+                ));
+            }
+        };
+        for (section, body) in &sections {
+            let scope = match section.as_str() {
+                "global" => Scope::Global,
+                "table" => Scope::Table,
+                _ => {
+                    return Err(invalid(
+                        section.clone(),
+                        section,
+                        "unknown section; use `global` or `table`".into(),
+                    ));
+                }
+            };
+            let Value::Object(entries) = body else {
+                return Err(invalid(
+                    section.clone(),
+                    section,
+                    "expected a mapping of command: [keys]".into(),
+                ));
+            };
+            for (name, keys) in entries {
+                let path = format!("{section}.{name}");
+                let Some((cmd, _, _, _)) = COMMANDS
+                    .iter()
+                    .find(|(_, s, n, _)| *s == scope && *n == name.as_str())
+                else {
+                    let known: Vec<&str> = COMMANDS
+                        .iter()
+                        .filter(|(_, s, _, _)| *s == scope)
+                        .map(|(_, _, n, _)| *n)
+                        .collect();
+                    return Err(invalid(
+                        path,
+                        name,
+                        format!(
+                            "unknown command in `{}`; known: {}",
+                            scope.name(),
+                            known.join(", ")
+                        ),
+                    ));
+                };
+                let specs: Vec<&Value> = match keys {
+                    Value::Array(a) => a.iter().collect(),
+                    Value::Null => Vec::new(),
+                    one => vec![one],
+                };
+                let mut parsed = Vec::new();
+                for spec in specs {
+                    let s = match spec {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        _ => {
+                            return Err(invalid(
+                                path,
+                                name,
+                                "a key must be a string like `j`, `ctrl-c` or `pgdn`".into(),
+                            ));
+                        }
+                    };
+                    match Key::parse(&s) {
+                        Some(k) => parsed.push(k),
+                        None => {
+                            return Err(invalid(
+                                path,
+                                name,
+                                format!(
+                                    "unknown key {s:?}; use a character, ctrl-X, alt-X, enter, esc, tab, space, backspace, up/down/left/right, pgup/pgdn, home/end or f1..f12"
+                                ),
+                            ));
+                        }
+                    }
+                }
+                self.bindings.insert((scope, *cmd), parsed);
+            }
+        }
+        Ok(())
+    }
+
+    /// The command bound to `key` in `scope` (scope bindings win over global ones).
+    pub fn command(&self, scope: Scope, key: Key) -> Option<Command> {
+        let find = |s: Scope| {
+            self.bindings
+                .iter()
+                .find(|((bs, _), keys)| *bs == s && keys.contains(&key))
+                .map(|((_, c), _)| *c)
+        };
+        find(scope).or_else(|| find(Scope::Global))
+    }
+
+    /// The keys bound to a command (for help and hints).
+    pub fn keys_for(&self, command: Command) -> Vec<Key> {
+        self.bindings
+            .iter()
+            .filter(|((_, c), _)| *c == command)
+            .flat_map(|(_, keys)| keys.iter().copied())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_keymaps_parse() {
+        for (name, text) in BUILTIN {
+            let mut km = Keymap::builtin_default();
+            km.overlay(name, text).unwrap();
+        }
+        let km = Keymap::builtin_default();
+        assert_eq!(
+            km.command(Scope::Table, Key::parse("j").unwrap()),
+            Some(Command::Down)
+        );
+        assert_eq!(
+            km.command(Scope::Table, Key::parse("shift-n").unwrap()),
+            Some(Command::SortName)
+        );
+        assert_eq!(
+            km.command(Scope::Table, Key::parse("ctrl-c").unwrap()),
+            Some(Command::Quit)
+        );
+    }
+
+    #[test]
+    fn key_specs() {
+        assert_eq!(Key::parse("N"), Key::parse("shift-n"));
+        assert_eq!(Key::parse("ctrl-C"), Key::parse("ctrl-c"));
+        assert_eq!(Key::parse("f13"), None);
+        assert_eq!(Key::parse("bogus"), None);
+        assert_eq!(Key::parse(""), None);
+        assert_eq!(Key::parse("ctrl-"), None);
+        assert_eq!(Key::parse("-").map(|k| k.code), Some(KeyCode::Char('-')));
+        assert_eq!(Key::parse("space").unwrap().label(), "space");
+    }
+
+    #[test]
+    fn broken_keymap_names_file_line_and_key() {
+        let text = "table:\n  down: [j]\n  sideways: [x]\n";
+        let err = Keymap::builtin_default()
+            .overlay("/u/k.yaml", text)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string().split(": unknown").next(),
+            Some("/u/k.yaml:3: table.sideways")
+        );
+        let err = Keymap::builtin_default()
+            .overlay("/u/k.yaml", "global:\n  quit: [ctrl-c, hyper-q]\n")
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("/u/k.yaml:2: global.quit: unknown key")
+        );
+        let err = Keymap::builtin_default()
+            .overlay("/u/k.yaml", "global: [\n")
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { .. }), "{err}");
+        for bad in ["- 1\n- 2", "global: 3", "table:\n  up: [{a: 1}]", "42"] {
+            assert!(
+                Keymap::builtin_default().overlay("x", bad).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn user_keymap_overrides_only_what_it_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("keymaps")).unwrap();
+        std::fs::write(
+            dir.path().join("keymaps/mine.yaml"),
+            "table:\n  down: [n]\n",
+        )
+        .unwrap();
+        let km = Keymap::load("mine", Some(dir.path())).unwrap();
+        let n = Key::parse("n").unwrap();
+        assert_eq!(km.command(Scope::Table, n), Some(Command::Down));
+        assert_eq!(km.command(Scope::Table, Key::parse("j").unwrap()), None);
+        assert_eq!(
+            km.command(Scope::Table, Key::parse("k").unwrap()),
+            Some(Command::Up)
+        );
+        assert!(matches!(
+            Keymap::load("nope", Some(dir.path())),
+            Err(ConfigError::Unknown { .. })
+        ));
+    }
+}

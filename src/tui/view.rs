@@ -1,0 +1,617 @@
+//! Rendering: a pure function of [`App`] onto a ratatui frame. No I/O, no state changes.
+
+use super::app::{App, Focus};
+use super::keymap::{COMMANDS, Key};
+use super::prompt::PromptKind;
+use crate::cluster::ContextState;
+use crate::model::ConditionStatus;
+use crate::model::age::human_duration;
+use crate::model::health::Health;
+use crate::model::row::{KindCells, Row};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TableRow, Table, Wrap};
+use std::time::Duration;
+
+/// Draws the whole screen.
+pub fn render(app: &App, frame: &mut Frame) {
+    let [header, table, crumbs, bottom] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    render_header(app, frame, header);
+    render_table(app, frame, table);
+    render_crumbs(app, frame, crumbs);
+    render_bottom(app, frame, bottom);
+    match &app.focus {
+        Focus::Help => render_help(app, frame, table),
+        Focus::Confirm(c) => render_confirm(app, c, frame, table),
+        Focus::Yaml(y) => render_yaml(app, y, frame, table),
+        _ => {}
+    }
+}
+
+fn context_style(app: &App, state: &ContextState) -> Style {
+    let t = &app.theme;
+    match state {
+        ContextState::Connecting => t.ctx_connecting,
+        ContextState::Live => t.ctx_live,
+        ContextState::Stale { .. } => t.ctx_stale,
+        ContextState::Forbidden { .. } => t.ctx_forbidden,
+        ContextState::Unreachable { .. } => t.ctx_unreachable,
+    }
+}
+
+fn context_label(app: &App, state: &ContextState) -> String {
+    match state {
+        ContextState::Stale { since, .. } => format!(
+            "stale {}",
+            human_duration(Duration::from_secs(
+                app.now.saturating_sub(*since).max(0) as u64
+            ))
+        ),
+        other => other.label().to_string(),
+    }
+}
+
+fn render_header(app: &App, frame: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let mut ctx = vec![Span::styled("flotilla ", t.title)];
+    for (name, state) in &app.contexts.states {
+        ctx.push(Span::styled(format!("{name}:"), t.header_key));
+        ctx.push(Span::styled(
+            format!("{} ", context_label(app, state)),
+            context_style(app, state),
+        ));
+    }
+    let c = app.store.counts();
+    let mut counts = vec![
+        Span::styled("ready ", t.header_key),
+        Span::styled(format!("{} ", c.ready), t.ready),
+        Span::styled("failing ", t.header_key),
+        Span::styled(format!("{} ", c.failing), t.failing),
+        Span::styled("suspended ", t.header_key),
+        Span::styled(format!("{} ", c.suspended), t.suspended),
+        Span::styled("progressing ", t.header_key),
+        Span::styled(format!("{} ", c.progressing), t.progressing),
+        Span::styled(
+            format!("ns {} ", app.settings.namespace.as_deref().unwrap_or("all")),
+            t.header_key,
+        ),
+    ];
+    if app.settings.readonly {
+        counts.push(Span::styled(" READ-ONLY ", t.readonly_badge));
+    }
+    let text = vec![Line::from(ctx), Line::from(counts)];
+    frame.render_widget(Paragraph::new(text).style(t.text), area);
+}
+
+/// One table column: title, how eager it is to be dropped when narrow (higher goes first), and width cap.
+struct Column {
+    title: &'static str,
+    drop_rank: u8,
+    max: usize,
+    cell: fn(&App, &Row) -> String,
+}
+
+fn age(app: &App, ts: Option<i64>) -> String {
+    match ts {
+        Some(ts) => human_duration(Duration::from_secs(app.now.saturating_sub(ts).max(0) as u64)),
+        None => "-".into(),
+    }
+}
+
+fn suspended_cell(app: &App, row: &Row) -> String {
+    match (row.suspended, row.suspended_since) {
+        (false, _) => "-".into(),
+        (true, Some(since)) => format!("yes {}", age(app, Some(since))),
+        (true, None) => "yes".into(),
+    }
+}
+
+fn ready_cell(row: &Row) -> String {
+    match row.ready {
+        ConditionStatus::True => "True".into(),
+        ConditionStatus::False => "False".into(),
+        ConditionStatus::Unknown => "Unknown".into(),
+    }
+}
+
+/// The per-kind cells as (title, value) pairs.
+fn kind_cells(cells: &KindCells) -> Vec<(&'static str, String)> {
+    match cells {
+        KindCells::Kustomization { source, path } => {
+            vec![("SOURCE", source.clone()), ("PATH", path.clone())]
+        }
+        KindCells::GitRepository { url, git_ref } => {
+            vec![("URL", url.clone()), ("REF", git_ref.clone())]
+        }
+        KindCells::OciRepository { url, oci_ref } => {
+            vec![("URL", url.clone()), ("REF", oci_ref.clone())]
+        }
+        KindCells::HelmRepository { url } => vec![("URL", url.clone())],
+        KindCells::HelmChart {
+            chart,
+            version,
+            source,
+        } => vec![
+            ("CHART", chart.clone()),
+            ("VERSION", version.clone()),
+            ("SOURCE", source.clone()),
+        ],
+        KindCells::Bucket { endpoint, bucket } => {
+            vec![("ENDPOINT", endpoint.clone()), ("BUCKET", bucket.clone())]
+        }
+        KindCells::HelmRelease { chart, version } => {
+            vec![("CHART", chart.clone()), ("VERSION", version.clone())]
+        }
+        KindCells::ImageRepository { image, tag_count } => vec![
+            ("IMAGE", image.clone()),
+            ("TAGS", tag_count.map(|n| n.to_string()).unwrap_or_default()),
+        ],
+        KindCells::ImagePolicy { latest_image } => vec![("LATEST IMAGE", latest_image.clone())],
+        KindCells::ImageUpdateAutomation { source } => vec![("SOURCE", source.clone())],
+        KindCells::Application {
+            sync,
+            health,
+            project,
+            destination,
+            ..
+        } => vec![
+            ("SYNC", sync.as_str().to_string()),
+            ("HEALTH", health.as_str().to_string()),
+            ("PROJECT", project.clone()),
+            ("DESTINATION", destination.clone()),
+        ],
+        KindCells::None => Vec::new(),
+    }
+}
+
+const BASE_COLUMNS: &[Column] = &[
+    Column {
+        title: "CONTEXT",
+        drop_rank: 3,
+        max: 16,
+        cell: |_, r| r.context.clone(),
+    },
+    Column {
+        title: "NAMESPACE",
+        drop_rank: 4,
+        max: 16,
+        cell: |_, r| r.namespace.clone(),
+    },
+    Column {
+        title: "NAME",
+        drop_rank: 0,
+        max: 32,
+        cell: |_, r| r.name.clone(),
+    },
+    Column {
+        title: "KIND",
+        drop_rank: 2,
+        max: 14,
+        cell: |_, r| short_kind(r.kind.kind).to_string(),
+    },
+    Column {
+        title: "READY",
+        drop_rank: 1,
+        max: 7,
+        cell: |_, r| ready_cell(r),
+    },
+];
+
+const TAIL_COLUMNS: &[Column] = &[
+    Column {
+        title: "REVISION",
+        drop_rank: 7,
+        max: 20,
+        cell: |_, r| r.revision.clone(),
+    },
+    Column {
+        title: "SUSPENDED",
+        drop_rank: 5,
+        max: 9,
+        cell: suspended_cell,
+    },
+    Column {
+        title: "AGE",
+        drop_rank: 5,
+        max: 6,
+        cell: |app, r| age(app, r.created),
+    },
+    Column {
+        title: "LAST RECONCILE",
+        drop_rank: 8,
+        max: 14,
+        cell: |app, r| age(app, r.last_reconcile),
+    },
+];
+
+/// Kind names short enough for the merged KIND column.
+fn short_kind(kind: &str) -> &str {
+    match kind {
+        "ImageUpdateAutomation" => "ImageUpdAuto",
+        "HelmRepository" => "HelmRepo",
+        "OCIRepository" => "OCIRepo",
+        "ImageRepository" => "ImageRepo",
+        "ApplicationSet" => "AppSet",
+        other => other,
+    }
+}
+
+fn row_style(app: &App, row: &Row) -> Style {
+    let t = &app.theme;
+    let stale = !app
+        .contexts
+        .state(&row.context)
+        .is_none_or(ContextState::is_live);
+    if stale {
+        return t.stale;
+    }
+    if row.suspended {
+        return t.suspended;
+    }
+    match row.health {
+        Health::Ready => t.ready,
+        Health::Failing => t.failing,
+        Health::Progressing => t.progressing,
+        Health::Suspended => t.suspended,
+        Health::Unknown => t.unknown,
+    }
+}
+
+/// Why the table is empty, when a context is not live (never an empty table without a reason).
+fn empty_reason(app: &App) -> String {
+    let problems: Vec<String> = app
+        .contexts
+        .states
+        .iter()
+        .filter_map(|(c, s)| match s {
+            ContextState::Forbidden { message } => Some(format!("{c}: forbidden — {message}")),
+            ContextState::Unreachable { message } => Some(format!("{c}: unreachable — {message}")),
+            ContextState::Stale { message, .. } => Some(format!("{c}: stale — {message}")),
+            ContextState::Connecting => Some(format!("{c}: connecting…")),
+            ContextState::Live => None,
+        })
+        .collect();
+    if problems.is_empty() {
+        if app.table.filter.is_some() {
+            "no rows match the filter (Esc clears it)".into()
+        } else {
+            match app.table.kind {
+                super::table::ViewKind::All => "no GitOps objects in any context".into(),
+                super::table::ViewKind::Failing => "nothing is failing".into(),
+                super::table::ViewKind::Suspended => "nothing is suspended".into(),
+                super::table::ViewKind::Kind(k) => format!("no {} in any context", k.plural),
+            }
+        }
+    } else {
+        problems.join("\n")
+    }
+}
+
+fn render_table(app: &App, frame: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let rows = app.table.rows(&app.store);
+    let body_height = usize::from(area.height.saturating_sub(1));
+    if rows.is_empty() {
+        let [head, body] =
+            Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+        frame.render_widget(
+            Paragraph::new(format!(" {} (0)", app.table.kind.title())).style(t.table_header),
+            head,
+        );
+        frame.render_widget(
+            Paragraph::new(empty_reason(app))
+                .style(t.text)
+                .wrap(Wrap { trim: false }),
+            body,
+        );
+        return;
+    }
+    let selected = app.table.selected_index(&rows);
+    // Scroll so the selection is visible: pure, derived from the selection alone.
+    let offset = selected.saturating_sub(body_height.saturating_sub(1));
+    let shown: Vec<&Row> = rows
+        .iter()
+        .skip(offset)
+        .take(body_height)
+        .copied()
+        .collect();
+
+    // Columns: base (KIND only in merged views), per-kind cells, tail; STATUS fills what is left.
+    let mut titles: Vec<(&'static str, u8, usize)> = Vec::new();
+    let mut cells: Vec<Vec<String>> = vec![Vec::new(); shown.len()];
+    let mut add = |title: &'static str, rank: u8, max: usize, values: Vec<String>| {
+        titles.push((title, rank, max));
+        for (c, v) in cells.iter_mut().zip(values) {
+            c.push(v);
+        }
+    };
+    for col in BASE_COLUMNS {
+        if col.title == "KIND" && !app.table.kind.is_merged() {
+            continue;
+        }
+        add(
+            col.title,
+            col.drop_rank,
+            col.max,
+            shown.iter().map(|r| (col.cell)(app, r)).collect(),
+        );
+    }
+    if !app.table.kind.is_merged() {
+        let per_row: Vec<Vec<(&'static str, String)>> =
+            shown.iter().map(|r| kind_cells(&r.cells)).collect();
+        let heads: Vec<&'static str> = per_row
+            .first()
+            .map(|c| c.iter().map(|(h, _)| *h).collect())
+            .unwrap_or_default();
+        for (i, head) in heads.into_iter().enumerate() {
+            add(
+                head,
+                6,
+                30,
+                per_row
+                    .iter()
+                    .map(|c| c.get(i).map(|(_, v)| v.clone()).unwrap_or_default())
+                    .collect(),
+            );
+        }
+    }
+    for col in TAIL_COLUMNS {
+        add(
+            col.title,
+            col.drop_rank,
+            col.max,
+            shown.iter().map(|r| (col.cell)(app, r)).collect(),
+        );
+    }
+    let mut widths: Vec<usize> = titles
+        .iter()
+        .enumerate()
+        .map(|(i, (title, _, max))| {
+            cells
+                .iter()
+                .map(|c| c.get(i).map_or(0, |s| s.chars().count()))
+                .max()
+                .unwrap_or(0)
+                .max(title.len())
+                .min(*max)
+        })
+        .collect();
+    // Drop the most expendable columns until STATUS keeps at least 16 cells.
+    let mut keep: Vec<bool> = vec![true; titles.len()];
+    let total = |keep: &[bool], widths: &[usize]| -> usize {
+        keep.iter()
+            .zip(widths)
+            .filter(|(k, _)| **k)
+            .map(|(_, w)| w + 1)
+            .sum::<usize>()
+            + 2
+    };
+    while total(&keep, &widths) + 16 > usize::from(area.width) {
+        let victim = (0..titles.len())
+            .filter(|i| keep[*i] && titles[*i].1 > 0)
+            .max_by_key(|i| (titles[*i].1, *i));
+        match victim {
+            Some(i) => keep[i] = false,
+            None => break,
+        }
+    }
+    // NAME absorbs nothing extra; if still too wide, cap it.
+    if total(&keep, &widths) + 16 > usize::from(area.width)
+        && let Some(name) = titles.iter().position(|(t, _, _)| *t == "NAME")
+    {
+        let over = total(&keep, &widths) + 16 - usize::from(area.width);
+        widths[name] = widths[name].saturating_sub(over).max(8);
+    }
+    // STATUS goes after READY (k9s puts the message last; we keep it wide in the middle).
+    let status_at = titles
+        .iter()
+        .position(|(t, _, _)| *t == "READY")
+        .map_or(titles.len(), |i| i + 1);
+
+    let mut header_cells: Vec<Cell> = vec![Cell::from(" ")];
+    let mut constraints: Vec<Constraint> = vec![Constraint::Length(1)];
+    for (i, (title, _, _)) in titles.iter().enumerate() {
+        if i == status_at {
+            header_cells.push(Cell::from("STATUS"));
+            constraints.push(Constraint::Fill(1));
+        }
+        if keep[i] {
+            header_cells.push(Cell::from(*title));
+            constraints.push(Constraint::Length(widths[i] as u16));
+        }
+    }
+    if status_at == titles.len() {
+        header_cells.push(Cell::from("STATUS"));
+        constraints.push(Constraint::Fill(1));
+    }
+    let body: Vec<TableRow> = shown
+        .iter()
+        .zip(&cells)
+        .enumerate()
+        .map(|(n, (row, values))| {
+            let key = row.key();
+            let marked = app.marks.contains(&key);
+            let mut out: Vec<Cell> = vec![Cell::from(if marked { "*" } else { " " })];
+            for (i, v) in values.iter().enumerate() {
+                if i == status_at {
+                    out.push(Cell::from(row.message.replace('\n', " ")));
+                }
+                if keep[i] {
+                    out.push(Cell::from(v.clone()));
+                }
+            }
+            if status_at == values.len() {
+                out.push(Cell::from(row.message.replace('\n', " ")));
+            }
+            let mut style = row_style(app, row);
+            if marked {
+                style = style.patch(t.marked);
+            }
+            if offset + n == selected && matches!(app.focus, Focus::Table | Focus::Prompt(_)) {
+                style = style.patch(t.selected);
+            }
+            TableRow::new(out).style(style)
+        })
+        .collect();
+    let table = Table::new(body, constraints)
+        .header(TableRow::new(header_cells).style(t.table_header))
+        .column_spacing(1);
+    frame.render_widget(table, area);
+}
+
+fn render_crumbs(app: &App, frame: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let mut spans: Vec<Span> = Vec::new();
+    for v in &app.back {
+        spans.push(Span::styled(format!(" {} ", v.kind.title()), t.crumb));
+        spans.push(Span::raw(" "));
+    }
+    let rows = app.table.rows(&app.store).len();
+    let mut current = format!(" {}({rows}) ", app.table.kind.title());
+    if let Some(f) = &app.table.filter {
+        current = format!(" {}({rows}) /{} ", app.table.kind.title(), f.text);
+    }
+    spans.push(Span::styled(current, t.crumb_active));
+    if !app.marks.is_empty() {
+        spans.push(Span::styled(
+            format!("  {} marked", app.marks.len()),
+            t.marked,
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn render_bottom(app: &App, frame: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let line = match &app.focus {
+        Focus::Prompt(p) => {
+            let lead = match p.kind {
+                PromptKind::Command => ":",
+                PromptKind::Filter => "/",
+            };
+            let mut spans = vec![Span::styled(format!("{lead}{}", p.input), t.prompt)];
+            if let Some(s) = p.suggestion() {
+                spans.push(Span::styled(
+                    s.get(p.input.len()..).unwrap_or("").to_string(),
+                    t.suggestion,
+                ));
+            }
+            spans.push(Span::styled("█", t.prompt));
+            Line::from(spans)
+        }
+        _ => match &app.flash {
+            Some(f) => Line::styled(
+                f.text.clone(),
+                if f.error { t.flash_error } else { t.flash_info },
+            ),
+            None => Line::styled("? help  : command  / filter", t.header_key),
+        },
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn render_help(app: &App, frame: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let lines: Vec<Line> = COMMANDS
+        .iter()
+        .map(|(cmd, _, _, help)| {
+            let keys: Vec<String> = app.keymap.keys_for(*cmd).iter().map(Key::label).collect();
+            Line::from(vec![
+                Span::styled(format!("{:<16}", keys.join(" ")), t.help_key),
+                Span::styled(*help, t.text),
+            ])
+        })
+        .filter(|l| !l.spans[0].content.trim().is_empty())
+        .collect();
+    let half = lines.len().div_ceil(2);
+    let rect = centered(area, 76, half as u16 + 2);
+    frame.render_widget(Clear, rect);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" help — any key closes ")
+        .style(t.text);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let [left, right] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(inner);
+    frame.render_widget(Paragraph::new(lines[..half].to_vec()), left);
+    frame.render_widget(Paragraph::new(lines[half..].to_vec()), right);
+}
+
+fn render_confirm(app: &App, c: &super::app::Confirm, frame: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let mut lines = vec![Line::styled(
+        format!("{} {} object(s)?", c.action.name(), c.targets.len()),
+        t.title,
+    )];
+    let room = usize::from(area.height.saturating_sub(5)).max(1);
+    for k in c.targets.iter().take(room) {
+        lines.push(Line::raw(format!(
+            "  {} {} {}/{}",
+            k.context, k.kind, k.namespace, k.name
+        )));
+    }
+    if c.targets.len() > room {
+        lines.push(Line::raw(format!(
+            "  … and {} more",
+            c.targets.len() - room
+        )));
+    }
+    lines.push(Line::styled("y/enter: yes   n/esc: no", t.help_key));
+    let rect = centered(area, 70, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" confirm ")
+                .style(t.text),
+        ),
+        rect,
+    );
+}
+
+fn render_yaml(app: &App, y: &super::yaml::YamlView, frame: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let title = format!(
+        " yaml {} {} {}/{} ",
+        y.key.context, y.key.kind, y.key.namespace, y.key.name
+    );
+    let lines: Vec<Line> = if y.loading {
+        vec![Line::raw("loading…")]
+    } else {
+        y.lines
+            .iter()
+            .skip(y.scroll)
+            .map(|l| Line::raw(l.as_str()))
+            .collect()
+    };
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines).style(t.text).block(
+            Block::default()
+                .borders(Borders::TOP)
+                .title(title)
+                .style(t.title),
+        ),
+        area,
+    );
+}
