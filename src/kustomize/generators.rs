@@ -112,7 +112,10 @@ fn place(
             res.prefixes = old.prefixes.clone();
             res.suffixes = old.suffixes.clone();
             res.generated = old.generated.clone();
-            res.origin = old.origin.clone();
+            // kustomize keeps the merged-into object's origin; a replacement carries its own.
+            if behavior == "merge" {
+                res.origin = old.origin.clone();
+            }
             acc.list[*i] = res;
             Ok(())
         }
