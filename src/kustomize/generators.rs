@@ -2,7 +2,7 @@
 
 use super::files::Entry;
 use super::kustomization::{GeneratorEntry, GeneratorOptions};
-use super::resource::{Generated, Resource, ensure_map};
+use super::resource::{Generated, Origin, Resource, ensure_map};
 use super::target::{Accumulated, Builder, Loaded, append, matching_any_id};
 use super::{BuildError, resource::ResId};
 use base64::Engine;
@@ -18,11 +18,28 @@ pub fn run(b: &mut Builder<'_>, l: &Loaded, acc: &mut Accumulated) -> Result<(),
         (&k.secret_generator, true),
     ] {
         for g in entries {
-            let res = generate(b, l, g, k.generator_options.as_ref(), secret)?;
+            let mut res = generate(b, l, g, k.generator_options.as_ref(), secret)?;
+            res.origin = Some(Origin::Generator {
+                kustomization: kustomization_file_of(l),
+                kind: if secret {
+                    "SecretGenerator"
+                } else {
+                    "ConfigMapGenerator"
+                },
+            });
             place(acc, res, &g.behavior, &b.fs.display(&l.file))?;
         }
     }
     Ok(())
+}
+
+/// The kustomization file a generator entry came from (Flux's generated one is `kustomization.yaml`).
+fn kustomization_file_of(l: &Loaded) -> std::path::PathBuf {
+    if l.file.is_dir() {
+        l.file.join("kustomization.yaml")
+    } else {
+        l.file.clone()
+    }
 }
 
 /// Appends a generated object, or folds it into an existing one for merge/replace.
@@ -95,6 +112,10 @@ fn place(
             res.prefixes = old.prefixes.clone();
             res.suffixes = old.suffixes.clone();
             res.generated = old.generated.clone();
+            // kustomize keeps the merged-into object's origin; a replacement carries its own.
+            if behavior == "merge" {
+                res.origin = old.origin.clone();
+            }
             acc.list[*i] = res;
             Ok(())
         }

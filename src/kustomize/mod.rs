@@ -199,7 +199,7 @@ pub fn build_with_warnings(root: &Path, opts: &BuildOptions) -> Result<BuildOutp
     if order == SortOrder::Legacy {
         sort::legacy_sort(&mut acc.list, &first, &last);
     }
-    transformers::build_metadata(&mut acc.list, &loaded.kust.build_metadata);
+    transformers::build_metadata(&mut acc.list, &loaded.kust.build_metadata, &loaded.dir);
     for r in &mut acc.list {
         // kustomize rewrites annotations when stripping its internal ones: empty or non-map values vanish.
         if let Some(Value::Object(md)) = r.obj.get_mut("metadata")
@@ -232,6 +232,34 @@ mod tests {
     }
 
     const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n";
+
+    #[test]
+    fn unknown_build_metadata_option_warns_and_transformer_annotations_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "cm.yaml", CM);
+        write(
+            dir.path(),
+            "kustomization.yaml",
+            "resources: [cm.yaml]\nbuildMetadata: [bogus]\n",
+        );
+        let out = build_with_warnings(dir.path(), &BuildOptions::default()).unwrap();
+        assert_eq!(out.objects.len(), 1);
+        assert!(
+            out.warnings.iter().any(|w| w.contains("'bogus'")),
+            "{:?}",
+            out.warnings
+        );
+        write(
+            dir.path(),
+            "kustomization.yaml",
+            "resources: [cm.yaml]\nbuildMetadata: [transformerAnnotations]\n",
+        );
+        let e = build_in(dir.path()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "kustomization.yaml: buildMetadata option transformerAnnotations is not supported"
+        );
+    }
 
     #[test]
     fn invalid_yaml_names_file_line_and_column() {

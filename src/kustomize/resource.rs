@@ -121,6 +121,22 @@ pub struct Resource {
     pub suffixes: Vec<String>,
     /// Set for generator output.
     pub generated: Option<Generated>,
+    /// Where the object came from, for `buildMetadata: [originAnnotations]`.
+    pub origin: Option<Origin>,
+}
+
+/// Source of an object (absolute paths; made relative to the top kustomization at the end).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Read from this resource file.
+    File(std::path::PathBuf),
+    /// Made by a builtin generator configured in this kustomization file.
+    Generator {
+        /// The kustomization file holding the generator entry.
+        kustomization: std::path::PathBuf,
+        /// Builtin generator kind (`ConfigMapGenerator` / `SecretGenerator`).
+        kind: &'static str,
+    },
 }
 
 /// Splits `apiVersion` into group and version.
@@ -151,6 +167,7 @@ impl Resource {
             prefixes: Vec::new(),
             suffixes: Vec::new(),
             generated: None,
+            origin: None,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::files::{ConfinedFs, Entry};
 use super::kustomization::{KustKind, Kustomization};
-use super::resource::{ResId, Resource};
+use super::resource::{Origin, ResId, Resource};
 use super::transformers::TransformerConfig;
 use super::{BuildError, generators, patches, replacements, transformers, vars, yaml};
 use serde_json::Value;
@@ -116,6 +116,22 @@ impl<'a> Builder<'a> {
         let text = self.fs.read_text(&file)?;
         let strict = !(self.fs.flux() && is_root);
         let kust = decode_kustomization(&text, strict, &self.disp(&file))?;
+        for o in &kust.build_metadata {
+            match o.as_str() {
+                "managedByLabel" | "originAnnotations" => {}
+                "transformerAnnotations" => {
+                    return Err(BuildError::Unsupported {
+                        file: self.disp(&file),
+                        what: "buildMetadata option transformerAnnotations".into(),
+                    });
+                }
+                // kustomize v5.5.0 ignores unknown options; say so rather than skip silently.
+                other => self.warnings.push(format!(
+                    "# Warning: unknown buildMetadata option '{other}' is ignored ({})",
+                    self.disp(&file).display()
+                )),
+            }
+        }
         for d in &kust.deprecated {
             self.warnings.push(format!(
                 "# Warning: '{d}' is deprecated. ({})",
@@ -391,7 +407,11 @@ impl<'a> Builder<'a> {
         let text = self.fs.read_text(path)?;
         let docs =
             yaml::parse_documents(&text).map_err(|e| BuildError::yaml(self.disp(path), e))?;
-        objects_from_documents(docs, &self.disp(path))
+        let mut objects = objects_from_documents(docs, &self.disp(path))?;
+        for r in &mut objects {
+            r.origin = Some(Origin::File(path.to_path_buf()));
+        }
+        Ok(objects)
     }
 }
 

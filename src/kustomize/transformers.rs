@@ -3,10 +3,11 @@
 
 use super::BuildError;
 use super::kustomization::{FieldSpec, ImageEntry, ReplicaEntry};
-use super::resource::{Resource, ensure_map, split_api_version};
+use super::resource::{Origin, Resource, ensure_map, split_api_version};
 use super::target::{Accumulated, Builder, Loaded};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// A name-reference rule: objects of `kind` (group) are referred to from these field specs.
 #[derive(Debug, Clone, PartialEq)]
@@ -740,17 +741,76 @@ pub fn custom(b: &mut Builder<'_>, l: &Loaded, acc: &mut Accumulated) -> Result<
     super::plugins::run_transformers(b, l, acc)
 }
 
-/// `buildMetadata: [managedByLabel]`.
-pub fn build_metadata(list: &mut [Resource], options: &[String]) {
-    if options.iter().any(|o| o == "managedByLabel") {
-        for r in list.iter_mut() {
-            let md = r.metadata_mut();
+/// `buildMetadata` of the top kustomization (in `root`): `managedByLabel` and `originAnnotations`.
+/// kustomize only honours the top level's options, so nested ones are ignored here.
+pub fn build_metadata(list: &mut [Resource], options: &[String], root: &Path) {
+    let origins = options.iter().any(|o| o == "originAnnotations");
+    let managed = options.iter().any(|o| o == "managedByLabel");
+    for r in list.iter_mut() {
+        let origin = if origins {
+            r.origin.as_ref().map(|o| origin_annotation(o, root))
+        } else {
+            None
+        };
+        let md = r.metadata_mut();
+        if managed {
             let labels = ensure_map(md.entry("labels").or_insert(Value::Null));
             labels.insert(
                 "app.kubernetes.io/managed-by".into(),
                 Value::String("kustomize-v5.5.0".into()),
             );
         }
+        if let Some(text) = origin {
+            let annotations = ensure_map(md.entry("annotations").or_insert(Value::Null));
+            annotations.insert("config.kubernetes.io/origin".into(), Value::String(text));
+        }
+    }
+}
+
+/// The `config.kubernetes.io/origin` value: a small YAML document, paths relative to `root`.
+fn origin_annotation(origin: &Origin, root: &Path) -> String {
+    match origin {
+        Origin::File(path) => format!("path: {}\n", yaml_plain(&relative_path(root, path))),
+        Origin::Generator {
+            kustomization,
+            kind,
+        } => format!(
+            "configuredIn: {}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n",
+            yaml_plain(&relative_path(root, kustomization))
+        ),
+    }
+}
+
+/// `path` relative to the directory `base`, with `..` steps where it lies outside.
+fn relative_path(base: &Path, path: &Path) -> String {
+    let b: Vec<_> = base.components().collect();
+    let p: Vec<_> = path.components().collect();
+    let common = b.iter().zip(&p).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<String> = vec!["..".to_string(); b.len() - common];
+    parts.extend(
+        p[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    parts.join("/")
+}
+
+/// A path as a YAML scalar: plain when that reads back as the same string, else double-quoted.
+fn yaml_plain(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '_' | '-' | ' '))
+        && !s.starts_with(['-', ' '])
+        && !s.ends_with(' ')
+        && s.parse::<f64>().is_err()
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~" | "y" | "n"
+        );
+    if plain {
+        s.to_string()
+    } else {
+        serde_json::to_string(s).unwrap_or_default()
     }
 }
 
@@ -765,6 +825,54 @@ mod tests {
             new_tag: tag.into(),
             digest: digest.into(),
         }
+    }
+
+    #[test]
+    fn relative_paths_step_out_of_the_root() {
+        let root = Path::new("/r/overlay");
+        assert_eq!(
+            relative_path(root, Path::new("/r/overlay/o.yaml")),
+            "o.yaml"
+        );
+        assert_eq!(
+            relative_path(root, Path::new("/r/base/sub/s.yaml")),
+            "../base/sub/s.yaml"
+        );
+    }
+
+    #[test]
+    fn origin_annotation_text_matches_kustomize() {
+        let root = Path::new("/r");
+        let file = origin_annotation(&Origin::File("/r/a b.yaml".into()), root);
+        assert_eq!(file, "path: a b.yaml\n");
+        let generated = origin_annotation(
+            &Origin::Generator {
+                kustomization: "/r/base/kustomization.yaml".into(),
+                kind: "SecretGenerator",
+            },
+            root,
+        );
+        assert_eq!(
+            generated,
+            "configuredIn: base/kustomization.yaml\nconfiguredBy:\n  apiVersion: builtin\n  kind: SecretGenerator\n"
+        );
+        assert_eq!(yaml_plain("true"), "\"true\"");
+        assert_eq!(yaml_plain("1.5"), "\"1.5\"");
+    }
+
+    #[test]
+    fn build_metadata_adds_origin_only_when_asked() {
+        let mut list = vec![Resource::new(
+            serde_json::json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}),
+        )];
+        list[0].origin = Some(Origin::File("/r/c.yaml".into()));
+        build_metadata(&mut list, &["managedByLabel".into()], Path::new("/r"));
+        assert!(list[0].obj["metadata"].get("annotations").is_none());
+        build_metadata(&mut list, &["originAnnotations".into()], Path::new("/r"));
+        assert_eq!(
+            list[0].obj["metadata"]["annotations"]["config.kubernetes.io/origin"],
+            "path: c.yaml\n"
+        );
     }
 
     #[test]
