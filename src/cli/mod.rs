@@ -4,6 +4,7 @@ pub mod apiserver;
 pub mod build;
 pub mod console;
 pub mod controller;
+pub mod demo;
 pub mod logging;
 pub mod policy;
 
@@ -19,7 +20,8 @@ use std::process::ExitCode;
   flotilla --context prod -c ks --readonly                       # one context, Kustomizations, no changes
   flotilla apiserver --kubeconfig-out /tmp/flotilla.kubeconfig   # three embedded clusters for kubectl
   flotilla build ./clusters/production --flux                    # kustomize build, as Flux would
-  flotilla controller -v                                         # reconcile GitRepositories and Kustomizations")]
+  flotilla controller -v                                         # reconcile GitRepositories and Kustomizations
+  flotilla demo                                                  # three clusters, Git, registry, reconciler, console")]
 pub struct Cli {
     /// Write logs here instead of $XDG_STATE_HOME/flotilla/flotilla.log.
     #[arg(long, global = true, value_name = "PATH")]
@@ -39,6 +41,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the embedded Kubernetes-API-compatible server (one virtual cluster per name).
     Apiserver(apiserver::Args),
+    /// The whole GitOps loop offline: three embedded clusters, a Git repository, a registry, the reconciler.
+    Demo(demo::Args),
     /// Run the bundled reconciler (GitRepository, Kustomization) against the kubeconfig's contexts.
     Controller(controller::Args),
     /// Build a kustomization directory and print the objects (like `kustomize build`).
@@ -55,6 +59,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Apiserver(args)) => apiserver::run(args, verbose),
         Some(Command::Build(args)) => build::run(args),
         Some(Command::Controller(args)) => controller::run(args, verbose),
+        Some(Command::Demo(args)) => demo::run(args),
         Some(Command::Policy(args)) => policy::run(args),
     }
 }

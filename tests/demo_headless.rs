@@ -1,0 +1,279 @@
+//! `flotilla demo --headless`, in-process: the three clusters are seeded, every cluster fetches
+//! the demo repository, `:demo commit` reaches every cluster, and (once the Kustomization
+//! reconciler is registered) every Kustomization converges except the intentionally broken one.
+//! All assertions go through kube clients built from the kubeconfig the demo writes, over TCP.
+
+use std::time::Duration;
+
+use flotilla::demo::{CLUSTERS, Demo, DemoOptions};
+use kube::api::{Api, DynamicObject};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::Value;
+
+/// Generous: two cores shared with other builds; nothing here asserts a duration.
+const CONVERGE_WITHIN: Duration = Duration::from_secs(180);
+
+async fn start(dir: &std::path::Path) -> Demo {
+    Demo::start(DemoOptions {
+        data_dir: Some(dir.join("data")),
+        kubeconfig_out: Some(dir.join("kubeconfig")),
+        rollout_delay: Duration::from_millis(300),
+        health_poll: Duration::from_millis(250),
+        ..DemoOptions::default()
+    })
+    .await
+    .expect("demo starts")
+}
+
+async fn client(demo: &Demo, context: &str) -> kube::Client {
+    let kc = Kubeconfig::read_from(demo.kubeconfig_path()).expect("kubeconfig readable");
+    let config = kube::Config::from_custom_kubeconfig(
+        kc,
+        &KubeConfigOptions {
+            context: Some(context.to_string()),
+            ..KubeConfigOptions::default()
+        },
+    )
+    .await
+    .expect("context in kubeconfig");
+    kube::Client::try_from(config).expect("client")
+}
+
+fn api(
+    client: &kube::Client,
+    group: &str,
+    version: &str,
+    kind: &str,
+    ns: &str,
+) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        client.clone(),
+        ns,
+        &ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind)),
+    )
+}
+
+fn ready(obj: &DynamicObject) -> Option<(String, String, String)> {
+    let conditions = obj.data.pointer("/status/conditions")?.as_array()?;
+    let c = conditions.iter().find(|c| c["type"] == "Ready")?;
+    let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+    Some((s("status"), s("reason"), s("message")))
+}
+
+/// Polls `check` once a quarter second until it returns `Ok`, or fails with its last complaint.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = tokio::time::Instant::now() + CONVERGE_WITHIN;
+    loop {
+        match check().await {
+            Ok(()) => return,
+            Err(why) if tokio::time::Instant::now() >= deadline => {
+                panic!("{what} did not happen in time: {why}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+async fn git_revision(client: &kube::Client) -> Result<String, String> {
+    let repo = api(
+        client,
+        "source.toolkit.fluxcd.io",
+        "v1",
+        "GitRepository",
+        "flux-system",
+    )
+    .get("flux-system")
+    .await
+    .map_err(|e| e.to_string())?;
+    match ready(&repo) {
+        Some((s, _, _)) if s == "True" => repo
+            .data
+            .pointer("/status/artifact/revision")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| "no artifact revision".to_string()),
+        other => Err(format!("GitRepository not Ready: {other:?}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_cluster_fetches_the_demo_repository_and_follows_a_commit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo = start(dir.path()).await;
+    let kubeconfig = std::fs::read_to_string(demo.kubeconfig_path()).expect("kubeconfig written");
+    for c in CLUSTERS {
+        assert!(
+            kubeconfig.contains(&format!("name: \"{c}\"")),
+            "{kubeconfig}"
+        );
+    }
+    let head = demo.repo().head().expect("repository head");
+
+    for cluster in CLUSTERS {
+        let client = client(&demo, cluster).await;
+        let settings = api(&client, "", "v1", "ConfigMap", "flux-system")
+            .get("demo-settings")
+            .await
+            .expect("demo-settings seeded");
+        assert_eq!(settings.data["data"]["CLUSTER_NAME"], *cluster);
+        assert_eq!(
+            settings.data["data"]["DEMO_REGISTRY"],
+            demo.registry().host()
+        );
+        let want = format!("main@sha1:{head}");
+        eventually(&format!("{cluster}: GitRepository fetches {want}"), || {
+            let client = client.clone();
+            let want = want.clone();
+            async move {
+                let rev = git_revision(&client).await?;
+                if rev == want {
+                    Ok(())
+                } else {
+                    Err(format!("at {rev}"))
+                }
+            }
+        })
+        .await;
+    }
+
+    // Argo CD objects keep the statuses the demo wrote.
+    let production = client(&demo, "production").await;
+    let apps = api(
+        &production,
+        "argoproj.io",
+        "v1alpha1",
+        "Application",
+        "argocd",
+    );
+    let degraded = apps
+        .get("payments-gateway")
+        .await
+        .expect("Application seeded");
+    assert_eq!(
+        degraded.data.pointer("/status/health/status"),
+        Some(&Value::from("Degraded"))
+    );
+    assert!(
+        api(
+            &production,
+            "argoproj.io",
+            "v1alpha1",
+            "AppProject",
+            "argocd"
+        )
+        .get("platform")
+        .await
+        .is_ok()
+    );
+
+    // `:demo commit` reaches every cluster without waiting for the 30 s interval.
+    let commit = demo.commit_change().await.expect("demo commit");
+    assert_ne!(commit.commit, head);
+    for cluster in CLUSTERS {
+        let client = client(&demo, cluster).await;
+        let want = commit.revision.clone();
+        eventually(
+            &format!("{cluster}: GitRepository follows the demo commit"),
+            || {
+                let client = client.clone();
+                let want = want.clone();
+                async move {
+                    let rev = git_revision(&client).await?;
+                    if rev == want {
+                        Ok(())
+                    } else {
+                        Err(format!("at {rev}"))
+                    }
+                }
+            },
+        )
+        .await;
+    }
+
+    let data = demo.data_dir().to_path_buf();
+    demo.shutdown().await;
+    assert!(data.join("repository.git").is_dir(), "--data-dir is kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_temporary_data_directory_is_removed_on_shutdown() {
+    let demo = Demo::start(DemoOptions::default())
+        .await
+        .expect("demo starts");
+    let data = demo.data_dir().to_path_buf();
+    assert!(demo.kubeconfig_path().starts_with(&data));
+    assert!(data.join("repository.git").is_dir());
+    demo.shutdown().await;
+    assert!(!data.exists(), "{} was left behind", data.display());
+}
+
+/// The convergence test. Ignored until the Kustomization reconciler is registered in
+/// `reconcile::controller::reconcilers` (today only GitRepository is); run it with
+/// `cargo test --test demo_headless -- --ignored` once it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the Kustomization reconciler in reconcile::controller (not on main yet)"]
+async fn all_clusters_converge_except_the_broken_staging_apps() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo = start(dir.path()).await;
+    for cluster in CLUSTERS {
+        let client = client(&demo, cluster).await;
+        eventually(&format!("{cluster}: Kustomizations settle"), || {
+            let client = client.clone();
+            async move {
+                let list = api(
+                    &client,
+                    "kustomize.toolkit.fluxcd.io",
+                    "v1",
+                    "Kustomization",
+                    "flux-system",
+                )
+                .list(&Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
+                let mut names = Vec::new();
+                for ks in &list.items {
+                    let name = ks.metadata.name.clone().unwrap_or_default();
+                    let state = ready(ks).ok_or_else(|| format!("{name}: no Ready condition"))?;
+                    if *cluster == "staging" && name == "apps" {
+                        if state.0 != "False" || state.1 != "HealthCheckFailed" {
+                            return Err(format!("staging apps: {state:?}"));
+                        }
+                        if !state.2.contains("Deployment/checkout/checkout") {
+                            return Err(format!(
+                                "staging apps does not name the Deployment: {}",
+                                state.2
+                            ));
+                        }
+                    } else if state.0 != "True" {
+                        return Err(format!("{name}: {state:?}"));
+                    }
+                    names.push(name);
+                }
+                names.sort();
+                if names == ["apps", "flux-system", "infrastructure"] {
+                    Ok(())
+                } else {
+                    Err(format!("Kustomizations {names:?}"))
+                }
+            }
+        })
+        .await;
+    }
+    // The healthy environments run their Deployments.
+    let dev = client(&demo, "dev").await;
+    let deployments = api(&dev, "apps", "v1", "Deployment", "podinfo");
+    let podinfo = deployments
+        .get("podinfo")
+        .await
+        .expect("podinfo deployed in dev");
+    assert_eq!(
+        podinfo.data.pointer("/spec/replicas"),
+        Some(&Value::from(1))
+    );
+    demo.shutdown().await;
+}
