@@ -413,6 +413,26 @@ async fn rejected_objects_are_named_and_the_rest_applied() {
             "Deployment/apps/web created"
         ]
     );
+
+    // Once its CRD is applied, the same applier resolves the kind it found unknown before.
+    let result = a
+        .apply_stages(
+            &stages(vec![
+                crd("gadgets", "Gadget", "Namespaced"),
+                json!({"apiVersion": "example.com/v1", "kind": "Gadget",
+                       "metadata": {"name": "g", "namespace": "apps"}}),
+            ]),
+            false,
+        )
+        .await
+        .expect("the CRD makes the kind resolvable");
+    assert_eq!(
+        actions(&result),
+        [
+            "CustomResourceDefinition/gadgets.example.com created",
+            "Gadget/apps/g created"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -725,6 +745,9 @@ async fn events_are_created_then_aggregated() {
         "main@sha1:abc"
     );
     assert!(e["firstTimestamp"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(e["firstTimestamp"], e["lastTimestamp"]);
+    assert!(e["eventTime"].is_null());
+    assert_eq!(e["reportingInstance"], "flotilla");
 
     rec.clone()
         .record(
@@ -739,6 +762,10 @@ async fn events_are_created_then_aggregated() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["count"], 2);
     assert_eq!(events[0]["metadata"]["name"], name);
+    assert!(
+        events[0]["lastTimestamp"].as_str().unwrap()
+            >= events[0]["firstTimestamp"].as_str().unwrap()
+    );
 
     rec.record(
         &ks,
@@ -896,6 +923,16 @@ async fn delete_inventory_follows_the_policy() {
     assert_eq!(out.deleted, ["ConfigMap/apps/c deleted"]);
 }
 
+/// A ConfigMap whose `data` hides a `depth`-deep list (built and dropped by the test thread).
+fn deep_configmap(depth: usize) -> Value {
+    let mut deep = json!("x");
+    for _ in 0..depth {
+        deep = json!([deep]);
+    }
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": "deep", "namespace": "apps"}, "data": {"a": deep}})
+}
+
 #[tokio::test]
 async fn malformed_objects_are_errors_not_panics() {
     let (_cluster, _client, a) = setup();
@@ -914,6 +951,7 @@ async fn malformed_objects_are_errors_not_panics() {
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "huge", "namespace": "apps"}, "data": {"a": "1"}, "x": 1e300}),
         json!(5),
         json!(null),
+        deep_configmap(600),
     ];
     let stage = Stage {
         kind: flotilla::reconcile::kustomization::stages::StageKind::Rest,
@@ -963,4 +1001,58 @@ async fn malformed_objects_are_errors_not_panics() {
         err.to_string().contains("Thing/apps/t status: 'NotFound'"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn staged_definitions_that_never_become_current_fail_the_apply() {
+    let (_cluster, client) = in_process(quiet_options());
+    let a = Applier::new(client.clone())
+        .with_stage_wait(Duration::from_millis(50), Duration::from_millis(300));
+    a.apply_stages(
+        &stages(vec![
+            namespace("doomed"),
+            namespace("apps"),
+            configmap("doomed", "held", json!({})),
+        ]),
+        false,
+    )
+    .await
+    .unwrap();
+    // A finalizer keeps the namespace Terminating.
+    let r = raw(
+        &client,
+        "PATCH",
+        "/api/v1/namespaces/doomed/configmaps/held",
+        Some("application/merge-patch+json"),
+        br#"{"metadata":{"finalizers":["example.com/hold"]}}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = raw(
+        &client,
+        "DELETE",
+        "/api/v1/namespaces/doomed",
+        None,
+        Vec::new(),
+    )
+    .await;
+    assert!(r.status == 200 || r.status == 202, "{}", r.text());
+
+    let failure = a
+        .apply_stages(
+            &stages(vec![
+                namespace("doomed"),
+                configmap("apps", "after", json!({})),
+            ]),
+            false,
+        )
+        .await
+        .expect_err("a Terminating namespace is never Current");
+    assert_eq!(failure.errors.len(), 1, "{:?}", failure.errors);
+    assert_eq!(
+        failure.errors[0].1,
+        "Namespace/doomed wait failed: timeout after 300ms waiting for status 'Current', last status 'Terminating'"
+    );
+    // Later stages were still applied.
+    assert!(live(&a, "v1", "ConfigMap", "apps", "after").await.is_some());
 }

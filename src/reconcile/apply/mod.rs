@@ -234,6 +234,25 @@ pub struct Applier {
     termination_poll: Duration,
 }
 
+/// Deepest manifest nesting sent to the server; deeper ones are refused before encoding (encoding
+/// recurses) — real manifests stay far below it.
+pub const MAX_MANIFEST_DEPTH: usize = 512;
+
+/// The nesting depth of a value, computed without recursion.
+fn depth_of(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack: Vec<(&Value, usize)> = vec![(value, 1)];
+    while let Some((v, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// Checks a name can be used as one URL path segment (the API server's own rule).
 fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
@@ -364,6 +383,12 @@ impl Applier {
             v.and_then(Value::as_str).unwrap_or("")
         }
         let md = obj.get("metadata");
+        if depth_of(obj) > MAX_MANIFEST_DEPTH {
+            return Err(ApplyError::InvalidObject {
+                object: ObjectRef::of(obj).display(),
+                reason: format!("nested deeper than {MAX_MANIFEST_DEPTH} levels"),
+            });
+        }
         self.target(
             text(obj.get("apiVersion")),
             text(obj.get("kind")),
@@ -863,6 +888,22 @@ mod tests {
             "ConfigMap/a/x dry-run failed (Invalid): bad\nNamespace/a created"
         );
         assert!(PruneOutcome::default().error().is_none());
+    }
+
+    #[test]
+    fn depth_is_measured_without_recursion() {
+        assert_eq!(depth_of(&json!(1)), 1);
+        assert_eq!(depth_of(&json!({"a": [1, {"b": 2}]})), 4);
+        let mut deep = json!(0);
+        for _ in 0..100_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        assert_eq!(depth_of(&deep), 100_001);
+        // Dropping it would recurse 100k frames deep; unwind it iteratively instead.
+        let mut cur = deep;
+        while let Value::Array(mut items) = cur {
+            cur = items.pop().unwrap_or(Value::Null);
+        }
     }
 
     #[test]
