@@ -520,15 +520,7 @@ impl Applier {
             Ok(v) => v,
             Err(e) if force && live.is_some() && e.is_immutable() => {
                 tracing::info!(object = %target.display, error = %e, "immutable field change: recreating");
-                self.delete_target(&target)
-                    .await
-                    .map_err(|d| ApplyError::Api {
-                        object: target.display.clone(),
-                        action: "delete",
-                        code: 0,
-                        reason: String::new(),
-                        message: format!("immutable field detected, failed to delete object: {d}"),
-                    })?;
+                self.delete_target(&target).await?;
                 if !self
                     .wait_gone(std::slice::from_ref(&target), self.stage_timeout)
                     .await
