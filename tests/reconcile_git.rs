@@ -131,6 +131,25 @@ async fn stores_an_artifact_and_reports_it_like_flux() {
         .join(a["path"].as_str().unwrap());
     assert!(file.is_file(), "artifact file {} exists", file.display());
 
+    // The NewArtifact event names the commit subject.
+    let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), "default");
+    let list = events.list(&Default::default()).await.unwrap().items;
+    let new_artifact = list
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("NewArtifact"))
+        .expect("NewArtifact event");
+    assert_eq!(
+        new_artifact.message.as_deref(),
+        Some("stored artifact for commit 'first commit'")
+    );
+    assert_eq!(
+        new_artifact
+            .source
+            .as_ref()
+            .and_then(|s| s.component.as_deref()),
+        Some("source-controller")
+    );
+
     // A new commit is picked up on request (requestedAt), and the handled token is recorded.
     repo.write(
         "deploy/app.yaml",

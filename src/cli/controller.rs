@@ -1,7 +1,7 @@
 //! `flotilla controller`: the bundled reconciler, headless (GitRepository and Kustomization).
 
-use crate::cluster::{Clients, Contexts, KubeconfigSource};
-use crate::reconcile::controller::{Controller, ControllerOptions};
+use crate::cluster::{Contexts, KubeconfigSource};
+use crate::reconcile::controller::{ClusterConnection, Controller, ControllerOptions};
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,11 +84,22 @@ async fn controller(args: Args, verbose: u8) -> Result<()> {
     };
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    let clients = Clients::new(contexts);
     let mut clusters = Vec::new();
     for name in &selected {
-        let client = clients.client(name).await?;
-        clusters.push((name.clone(), client));
+        let options = kube::config::KubeConfigOptions {
+            context: Some(name.clone()),
+            ..Default::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(contexts.kubeconfig().clone(), &options)
+            .await
+            .with_context(|| format!("context {name}: cannot build a client configuration"))?;
+        let client = kube::Client::try_from(config.clone())
+            .with_context(|| format!("context {name}: cannot build a client"))?;
+        clusters.push(ClusterConnection {
+            name: name.clone(),
+            client,
+            config: Some(config),
+        });
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let opts = ControllerOptions {
@@ -99,7 +110,7 @@ async fn controller(args: Args, verbose: u8) -> Result<()> {
         reports: (verbose > 0).then_some(tx),
         ..ControllerOptions::default()
     };
-    let controller = Controller::start(clusters, &opts);
+    let controller = Controller::start_connections(clusters, &opts);
     eprintln!(
         "flotilla controller: reconciling GitRepository and Kustomization objects in {} (data in {}); Ctrl-C stops",
         selected.join(", "),

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::kustomization::controller::{KustomizationKind, KustomizationReconciler};
 use super::runtime::{Reconciler, RunReport, Runtime, RuntimeHandle, RuntimeOptions, RuntimeStats};
 use super::source::ArtifactStore;
 use super::source::controller::{GitRepositoryKind, GitRepositoryReconciler};
@@ -42,6 +43,16 @@ impl Default for ControllerOptions {
             reports: None,
         }
     }
+}
+
+/// One cluster to reconcile: its name, a client, and (for impersonation) the client's configuration.
+pub struct ClusterConnection {
+    /// The context / cluster name.
+    pub name: String,
+    /// The client.
+    pub client: kube::Client,
+    /// The configuration the client was built from, if there is one (in-process clients have none).
+    pub config: Option<kube::Config>,
 }
 
 /// The running controller.
@@ -83,42 +94,73 @@ impl ControllerStats {
 /// Every reconciler flotilla runs for one cluster.
 pub fn reconcilers(
     client: &kube::Client,
+    config: Option<kube::Config>,
     dir: &std::path::Path,
     opts: &ControllerOptions,
 ) -> Vec<Arc<dyn Reconciler>> {
     let store = ArtifactStore::new(dir.join("artifacts"));
     let git = Arc::new(GitRepositoryReconciler::new(
         client.clone(),
-        store,
+        store.clone(),
         dir.join("git"),
     ));
-    let _ = opts.health_poll;
-    vec![Arc::new(GitRepositoryKind(git))]
+    let mut ks =
+        KustomizationReconciler::new(client.clone(), store, dir.join("build"), opts.health_poll);
+    if let Some(c) = config {
+        ks = ks.with_config(c);
+    }
+    let ks = Arc::new(ks);
+    vec![
+        Arc::new(GitRepositoryKind(git)),
+        Arc::new(KustomizationKind(ks)),
+    ]
 }
 
 impl Controller {
-    /// Starts one runtime per `(cluster name, client)`.
+    /// Starts one runtime per `(cluster name, client)` (no impersonation).
     pub fn start(clusters: Vec<(String, kube::Client)>, opts: &ControllerOptions) -> Controller {
+        let connections = clusters
+            .into_iter()
+            .map(|(name, client)| ClusterConnection {
+                name,
+                client,
+                config: None,
+            })
+            .collect();
+        Self::start_connections(connections, opts)
+    }
+
+    /// Starts one runtime per cluster connection.
+    pub fn start_connections(
+        clusters: Vec<ClusterConnection>,
+        opts: &ControllerOptions,
+    ) -> Controller {
         let clusters = clusters
             .into_iter()
-            .map(|(name, client)| {
-                let dir = opts.data_dir.join(safe_dir_name(&name));
-                let mut rt = Runtime::new(
-                    client.clone(),
-                    RuntimeOptions {
-                        concurrency: opts.concurrency,
-                        namespace: opts.namespace.clone(),
-                        label_selector: opts.label_selector.clone(),
-                        shutdown_grace: opts.shutdown_grace,
-                        cluster: name.clone(),
-                        reports: opts.reports.clone(),
-                    },
-                );
-                for r in reconcilers(&client, &dir, opts) {
-                    rt = rt.register(r);
-                }
-                (name, rt.start())
-            })
+            .map(
+                |ClusterConnection {
+                     name,
+                     client,
+                     config,
+                 }| {
+                    let dir = opts.data_dir.join(safe_dir_name(&name));
+                    let mut rt = Runtime::new(
+                        client.clone(),
+                        RuntimeOptions {
+                            concurrency: opts.concurrency,
+                            namespace: opts.namespace.clone(),
+                            label_selector: opts.label_selector.clone(),
+                            shutdown_grace: opts.shutdown_grace,
+                            cluster: name.clone(),
+                            reports: opts.reports.clone(),
+                        },
+                    );
+                    for r in reconcilers(&client, config, &dir, opts) {
+                        rt = rt.register(r);
+                    }
+                    (name, rt.start())
+                },
+            )
             .collect();
         Controller { clusters }
     }

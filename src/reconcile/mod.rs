@@ -1,6 +1,8 @@
 //! The bundled reconciler: runtime, sources, kustomizations, image automation.
 
+pub mod apply;
 pub mod controller;
+pub mod events;
 pub mod image;
 pub mod kustomization;
 pub mod runtime;

@@ -2,6 +2,8 @@
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
+
+use super::events::{EventRecorder, EventType};
 use serde_json::{Map, Value};
 
 /// An event a run wants recorded on its object.
@@ -43,17 +45,17 @@ impl EventNote {
     }
 }
 
-/// Records events for one controller component.
+/// Records events for one controller component (Kubernetes Events, plus a log line each).
 #[derive(Clone)]
 pub struct Events {
-    component: String,
+    recorder: EventRecorder,
 }
 
 impl Events {
     /// Events reported as `component` (e.g. `kustomize-controller`).
-    pub fn new(_client: kube::Client, component: &str) -> Events {
+    pub fn new(client: kube::Client, component: &str) -> Events {
         Events {
-            component: component.to_string(),
+            recorder: EventRecorder::new(client, component),
         }
     }
 
@@ -64,14 +66,22 @@ impl Events {
             .and_then(Value::as_str)
             .unwrap_or("");
         for n in notes {
-            tracing::info!(
-                component = %self.component,
+            tracing::debug!(
+                component = %self.recorder.component(),
                 object = %name,
                 reason = %n.reason,
                 warning = n.warning,
                 "{}",
                 n.message
             );
+            let type_ = if n.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            };
+            self.recorder
+                .record(involved, type_, &n.reason, &n.message, &n.annotations)
+                .await;
         }
     }
 }

@@ -10,6 +10,7 @@
 //! [`status::mark_failure`] → [`status::finalize_status`]. Every failure is a [`ReconcileError`]
 //! carrying its Flux reason and requeue class.
 
+pub mod controller;
 pub mod error;
 pub mod health;
 pub mod inventory;
