@@ -1,6 +1,6 @@
 //! `flotilla demo --headless`, in-process: the three clusters are seeded, every cluster fetches
-//! the demo repository, `:demo commit` reaches every cluster, and (once the Kustomization
-//! reconciler is registered) every Kustomization converges except the intentionally broken one.
+//! the demo repository, `:demo commit` reaches every cluster, and every Kustomization converges
+//! except the intentionally broken one.
 //! All assertions go through kube clients built from the kubeconfig the demo writes, over TCP.
 
 use std::time::Duration;
@@ -212,11 +212,9 @@ async fn a_temporary_data_directory_is_removed_on_shutdown() {
     assert!(!data.exists(), "{} was left behind", data.display());
 }
 
-/// The convergence test. Ignored until the Kustomization reconciler is registered in
-/// `reconcile::controller::reconcilers` (today only GitRepository is); run it with
-/// `cargo test --test demo_headless -- --ignored` once it is.
+/// The convergence test: every Kustomization Ready except staging's `apps`, which fails
+/// its health check on the `1.5.0-broken` checkout Deployment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs the Kustomization reconciler in reconcile::controller (not on main yet)"]
 async fn all_clusters_converge_except_the_broken_staging_apps() {
     let dir = tempfile::tempdir().expect("temp dir");
     let demo = start(dir.path()).await;
@@ -264,16 +262,54 @@ async fn all_clusters_converge_except_the_broken_staging_apps() {
         })
         .await;
     }
-    // The healthy environments run their Deployments.
-    let dev = client(&demo, "dev").await;
-    let deployments = api(&dev, "apps", "v1", "Deployment", "podinfo");
-    let podinfo = deployments
-        .get("podinfo")
+    // The environments run their overlay's Deployments.
+    for (cluster, replicas, tag) in [
+        ("dev", 1, "6.0.3"),
+        ("staging", 2, "6.0.2"),
+        ("production", 3, "6.0.0"),
+    ] {
+        let client = client(&demo, cluster).await;
+        let podinfo = api(&client, "apps", "v1", "Deployment", "podinfo")
+            .get("podinfo")
+            .await
+            .unwrap_or_else(|e| panic!("{cluster}: podinfo deployed: {e}"));
+        assert_eq!(
+            podinfo.data.pointer("/spec/replicas"),
+            Some(&Value::from(replicas)),
+            "{cluster}"
+        );
+        let image = podinfo
+            .data
+            .pointer("/spec/template/spec/containers/0/image")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if cluster == "production" {
+            // Image automation may already have moved production past the committed 6.0.0.
+            assert!(
+                image.starts_with("ghcr.io/stefanprodan/podinfo:6."),
+                "{image}"
+            );
+        } else {
+            assert_eq!(
+                image,
+                format!("ghcr.io/stefanprodan/podinfo:{tag}"),
+                "{cluster}"
+            );
+        }
+    }
+    // The staging failure is the checkout Deployment's, past its progress deadline.
+    let staging = client(&demo, "staging").await;
+    let checkout = api(&staging, "apps", "v1", "Deployment", "checkout")
+        .get("checkout")
         .await
-        .expect("podinfo deployed in dev");
-    assert_eq!(
-        podinfo.data.pointer("/spec/replicas"),
-        Some(&Value::from(1))
-    );
+        .expect("checkout deployed in staging");
+    let progressing = checkout
+        .data
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Progressing"))
+        .and_then(|c| c["reason"].as_str())
+        .map(str::to_string);
+    assert_eq!(progressing.as_deref(), Some("ProgressDeadlineExceeded"));
     demo.shutdown().await;
 }
