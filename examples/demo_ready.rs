@@ -1,0 +1,188 @@
+//! Measures `flotilla demo --headless`: time from process start to every healthy Kustomization
+//! Ready (all of them except staging's intentionally broken `apps`), and the process's memory.
+//! Numbers in BENCHMARKS.md ("Demo").
+//!
+//! ```text
+//! cargo build --release --bin flotilla --example demo_ready
+//! target/release/examples/demo_ready target/release/flotilla 5
+//! ```
+//!
+//! Each run starts the binary with `--kubeconfig-out <tmp>/kubeconfig` (temporary data directory,
+//! as a first-time user gets), polls the three contexts over TCP with kube::Client every 50 ms,
+//! reads VmRSS/VmHWM from /proc/<pid>/status when ready and again 20 s later, then sends SIGTERM
+//! and waits for the process to exit. Prints each run and the median.
+
+use anyhow::{Context, Result, bail};
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::{ApiResource, GroupVersionKind};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CONTEXTS: [&str; 3] = ["dev", "staging", "production"];
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Stops the demo when a run ends, however it ends.
+struct DemoProcess(Child);
+
+impl Drop for DemoProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// VmRSS and VmHWM of a process, in KiB.
+fn memory(pid: u32) -> Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
+    let field = |name: &str| -> Result<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .with_context(|| format!("no {name} in /proc/{pid}/status"))
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+async fn clients(kubeconfig: &Path) -> Result<Vec<(String, kube::Client)>> {
+    let mut out = Vec::new();
+    for ctx in CONTEXTS {
+        let kc = Kubeconfig::read_from(kubeconfig)?;
+        let config = kube::Config::from_custom_kubeconfig(
+            kc,
+            &KubeConfigOptions {
+                context: Some(ctx.to_string()),
+                ..KubeConfigOptions::default()
+            },
+        )
+        .await?;
+        out.push((ctx.to_string(), kube::Client::try_from(config)?));
+    }
+    Ok(out)
+}
+
+/// True when the cluster's three Kustomizations exist and all but staging/apps are Ready=True.
+async fn healthy_ready(cluster: &str, client: &kube::Client) -> bool {
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "flux-system",
+        &ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "kustomize.toolkit.fluxcd.io",
+            "v1",
+            "Kustomization",
+        )),
+    );
+    let Ok(list) = api.list(&ListParams::default()).await else {
+        return false;
+    };
+    list.items.len() == 3
+        && list.items.iter().all(|ks| {
+            let name = ks.metadata.name.as_deref().unwrap_or_default();
+            if cluster == "staging" && name == "apps" {
+                return true;
+            }
+            ks.data
+                .pointer("/status/conditions")
+                .and_then(|c| c.as_array())
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+        })
+}
+
+struct Run {
+    ready: Duration,
+    rss_ready: u64,
+    rss_later: u64,
+    hwm: u64,
+}
+
+async fn one_run(binary: &Path) -> Result<Run> {
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    let start = Instant::now();
+    let child = Command::new(binary)
+        .args(["demo", "--headless", "--kubeconfig-out"])
+        .arg(&kubeconfig)
+        .arg("--log-file")
+        .arg(dir.path().join("flotilla.log"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))?;
+    let demo = DemoProcess(child);
+    let pid = demo.0.id();
+    while !kubeconfig.exists() {
+        if start.elapsed() > TIMEOUT {
+            bail!("no kubeconfig after {TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let clients = clients(&kubeconfig).await?;
+    loop {
+        let mut all = true;
+        for (name, client) in &clients {
+            all &= healthy_ready(name, client).await;
+        }
+        if all {
+            break;
+        }
+        if start.elapsed() > TIMEOUT {
+            bail!("Kustomizations not Ready after {TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ready = start.elapsed();
+    let (rss_ready, _) = memory(pid)?;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let (rss_later, hwm) = memory(pid)?;
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    if !status.success() {
+        bail!("kill -TERM {pid} failed");
+    }
+    let mut demo = demo;
+    let exited = demo.0.wait()?;
+    if !exited.success() {
+        bail!("the demo exited with {exited} after SIGTERM");
+    }
+    Ok(Run {
+        ready,
+        rss_ready,
+        rss_later,
+        hwm,
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut args = std::env::args().skip(1);
+    let binary = PathBuf::from(
+        args.next()
+            .unwrap_or_else(|| "target/release/flotilla".into()),
+    );
+    let runs: usize = args.next().map(|n| n.parse()).transpose()?.unwrap_or(5);
+    let mut times = Vec::new();
+    for i in 1..=runs {
+        let r = one_run(&binary).await?;
+        println!(
+            "run {i}: healthy Kustomizations Ready after {:>6.2} s   VmRSS {:>6.1} MiB (ready), {:>6.1} MiB (+20 s)   VmHWM {:>6.1} MiB",
+            r.ready.as_secs_f64(),
+            r.rss_ready as f64 / 1024.0,
+            r.rss_later as f64 / 1024.0,
+            r.hwm as f64 / 1024.0
+        );
+        times.push(r.ready);
+    }
+    times.sort();
+    if let Some(median) = times.get(times.len() / 2) {
+        println!("median of {runs}: {:.2} s", median.as_secs_f64());
+    }
+    Ok(())
+}
