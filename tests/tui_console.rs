@@ -703,3 +703,75 @@ fn vim_keymap_and_dracula_theme_load() {
     typed(&mut app, "n");
     assert!(screen(&app, 80, 24).contains("delete: cancelled"));
 }
+
+#[test]
+fn yaml_view_searches_and_steps_through_matches() {
+    let mut app = seeded();
+    select(&mut app, "dev", "infra");
+    let fx = typed(&mut app, "y");
+    let [Effect::Fetch(k)] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    app.update(Event::Fetched {
+        key: k.clone(),
+        result: Ok(ks(
+            "infra",
+            "flux-system",
+            "False",
+            "kustomize build failed",
+        )),
+    });
+    typed(&mut app, "/FLUX-SYS");
+    assert!(screen(&app, 80, 24).contains("/FLUX-SYS█"));
+    typed(&mut app, "\n");
+    let Focus::Yaml(y) = &app.focus else { panic!() };
+    let first = y.scroll;
+    assert!(y.lines[first].contains("flux-system"), "{:?}", y.lines);
+    // n goes to the next match (not N-sort: the YAML view takes it), N back.
+    typed(&mut app, "n");
+    let Focus::Yaml(y) = &app.focus else { panic!() };
+    assert!(y.scroll != first && y.lines[y.scroll].contains("flux-system"));
+    typed(&mut app, "N");
+    let Focus::Yaml(y) = &app.focus else { panic!() };
+    assert_eq!(y.scroll, first);
+    insta::assert_snapshot!(screen(&app, 80, 24));
+    typed(&mut app, "/zzz\n");
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.error && f.text.contains("not found: zzz"))
+    );
+    // Esc closes the view.
+    typed(&mut app, "\x1b");
+    assert!(matches!(app.focus, Focus::Table));
+}
+
+#[test]
+fn every_overlay_renders_at_80x24_and_on_tiny_terminals() {
+    let mut app = seeded();
+    let mut shots = Vec::new();
+    typed(&mut app, "\n");
+    shots.push(screen(&app, 80, 24));
+    typed(&mut app, "\x1b:events\n");
+    app.update(Event::ObjectEvent(event(
+        "prod",
+        "x",
+        "apps",
+        "Warning",
+        "HealthCheckFailed",
+        "timeout waiting for: [Deployment/apps/podinfo status: 'InProgress']",
+        "2026-01-01T01:59:00Z",
+    )));
+    shots.push(screen(&app, 80, 24));
+    typed(&mut app, "\x1b:ctx\n");
+    shots.push(screen(&app, 80, 24));
+    insta::assert_snapshot!(shots.join("\n"));
+    // Nothing panics on absurdly small terminals, whatever is open.
+    for keys in ["", "\n", "?", ":ctx\n", ":ns\n", "s", "y", ":events\n"] {
+        let mut app = seeded();
+        typed(&mut app, keys);
+        for (w, h) in [(1, 1), (10, 3), (20, 5), (200, 2)] {
+            let _ = screen(&app, w, h);
+        }
+    }
+}

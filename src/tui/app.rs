@@ -592,8 +592,59 @@ impl App {
     }
 
     fn on_yaml_key(&mut self, mut y: YamlView, key: Key) -> Vec<Effect> {
+        if y.typing {
+            if key.ctrl && key.code == KeyCode::Char('c') {
+                return self.quit();
+            }
+            match key.code {
+                KeyCode::Esc => {
+                    y.typing = false;
+                    y.search = None;
+                }
+                KeyCode::Enter => {
+                    y.typing = false;
+                    if !y.jump(true, true) {
+                        self.flash = Flash::error(format!(
+                            "not found: {}",
+                            y.search.as_deref().unwrap_or("")
+                        ));
+                    }
+                }
+                KeyCode::Backspace => {
+                    if let Some(s) = y.search.as_mut()
+                        && s.pop().is_none()
+                    {
+                        y.typing = false;
+                        y.search = None;
+                    }
+                }
+                KeyCode::Char(c) if !key.ctrl && !key.alt => {
+                    y.search.get_or_insert_with(String::new).push(c);
+                }
+                _ => {}
+            }
+            self.focus = Focus::Yaml(y);
+            return Vec::new();
+        }
+        // n / N step through the matches of a search (before the keymap: N also sorts tables).
+        if y.search.is_some() && !key.ctrl && !key.alt {
+            let forward = match key.code {
+                KeyCode::Char('n') => Some(true),
+                KeyCode::Char('N') => Some(false),
+                _ => None,
+            };
+            if let Some(forward) = forward {
+                y.jump(forward, false);
+                self.focus = Focus::Yaml(y);
+                return Vec::new();
+            }
+        }
         let cmd = self.keymap.command(Scope::Table, key);
         match cmd {
+            Some(Command::Filter) if !y.loading => {
+                y.typing = true;
+                y.search = Some(String::new());
+            }
             Some(Command::Quit) => return self.quit(),
             Some(Command::Back) => return Vec::new(),
             Some(Command::Copy) if !y.loading => {
@@ -769,12 +820,7 @@ impl App {
     }
 
     fn open_yaml(&mut self, key: RowKey) -> Vec<Effect> {
-        self.focus = Focus::Yaml(YamlView {
-            key: key.clone(),
-            lines: Vec::new(),
-            scroll: 0,
-            loading: true,
-        });
+        self.focus = Focus::Yaml(YamlView::loading(key.clone()));
         vec![Effect::Fetch(key)]
     }
 

@@ -677,8 +677,13 @@ fn render_confirm(app: &App, c: &super::app::Confirm, frame: &mut Frame, area: R
 
 fn render_yaml(app: &App, y: &super::yaml::YamlView, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
+    let hint = match &y.search {
+        Some(term) if y.typing => format!(" /{term}█ "),
+        Some(term) => format!(" /{term} — n/N next/prev, c copy, esc back "),
+        None => " — / search, c copy, esc back ".to_string(),
+    };
     let title = format!(
-        " yaml {} {} {}/{} ",
+        " yaml {} {} {}/{}{hint}",
         y.key.context, y.key.kind, y.key.namespace, y.key.name
     );
     let lines: Vec<Line> = if y.loading {
@@ -686,8 +691,16 @@ fn render_yaml(app: &App, y: &super::yaml::YamlView, frame: &mut Frame, area: Re
     } else {
         y.lines
             .iter()
+            .enumerate()
             .skip(y.scroll)
-            .map(|l| Line::raw(l.as_str()))
+            .take(usize::from(area.height))
+            .map(|(i, l)| {
+                if y.is_match(i) {
+                    Line::styled(l.as_str(), t.marked)
+                } else {
+                    Line::raw(l.as_str())
+                }
+            })
             .collect()
     };
     frame.render_widget(Clear, area);
