@@ -73,13 +73,7 @@ async fn session_updates_reach_the_console_state() {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let live = app.contexts.state("dev") == Some(&ContextState::Live);
-        if live
-            && app
-                .table
-                .rows(&app.store)
-                .iter()
-                .any(|r| r.name == "podinfo")
-        {
+        if live && app.visible_rows().iter().any(|r| r.name == "podinfo") {
             break;
         }
         let update = tokio::time::timeout_at(deadline, rx.recv())

@@ -49,7 +49,7 @@ fn app_with(contexts: &[&str], readonly: bool) -> App {
     let mut app = App::new(
         Settings {
             readonly,
-            namespace: None,
+            ..Settings::default()
         },
         Keymap::builtin_default(),
         Theme::builtin_default(),
@@ -131,8 +131,7 @@ fn typed(app: &mut App, s: &str) -> Vec<Effect> {
 }
 
 fn names(app: &App) -> Vec<String> {
-    app.table
-        .rows(&app.store)
+    app.visible_rows()
         .iter()
         .map(|r| format!("{}/{}/{}", r.context, r.kind.kind, r.name))
         .collect()

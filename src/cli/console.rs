@@ -1,7 +1,11 @@
 //! `flotilla` (no subcommand): the console. Loads theme and keymap before taking the terminal, starts
 //! one watch session per context, and runs the event loop until the user quits or SIGTERM arrives.
 
-use crate::cluster::{Clients, Contexts, KubeconfigSource, SessionOptions, SessionSet};
+use super::config::Config;
+use crate::cluster::{
+    Clients, Contexts, EventWatch, KubeconfigSource, ObjectEvent, SessionOptions, SessionSet,
+};
+use crate::tui::clipboard;
 use crate::tui::keymap::config_dir;
 use crate::tui::{App, Effect, Event, Keymap, Settings, Theme, ViewKind, view};
 use anyhow::{Context as _, Result};
@@ -44,54 +48,68 @@ pub struct Args {
     /// Refuse every change to the clusters.
     #[arg(long)]
     pub readonly: bool,
-    /// The view to open: all, failing, suspended, or a kind name or alias (ks, gr, hr, app, ...).
-    #[arg(
-        short = 'c',
-        long = "command",
-        value_name = "VIEW",
-        default_value = "all"
-    )]
-    pub view: String,
-    /// Theme: default, light, high-contrast, or a file in ~/.config/flotilla/themes/.
-    #[arg(long, value_name = "NAME", default_value = "default")]
-    pub theme: String,
-    /// Keymap: default, vim, or a file in ~/.config/flotilla/keymaps/.
-    #[arg(long, value_name = "NAME", default_value = "default")]
-    pub keymap: String,
+    /// The view to open: all, failing, suspended, events, or a kind name or alias (ks, gr, hr, app,
+    /// ...). Default: `defaultView` in config.yaml, else all.
+    #[arg(short = 'c', long = "command", value_name = "VIEW")]
+    pub view: Option<String>,
+    /// Theme: default, light, high-contrast, dracula, or a file in ~/.config/flotilla/themes/.
+    /// Default: `theme` in config.yaml, else default.
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
+    /// Keymap: default, vim, or a file in ~/.config/flotilla/keymaps/. Default: `keymap` in
+    /// config.yaml, else default.
+    #[arg(long, value_name = "NAME")]
+    pub keymap: Option<String>,
 }
 
 /// Parses a view name as `-c` and `:` accept it.
 pub fn parse_view(name: &str) -> Option<ViewKind> {
-    match name {
-        "all" | "gitops" => Some(ViewKind::All),
-        "failing" | "fail" => Some(ViewKind::Failing),
-        "suspended" | "susp" => Some(ViewKind::Suspended),
-        other => crate::model::lookup(other).map(ViewKind::Kind),
-    }
+    ViewKind::parse(name)
 }
 
 /// Runs the console; exit code 2 for unusable configuration, 1 for runtime failures.
 pub fn run(args: Args) -> ExitCode {
     let dir = config_dir();
+    let config = match Config::load(dir.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("flotilla: config: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let theme = match Theme::load(&args.theme, dir.as_deref(), no_color) {
+    let theme_name = args
+        .theme
+        .clone()
+        .or_else(|| config.theme.clone())
+        .unwrap_or_else(|| "default".into());
+    let keymap_name = args
+        .keymap
+        .clone()
+        .or_else(|| config.keymap.clone())
+        .unwrap_or_else(|| "default".into());
+    let view_name = args
+        .view
+        .clone()
+        .or_else(|| config.default_view.clone())
+        .unwrap_or_else(|| "all".into());
+    let theme = match Theme::load(&theme_name, dir.as_deref(), no_color) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("flotilla: theme: {e}");
             return ExitCode::from(2);
         }
     };
-    let keymap = match Keymap::load(&args.keymap, dir.as_deref()) {
+    let keymap = match Keymap::load(&keymap_name, dir.as_deref()) {
         Ok(k) => k,
         Err(e) => {
             eprintln!("flotilla: keymap: {e}");
             return ExitCode::from(2);
         }
     };
-    let Some(view) = parse_view(&args.view) else {
+    let Some(view) = parse_view(&view_name) else {
         eprintln!(
-            "flotilla: -c {}: unknown view; use all, failing, suspended or a kind (ks, gr, hr, app, ...)",
-            args.view
+            "flotilla: -c {view_name}: unknown view; use all, failing, suspended, events or a kind (ks, gr, hr, app, ...)"
         );
         return ExitCode::from(2);
     };
@@ -105,7 +123,7 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(console(args, theme, keymap, view)) {
+    match runtime.block_on(console(args, config, theme, keymap, view)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("flotilla: {e:#}");
@@ -143,7 +161,13 @@ fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-async fn console(args: Args, theme: Theme, keymap: Keymap, view: ViewKind) -> Result<()> {
+async fn console(
+    args: Args,
+    config: Config,
+    theme: Theme,
+    keymap: Keymap,
+    view: ViewKind,
+) -> Result<()> {
     let source = KubeconfigSource::from_env(args.kubeconfig.as_deref())?;
     let contexts = Contexts::load(&source)?;
     let named = if args.all_contexts {
@@ -173,8 +197,10 @@ async fn console(args: Args, theme: Theme, keymap: Keymap, view: ViewKind) -> Re
     )?;
     let mut app = App::new(
         Settings {
-            readonly: args.readonly,
-            namespace,
+            readonly: args.readonly || config.readonly,
+            namespace: namespace.clone(),
+            readonly_contexts: config.readonly_contexts.clone(),
+            favourites: config.favourites.clone(),
         },
         keymap,
         theme,
@@ -182,9 +208,18 @@ async fn console(args: Args, theme: Theme, keymap: Keymap, view: ViewKind) -> Re
         view,
     );
     app.update(Event::Tick(now()));
+    let start = app.start_effects();
 
     let mut terminal = take_terminal()?;
-    let result = event_loop(&mut terminal, &mut app, &clients, &mut updates).await;
+    let mut runtime = Runtime {
+        clients: clients.clone(),
+        contexts: selected.clone(),
+        namespace,
+        events: None,
+        clipboard: None,
+        clipboard_env: clipboard::Environment::from_env(),
+    };
+    let result = event_loop(&mut terminal, &mut app, &mut runtime, &mut updates, start).await;
     restore_terminal();
     sessions.shutdown().await;
     result
@@ -209,13 +244,117 @@ fn spawn_input(tx: UnboundedSender<Event>) {
     });
 }
 
+/// What the event loop needs to run effects.
+struct Runtime {
+    clients: Clients,
+    contexts: Vec<String>,
+    namespace: Option<String>,
+    /// The `:events` watch, started on first use.
+    events: Option<EventWatch>,
+    /// The system clipboard, kept alive once opened (X11 serves copies from its owner).
+    clipboard: Option<arboard::Clipboard>,
+    clipboard_env: clipboard::Environment,
+}
+
+impl Runtime {
+    /// Runs one effect; returns true when the console must quit.
+    fn run(
+        &mut self,
+        effect: Effect,
+        tx: &UnboundedSender<Event>,
+        object_events: &UnboundedSender<ObjectEvent>,
+    ) -> bool {
+        match effect {
+            Effect::Quit => return true,
+            Effect::Fetch(key) => {
+                let clients = self.clients.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let result = clients
+                        .fetch_object(&key.context, key.kind, &key.namespace, &key.name)
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Event::Fetched { key, result });
+                });
+            }
+            Effect::FetchEvents(key) => {
+                let clients = self.clients.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let result = clients
+                        .events_for(&key.context, key.kind, &key.namespace, &key.name)
+                        .await
+                        .map(|evs| {
+                            evs.iter()
+                                .filter_map(|e| ObjectEvent::from_value(&key.context, e))
+                                .collect()
+                        })
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Event::EventsFetched { key, result });
+                });
+            }
+            Effect::WatchEvents => {
+                if self.events.is_none() {
+                    match EventWatch::start(
+                        &self.clients,
+                        &self.contexts,
+                        self.namespace.clone(),
+                        object_events.clone(),
+                    ) {
+                        Ok(w) => self.events = Some(w),
+                        Err(e) => tracing::warn!("cannot watch events: {e}"),
+                    }
+                }
+            }
+            Effect::Apply { targets, action } => {
+                for key in targets {
+                    let clients = self.clients.clone();
+                    let action = action.clone();
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        let result = clients
+                            .apply_action(&key, &action)
+                            .await
+                            .map_err(|e| e.to_string());
+                        let _ = tx.send(Event::ActionDone {
+                            key,
+                            action: action.name(),
+                            result,
+                        });
+                    });
+                }
+            }
+            Effect::Copy { text, what } => {
+                let env = self.clipboard_env;
+                let result = clipboard::copy(
+                    &text,
+                    clipboard::choose(env),
+                    env,
+                    &mut self.clipboard,
+                    |seq| {
+                        use std::io::Write;
+                        let mut out = std::io::stdout();
+                        out.write_all(seq.as_bytes())?;
+                        out.flush()
+                    },
+                )
+                .map_err(|e| format!("{what}: {e}"));
+                let _ = tx.send(Event::Copied(result.map(|how| format!("{what} via {how}"))));
+            }
+        }
+        false
+    }
+}
+
 async fn event_loop(
     terminal: &mut Term,
     app: &mut App,
-    clients: &Clients,
+    runtime: &mut Runtime,
     updates: &mut tokio::sync::mpsc::UnboundedReceiver<crate::cluster::Update>,
+    start: Vec<Effect>,
 ) -> Result<()> {
     let (tx, mut events) = unbounded_channel();
+    let (object_tx, mut object_events) = unbounded_channel();
     spawn_input(tx.clone());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -223,13 +362,20 @@ async fn event_loop(
     if let Ok(size) = terminal.size() {
         app.update(Event::Resize(size.width, size.height));
     }
+    for effect in start {
+        if runtime.run(effect, &tx, &object_tx) {
+            return Ok(());
+        }
+    }
     loop {
+        app.refresh_view();
         terminal
             .draw(|f| view::render(app, f))
             .context("cannot draw")?;
         let first = tokio::select! {
             Some(u) = updates.recv() => Event::Cluster(u),
             Some(e) = events.recv() => e,
+            Some(e) = object_events.recv() => Event::ObjectEvent(e),
             _ = tick.tick() => Event::Tick(now()),
             _ = sigterm.recv() => return Ok(()),
         };
@@ -241,42 +387,19 @@ async fn event_loop(
                 break;
             }
         }
+        while let Ok(e) = object_events.try_recv() {
+            batch.push(Event::ObjectEvent(e));
+            if batch.len() > 8192 {
+                break;
+            }
+        }
         while let Ok(e) = events.try_recv() {
             batch.push(e);
         }
         for ev in batch {
             for effect in app.update(ev) {
-                match effect {
-                    Effect::Quit => return Ok(()),
-                    Effect::Fetch(key) => {
-                        let clients = clients.clone();
-                        let tx = tx.clone();
-                        tokio::spawn(async move {
-                            let result = clients
-                                .fetch_object(&key.context, key.kind, &key.namespace, &key.name)
-                                .await
-                                .map_err(|e| e.to_string());
-                            let _ = tx.send(Event::Fetched { key, result });
-                        });
-                    }
-                    Effect::Apply { targets, action } => {
-                        for key in targets {
-                            let clients = clients.clone();
-                            let action = action.clone();
-                            let tx = tx.clone();
-                            tokio::spawn(async move {
-                                let result = clients
-                                    .apply_action(&key, &action)
-                                    .await
-                                    .map_err(|e| e.to_string());
-                                let _ = tx.send(Event::ActionDone {
-                                    key,
-                                    action: action.name(),
-                                    result,
-                                });
-                            });
-                        }
-                    }
+                if runtime.run(effect, &tx, &object_tx) {
+                    return Ok(());
                 }
             }
         }
@@ -294,5 +417,6 @@ mod tests {
         assert!(matches!(parse_view("ks"), Some(ViewKind::Kind(k)) if k.kind == "Kustomization"));
         assert!(matches!(parse_view("app"), Some(ViewKind::Kind(k)) if k.kind == "Application"));
         assert_eq!(parse_view("pods"), None);
+        assert_eq!(parse_view("events"), Some(ViewKind::Events));
     }
 }

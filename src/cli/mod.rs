@@ -2,6 +2,7 @@
 
 pub mod apiserver;
 pub mod build;
+pub mod config;
 pub mod console;
 pub mod controller;
 pub mod demo;

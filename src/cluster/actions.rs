@@ -43,6 +43,8 @@ pub enum Action {
         /// `--prune`.
         prune: bool,
     },
+    /// Delete the object (no patch: [`plan`] refuses it; `Clients::apply_action` sends a DELETE).
+    Delete,
 }
 
 impl Action {
@@ -58,7 +60,8 @@ impl Action {
             | Action::HelmReset
             | Action::Refresh
             | Action::HardRefresh
-            | Action::Sync { .. } => true,
+            | Action::Sync { .. }
+            | Action::Delete => true,
         }
     }
 
@@ -74,7 +77,23 @@ impl Action {
             Action::Refresh => "refresh",
             Action::HardRefresh => "hard refresh",
             Action::Sync { .. } => "sync",
+            Action::Delete => "delete",
         }
+    }
+
+    /// Whether the action asks the controller to reconcile, so the row can show progress until the
+    /// object's last reconcile time catches up with the request.
+    pub fn requests_reconcile(&self) -> bool {
+        matches!(
+            self,
+            Action::Reconcile
+                | Action::ReconcileWithSource
+                | Action::HelmForce
+                | Action::HelmReset
+                | Action::Refresh
+                | Action::HardRefresh
+                | Action::Sync { .. }
+        )
     }
 }
 

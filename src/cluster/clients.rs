@@ -319,6 +319,36 @@ impl Clients {
         }
     }
 
+    /// Deletes the object behind `key` (foreground propagation is left to the server's default).
+    pub async fn delete_object(&self, key: &RowKey) -> Result<(), ClusterError> {
+        let info = kind_info(key.kind)?;
+        let client = self.client(&key.context).await?;
+        let version = self
+            .versions_for(&key.context, info)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| info.preferred_version().to_string());
+        let api = Self::api(client, info, &version, &key.namespace);
+        let what = format!("delete {} {}/{}", info.kind, key.namespace, key.name);
+        match self
+            .timed(
+                &key.context,
+                &what,
+                api.delete(&key.name, &kube::api::DeleteParams::default()),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(ClusterError::Api { code: 404, .. }) => Err(ClusterError::NotFound {
+                context: key.context.clone(),
+                kind: info.kind.to_string(),
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Runs `action` on the object behind `key`: reads it, plans the patches ([`actions::plan`]) and
     /// sends them in order, re-reading and re-planning on a write conflict (up to 5 times).
     pub async fn apply_action(&self, key: &RowKey, action: &Action) -> Result<(), ClusterError> {
@@ -333,6 +363,9 @@ impl Clients {
         action: &Action,
         user: &str,
     ) -> Result<(), ClusterError> {
+        if *action == Action::Delete {
+            return self.delete_object(key).await;
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;

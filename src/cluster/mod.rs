@@ -21,12 +21,14 @@ pub mod actions;
 pub mod clients;
 pub mod discovery;
 pub mod error;
+pub mod events;
 pub mod kubeconfig;
 pub mod session;
 
 pub use actions::{Action, ObjectTarget, PlannedPatch};
 pub use clients::{Clients, Timeouts};
 pub use error::ClusterError;
+pub use events::{EventWatch, ObjectEvent};
 pub use kubeconfig::{Contexts, KubeconfigSource};
 pub use session::{SessionOptions, SessionSet};
 
@@ -94,54 +96,105 @@ pub enum Update {
 }
 
 /// Rows keyed by (context, kind, namespace, name), as the console shows them.
+///
+/// Rows live in slots addressed by a small id, so a view can cache a sorted list of ids instead of
+/// re-collecting and cloning keys on every frame; [`Store::generation`] tells it when to rebuild.
 #[derive(Debug, Default, Clone)]
 pub struct Store {
-    rows: BTreeMap<RowKey, Row>,
+    index: BTreeMap<RowKey, usize>,
+    slots: Vec<Option<Row>>,
+    free: Vec<usize>,
+    generation: u64,
 }
 
 impl Store {
     /// Applies one update.
     pub fn apply(&mut self, update: Update) {
         match update {
-            Update::Upsert(row) => {
-                self.rows.insert(row.key(), *row);
-            }
-            Update::Remove(key) => {
-                self.rows.remove(&key);
-            }
+            Update::Upsert(row) => self.insert(*row),
+            Update::Remove(key) => self.remove(&key),
             Update::Resync {
                 context,
                 kind,
                 rows,
             } => {
-                self.rows
-                    .retain(|k, _| !(k.context == context && k.kind == kind));
+                let gone: Vec<RowKey> = self
+                    .index
+                    .keys()
+                    .filter(|k| k.context == context && k.kind == kind)
+                    .cloned()
+                    .collect();
+                for k in gone {
+                    self.remove(&k);
+                }
                 for row in rows {
-                    self.rows.insert(row.key(), row);
+                    self.insert(row);
                 }
             }
-            Update::Context { .. } | Update::Kinds { .. } => {}
+            Update::Context { .. } | Update::Kinds { .. } => return,
         }
+        self.generation += 1;
+    }
+
+    fn insert(&mut self, row: Row) {
+        let key = row.key();
+        if let Some(&id) = self.index.get(&key) {
+            self.slots[id] = Some(row);
+            return;
+        }
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id] = Some(row);
+                id
+            }
+            None => {
+                self.slots.push(Some(row));
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(key, id);
+    }
+
+    fn remove(&mut self, key: &RowKey) {
+        if let Some(id) = self.index.remove(key) {
+            self.slots[id] = None;
+            self.free.push(id);
+        }
+    }
+
+    /// Bumped by every update that changes rows; views rebuild their caches when it moves.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// All rows in key order.
     pub fn rows(&self) -> impl Iterator<Item = &Row> {
-        self.rows.values()
+        self.index.values().filter_map(|&id| self.row_at(id))
+    }
+
+    /// All row ids in key order (see [`Store::row_at`]).
+    pub fn ids(&self) -> impl Iterator<Item = usize> + '_ {
+        self.index.values().copied()
+    }
+
+    /// The row with id `id`, while it exists (ids are reused after removal: check the generation).
+    pub fn row_at(&self, id: usize) -> Option<&Row> {
+        self.slots.get(id).and_then(Option::as_ref)
     }
 
     /// One row.
     pub fn get(&self, key: &RowKey) -> Option<&Row> {
-        self.rows.get(key)
+        self.index.get(key).and_then(|&id| self.row_at(id))
     }
 
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.index.len()
     }
 
     /// Whether there are no rows.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.index.is_empty()
     }
 }
 
@@ -201,7 +254,7 @@ impl Store {
     /// Counts of every row by health.
     pub fn counts(&self) -> HealthCounts {
         let mut c = HealthCounts::default();
-        self.rows.values().for_each(|r| c.add(r));
+        self.rows().for_each(|r| c.add(r));
         c
     }
 
@@ -215,7 +268,7 @@ impl Store {
     /// Counts per context (contexts without rows are absent).
     pub fn counts_by_context(&self) -> BTreeMap<String, HealthCounts> {
         let mut out: BTreeMap<String, HealthCounts> = BTreeMap::new();
-        for row in self.rows.values() {
+        for row in self.rows() {
             out.entry(row.context.clone()).or_default().add(row);
         }
         out
@@ -223,23 +276,32 @@ impl Store {
 
     /// The rows of one context, in key order.
     pub fn rows_in<'a>(&'a self, context: &'a str) -> impl Iterator<Item = &'a Row> + 'a {
-        self.rows
+        self.index
             .iter()
             .filter(move |(k, _)| k.context == context)
-            .map(|(_, r)| r)
+            .filter_map(|(_, &id)| self.row_at(id))
     }
 
     /// The rows of one kind across contexts, in key order.
     pub fn rows_of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Row> + 'a {
-        self.rows
+        self.index
             .iter()
             .filter(move |(k, _)| k.kind == kind)
-            .map(|(_, r)| r)
+            .filter_map(|(_, &id)| self.row_at(id))
     }
 
     /// Forgets every row of a context (when the user drops it from the view).
     pub fn remove_context(&mut self, context: &str) {
-        self.rows.retain(|k, _| k.context != context);
+        let gone: Vec<RowKey> = self
+            .index
+            .keys()
+            .filter(|k| k.context == context)
+            .cloned()
+            .collect();
+        for k in &gone {
+            self.remove(k);
+        }
+        self.generation += 1;
     }
 }
 

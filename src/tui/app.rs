@@ -1,14 +1,16 @@
 //! The console's state and its one entry point, [`App::update`]: an event in, effects out. No I/O here.
 
+use super::detail::{self, DetailView, Loaded};
 use super::keymap::{Command, Key, Keymap, Scope};
 use super::prompt::{Prompt, PromptKind};
-use super::table::{Filter, SortBy, TableView, ViewKind};
+use super::table::{Filter, FilterError, RowScope, SortBy, TableView, ViewKind};
 use super::theme::Theme;
-use crate::cluster::{Action, ContextState, Store, Update};
+use super::yaml::YamlView;
+use crate::cluster::{Action, ContextState, ObjectEvent, Store, Update};
 use crate::model::KindInfo;
-use crate::model::row::RowKey;
+use crate::model::row::{Row, RowKey};
 use crossterm::event::{KeyCode, KeyEvent};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Something that happened.
 #[derive(Debug, Clone)]
@@ -21,13 +23,22 @@ pub enum Event {
     Tick(i64),
     /// A change from the watch layer.
     Cluster(Update),
-    /// A full object arrived (for the YAML view).
+    /// A full object arrived (for the YAML and detail views).
     Fetched {
         /// The object.
         key: RowKey,
         /// The object, or the error message.
         result: Result<serde_json::Value, String>,
     },
+    /// The Events of one object arrived (for the detail view).
+    EventsFetched {
+        /// The object.
+        key: RowKey,
+        /// The Events, or the error message.
+        result: Result<Vec<ObjectEvent>, String>,
+    },
+    /// A live Kubernetes Event about a GitOps object (for `:events`).
+    ObjectEvent(ObjectEvent),
     /// An action finished on one object.
     ActionDone {
         /// The object.
@@ -37,6 +48,8 @@ pub enum Event {
         /// Ok, or the error message.
         result: Result<(), String>,
     },
+    /// A copy finished: what was copied and how (`name apps via OSC 52`), or why it failed.
+    Copied(Result<String, String>),
 }
 
 /// Work for the runtime to do outside `update`.
@@ -44,6 +57,10 @@ pub enum Event {
 pub enum Effect {
     /// Fetch the full object (answered by [`Event::Fetched`]).
     Fetch(RowKey),
+    /// Fetch the object's Events (answered by [`Event::EventsFetched`]).
+    FetchEvents(RowKey),
+    /// Start watching Events in every context (answered by [`Event::ObjectEvent`]s).
+    WatchEvents,
     /// Leave the console.
     Quit,
     /// Run `action` on each object.
@@ -52,6 +69,13 @@ pub enum Effect {
         targets: Vec<RowKey>,
         /// The action.
         action: Action,
+    },
+    /// Copy text to the clipboard (answered by [`Event::Copied`]).
+    Copy {
+        /// The text.
+        text: String,
+        /// What it is, for the flash (`name apps`, `YAML of apps`).
+        what: String,
     },
 }
 
@@ -64,6 +88,22 @@ pub struct Flash {
     pub error: bool,
 }
 
+impl Flash {
+    fn info(text: impl Into<String>) -> Option<Flash> {
+        Some(Flash {
+            text: text.into(),
+            error: false,
+        })
+    }
+
+    fn error(text: impl Into<String>) -> Option<Flash> {
+        Some(Flash {
+            text: text.into(),
+            error: true,
+        })
+    }
+}
+
 /// A pending confirmation of an action.
 #[derive(Debug, Clone)]
 pub struct Confirm {
@@ -71,6 +111,28 @@ pub struct Confirm {
     pub action: Action,
     /// Every target, as shown in the dialog.
     pub targets: Vec<RowKey>,
+    /// First target line shown (the list scrolls when it is longer than the screen).
+    pub scroll: usize,
+}
+
+/// A list to pick from (`:ctx`, `:ns`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picker {
+    /// The entries.
+    pub items: Vec<String>,
+    /// The highlighted entry.
+    pub selected: usize,
+}
+
+impl Picker {
+    fn step(&mut self, delta: isize) {
+        let last = self.items.len().saturating_sub(1) as isize;
+        self.selected = (self.selected as isize + delta).clamp(0, last.max(0)) as usize;
+    }
+
+    fn current(&self) -> Option<&String> {
+        self.items.get(self.selected)
+    }
 }
 
 /// What has the keyboard.
@@ -85,7 +147,13 @@ pub enum Focus {
     /// The confirmation dialog.
     Confirm(Confirm),
     /// The YAML view.
-    Yaml(super::yaml::YamlView),
+    Yaml(YamlView),
+    /// The detail view.
+    Detail(DetailView),
+    /// The context picker (`:ctx`).
+    Contexts(Picker),
+    /// The namespace picker (`:ns`).
+    Namespaces(Picker),
 }
 
 /// Console options fixed at start.
@@ -95,6 +163,10 @@ pub struct Settings {
     pub readonly: bool,
     /// The namespace watched (`None` = all).
     pub namespace: Option<String>,
+    /// Contexts where every mutation is refused (config.yaml `contexts.<name>.readonly`).
+    pub readonly_contexts: BTreeSet<String>,
+    /// Namespace favourites for the keys 0-9 (`all` = every namespace).
+    pub favourites: Vec<String>,
 }
 
 /// The context list as the header shows it.
@@ -121,6 +193,87 @@ impl ContextsView {
             None => self.states.push((context, state)),
         }
     }
+
+    fn names(&self) -> Vec<String> {
+        self.states.iter().map(|(c, _)| c.clone()).collect()
+    }
+}
+
+/// A reconcile request whose effect the row has not shown yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The action's name.
+    pub action: &'static str,
+    /// When it was requested (unix seconds).
+    pub since: i64,
+}
+
+/// How long a row shows reconcile progress before giving up.
+pub const PENDING_TIMEOUT_SECS: i64 = 120;
+
+/// Most live Events kept for `:events`.
+pub const MAX_EVENTS: usize = 1000;
+
+/// Progress of the last confirmed action over its targets.
+#[derive(Debug, Clone, Default)]
+struct Running {
+    action: &'static str,
+    total: usize,
+    ok: usize,
+    errors: Vec<String>,
+}
+
+/// The live Events list (`:events`).
+#[derive(Debug, Clone, Default)]
+pub struct EventsView {
+    /// Every Event kept, in arrival order (an Event seen again is replaced in place).
+    pub items: VecDeque<ObjectEvent>,
+    /// The runtime was asked to watch.
+    pub watching: bool,
+    /// Selected line in the shown (filtered, newest-first) list.
+    pub selected: usize,
+}
+
+impl EventsView {
+    fn add(&mut self, ev: ObjectEvent) {
+        if let Some(old) = self
+            .items
+            .iter_mut()
+            .find(|e| e.uid == ev.uid && e.context == ev.context && !ev.uid.is_empty())
+        {
+            *old = ev;
+            return;
+        }
+        self.items.push_back(ev);
+        while self.items.len() > MAX_EVENTS {
+            self.items.pop_front();
+        }
+    }
+
+    /// The Events the view shows: in scope, passing the filter, newest first.
+    pub fn shown<'a>(&'a self, scope: &RowScope, filter: Option<&Filter>) -> Vec<&'a ObjectEvent> {
+        let mut out: Vec<&ObjectEvent> = self
+            .items
+            .iter()
+            .filter(|e| !scope.hidden.contains(&e.context))
+            .filter(|e| scope.namespace.as_ref().is_none_or(|ns| *ns == e.namespace))
+            .filter(|e| {
+                filter.is_none_or(|f| {
+                    f.admits_text(&[
+                        &e.name,
+                        &e.namespace,
+                        &e.context,
+                        &e.kind,
+                        &e.type_,
+                        &e.reason,
+                        &e.message,
+                    ])
+                })
+            })
+            .collect();
+        out.sort_by_key(|e| std::cmp::Reverse(e.last_seen.unwrap_or(i64::MIN)));
+        out
+    }
 }
 
 /// The whole console state, composed of per-view parts.
@@ -136,12 +289,18 @@ pub struct App {
     pub store: Store,
     /// Context states for the header.
     pub contexts: ContextsView,
+    /// Which contexts and namespace are shown.
+    pub scope: RowScope,
     /// The current table view.
     pub table: TableView,
     /// Earlier views (Esc returns to them).
     pub back: Vec<TableView>,
     /// Marked rows (bulk actions).
     pub marks: BTreeSet<RowKey>,
+    /// Reconciles requested and not yet seen done.
+    pub pending: BTreeMap<RowKey, Pending>,
+    /// Live Events for `:events`.
+    pub events: EventsView,
     /// What has the keyboard.
     pub focus: Focus,
     /// The last message.
@@ -152,6 +311,7 @@ pub struct App {
     pub size: (u16, u16),
     /// Set once the user quits.
     pub quitting: bool,
+    running: Option<Running>,
 }
 
 /// Rows above and below the table (header 2, table header 1, crumbs 1, flash/prompt 1).
@@ -166,7 +326,7 @@ impl App {
         contexts: &[String],
         view: ViewKind,
     ) -> App {
-        App {
+        let mut app = App {
             settings,
             keymap,
             theme,
@@ -178,20 +338,32 @@ impl App {
                     .collect(),
                 kinds: BTreeMap::new(),
             },
+            scope: RowScope::default(),
             table: TableView::new(view),
             back: Vec::new(),
             marks: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            events: EventsView::default(),
             focus: Focus::Table,
             flash: None,
             now: 0,
             size: (80, 24),
             quitting: false,
-        }
+            running: None,
+        };
+        app.refresh_view();
+        app
+    }
+
+    /// The effects the console must run at start (the events watch when it opens on `:events`).
+    pub fn start_effects(&mut self) -> Vec<Effect> {
+        self.watch_events_if_needed()
     }
 
     /// Applies one event; returns the work to do outside.
     pub fn update(&mut self, event: Event) -> Vec<Effect> {
-        match event {
+        let keep_lazy = matches!(event, Event::Cluster(_));
+        let effects = match event {
             Event::Key(key) => self.on_key(key),
             Event::Resize(w, h) => {
                 self.size = (w, h);
@@ -199,6 +371,7 @@ impl App {
             }
             Event::Tick(now) => {
                 self.now = now;
+                self.expire_pending();
                 Vec::new()
             }
             Event::Cluster(update) => {
@@ -206,15 +379,22 @@ impl App {
                 Vec::new()
             }
             Event::Fetched { key, result } => {
-                if let Focus::Yaml(y) = &mut self.focus
-                    && y.key == key
+                self.on_fetched(key, result);
+                Vec::new()
+            }
+            Event::EventsFetched { key, result } => {
+                if let Focus::Detail(d) = &mut self.focus
+                    && d.key == key
                 {
-                    y.loading = false;
-                    y.lines = match result {
-                        Ok(obj) => super::yaml::to_lines(&super::yaml::prepare(obj)),
-                        Err(e) => vec![format!("cannot fetch: {e}")],
+                    d.events = match result {
+                        Ok(evs) => Loaded::Ready(detail::recent(evs)),
+                        Err(e) => Loaded::Failed(e),
                     };
                 }
+                Vec::new()
+            }
+            Event::ObjectEvent(ev) => {
+                self.events.add(ev);
                 Vec::new()
             }
             Event::ActionDone {
@@ -222,19 +402,87 @@ impl App {
                 action,
                 result,
             } => {
-                let what = format!("{action} {} {}/{}", key.kind, key.namespace, key.name);
-                self.flash = Some(match result {
-                    Ok(()) => Flash {
-                        text: format!("{what}: done ({})", key.context),
-                        error: false,
-                    },
-                    Err(e) => Flash {
-                        text: format!("{what} failed: {e}"),
-                        error: true,
-                    },
-                });
+                self.on_action_done(key, action, result);
                 Vec::new()
             }
+            Event::Copied(result) => {
+                self.flash = match result {
+                    Ok(what) => Flash::info(format!("copied {what}")),
+                    Err(e) => Flash::error(format!("copy failed: {e}")),
+                };
+                Vec::new()
+            }
+        };
+        // A burst of cluster updates costs one rebuild: the runtime refreshes before drawing.
+        if !keep_lazy {
+            self.refresh_view();
+        }
+        effects
+    }
+
+    /// Rebuilds the current view's cached row list if anything it depends on changed.
+    pub fn refresh_view(&mut self) {
+        self.table.refresh(&self.store, &self.scope);
+    }
+
+    /// The rows the current view shows (filtered, sorted, in scope).
+    pub fn visible_rows(&self) -> Vec<&Row> {
+        self.table.rows(&self.store, &self.scope)
+    }
+
+    fn on_fetched(&mut self, key: RowKey, result: Result<serde_json::Value, String>) {
+        match &mut self.focus {
+            Focus::Yaml(y) if y.key == key => {
+                y.loading = false;
+                y.lines = match result {
+                    Ok(obj) => super::yaml::to_lines(&super::yaml::prepare(obj)),
+                    Err(e) => vec![format!("cannot fetch: {e}")],
+                };
+            }
+            Focus::Detail(d) if d.key == key => {
+                d.object = match result {
+                    Ok(obj) => Loaded::Ready(detail::summarise(key.kind, &obj)),
+                    Err(e) => Loaded::Failed(e),
+                };
+            }
+            _ => {}
+        }
+    }
+
+    fn on_action_done(&mut self, key: RowKey, action: &'static str, result: Result<(), String>) {
+        let what = format!("{action} {} {}/{}", key.kind, key.namespace, key.name);
+        if result.is_err() {
+            self.pending.remove(&key);
+        }
+        let Some(run) = self.running.as_mut().filter(|r| r.action == action) else {
+            self.flash = match result {
+                Ok(()) => Flash::info(format!("{what}: done ({})", key.context)),
+                Err(e) => Flash::error(format!("{what} failed: {e}")),
+            };
+            return;
+        };
+        match result {
+            Ok(()) => run.ok += 1,
+            Err(e) => run.errors.push(format!("{what} ({}): {e}", key.context)),
+        }
+        let finished = run.ok + run.errors.len();
+        self.flash = if run.total == 1 {
+            match run.errors.first() {
+                None => Flash::info(format!("{what}: done ({})", key.context)),
+                Some(e) => Flash::error(format!("failed: {e}")),
+            }
+        } else if let Some(first) = run.errors.first() {
+            Flash::error(format!(
+                "{action}: {}/{} done, {} failed; first: {first}",
+                run.ok,
+                run.total,
+                run.errors.len()
+            ))
+        } else {
+            Flash::info(format!("{action}: {}/{} done", run.ok, run.total))
+        };
+        if finished >= run.total {
+            self.running = None;
         }
     }
 
@@ -250,45 +498,71 @@ impl App {
             }
             Update::Remove(key) => {
                 self.marks.remove(key);
+                self.pending.remove(key);
             }
             _ => {}
         }
+        let touched: Vec<RowKey> = match &update {
+            Update::Upsert(row) if !self.pending.is_empty() => vec![row.key()],
+            Update::Resync { .. } if !self.pending.is_empty() => {
+                self.pending.keys().cloned().collect()
+            }
+            _ => Vec::new(),
+        };
         self.store.apply(update);
+        for key in touched {
+            self.settle_pending(&key);
+        }
+    }
+
+    /// Clears the progress marker once the object has reconciled after the request.
+    fn settle_pending(&mut self, key: &RowKey) {
+        let Some(p) = self.pending.get(key) else {
+            return;
+        };
+        let caught_up = self
+            .store
+            .get(key)
+            .and_then(|r| r.last_reconcile)
+            .is_some_and(|t| t >= p.since);
+        if caught_up {
+            self.pending.remove(key);
+        }
+    }
+
+    fn expire_pending(&mut self) {
+        let now = self.now;
+        let expired: Vec<RowKey> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now - p.since > PENDING_TIMEOUT_SECS)
+            .map(|(k, _)| k.clone())
+            .collect();
+        if let Some(k) = expired.first() {
+            self.flash = Flash::error(format!(
+                "{} {} {}/{}: no reconcile seen within {} s ({} request(s) timed out)",
+                self.pending.get(k).map_or("reconcile", |p| p.action),
+                k.kind,
+                k.namespace,
+                k.name,
+                PENDING_TIMEOUT_SECS,
+                expired.len()
+            ));
+        }
+        for k in expired {
+            self.pending.remove(&k);
+        }
     }
 
     fn on_key(&mut self, ev: KeyEvent) -> Vec<Effect> {
         let key = Key::from_event(&ev);
         match std::mem::replace(&mut self.focus, Focus::Table) {
             Focus::Prompt(prompt) => self.on_prompt_key(prompt, ev),
-            Focus::Confirm(confirm) => self.on_confirm_key(confirm, ev),
-            Focus::Yaml(mut y) => {
-                match self.keymap.command(Scope::Table, key) {
-                    Some(Command::Quit) => return self.quit(),
-                    Some(Command::Back) => {}
-                    Some(Command::Down) => {
-                        y.scroll = (y.scroll + 1).min(y.lines.len().saturating_sub(1));
-                        self.focus = Focus::Yaml(y);
-                    }
-                    Some(Command::Up) => {
-                        y.scroll = y.scroll.saturating_sub(1);
-                        self.focus = Focus::Yaml(y);
-                    }
-                    Some(Command::Top) => {
-                        y.scroll = 0;
-                        self.focus = Focus::Yaml(y);
-                    }
-                    Some(Command::PageDown) => {
-                        y.scroll = (y.scroll + self.page()).min(y.lines.len().saturating_sub(1));
-                        self.focus = Focus::Yaml(y);
-                    }
-                    Some(Command::PageUp) => {
-                        y.scroll = y.scroll.saturating_sub(self.page());
-                        self.focus = Focus::Yaml(y);
-                    }
-                    _ => self.focus = Focus::Yaml(y),
-                }
-                Vec::new()
-            }
+            Focus::Confirm(confirm) => self.on_confirm_key(confirm, ev, key),
+            Focus::Yaml(y) => self.on_yaml_key(y, key),
+            Focus::Detail(d) => self.on_detail_key(d, key),
+            Focus::Contexts(p) => self.on_contexts_key(p, key, ev),
+            Focus::Namespaces(p) => self.on_namespaces_key(p, key),
             Focus::Help => {
                 // Any key closes help except quit, which still quits.
                 if self.keymap.command(Scope::Global, key) == Some(Command::Quit) {
@@ -303,14 +577,195 @@ impl App {
         }
     }
 
+    /// Scrolls `pos` within `len` lines for a movement command; None for other commands.
+    fn scrolled(&self, cmd: Command, pos: usize, len: usize) -> Option<usize> {
+        let last = len.saturating_sub(1);
+        Some(match cmd {
+            Command::Down => (pos + 1).min(last),
+            Command::Up => pos.saturating_sub(1),
+            Command::Top => 0,
+            Command::Bottom => last,
+            Command::PageDown => (pos + self.page()).min(last),
+            Command::PageUp => pos.saturating_sub(self.page()),
+            _ => return None,
+        })
+    }
+
+    fn on_yaml_key(&mut self, mut y: YamlView, key: Key) -> Vec<Effect> {
+        if y.typing {
+            if key.ctrl && key.code == KeyCode::Char('c') {
+                return self.quit();
+            }
+            match key.code {
+                KeyCode::Esc => {
+                    y.typing = false;
+                    y.search = None;
+                }
+                KeyCode::Enter => {
+                    y.typing = false;
+                    if !y.jump(true, true) {
+                        self.flash = Flash::error(format!(
+                            "not found: {}",
+                            y.search.as_deref().unwrap_or("")
+                        ));
+                    }
+                }
+                KeyCode::Backspace => {
+                    if let Some(s) = y.search.as_mut()
+                        && s.pop().is_none()
+                    {
+                        y.typing = false;
+                        y.search = None;
+                    }
+                }
+                KeyCode::Char(c) if !key.ctrl && !key.alt => {
+                    y.search.get_or_insert_with(String::new).push(c);
+                }
+                _ => {}
+            }
+            self.focus = Focus::Yaml(y);
+            return Vec::new();
+        }
+        // n / N step through the matches of a search (before the keymap: N also sorts tables).
+        if y.search.is_some() && !key.ctrl && !key.alt {
+            let forward = match key.code {
+                KeyCode::Char('n') => Some(true),
+                KeyCode::Char('N') => Some(false),
+                _ => None,
+            };
+            if let Some(forward) = forward {
+                y.jump(forward, false);
+                self.focus = Focus::Yaml(y);
+                return Vec::new();
+            }
+        }
+        let cmd = self.keymap.command(Scope::Table, key);
+        match cmd {
+            Some(Command::Filter) if !y.loading => {
+                y.typing = true;
+                y.search = Some(String::new());
+            }
+            Some(Command::Quit) => return self.quit(),
+            Some(Command::Back) => return Vec::new(),
+            Some(Command::Copy) if !y.loading => {
+                let effect = Effect::Copy {
+                    text: y.lines.join("\n"),
+                    what: format!("YAML of {}", y.key.name),
+                };
+                self.focus = Focus::Yaml(y);
+                return vec![effect];
+            }
+            Some(c) => {
+                if let Some(pos) = self.scrolled(c, y.scroll, y.lines.len()) {
+                    y.scroll = pos;
+                }
+            }
+            None => {}
+        }
+        self.focus = Focus::Yaml(y);
+        Vec::new()
+    }
+
+    fn on_detail_key(&mut self, mut d: DetailView, key: Key) -> Vec<Effect> {
+        let Some(cmd) = self.keymap.command(Scope::Table, key) else {
+            self.focus = Focus::Detail(d);
+            return Vec::new();
+        };
+        match cmd {
+            Command::Quit => return self.quit(),
+            Command::Back => return Vec::new(),
+            Command::Yaml => return self.open_yaml(d.key),
+            Command::Copy => {
+                let effect = self.copy_name(&d.key);
+                self.focus = Focus::Detail(d);
+                return vec![effect];
+            }
+            c => {
+                if let Some(action) = action_of(c) {
+                    let key = d.key.clone();
+                    self.focus = Focus::Detail(d);
+                    self.ask_for(action, vec![key]);
+                    return Vec::new();
+                }
+                // The line count is only known at render; clamp generously, render clamps again.
+                if let Some(pos) = self.scrolled(c, d.scroll, usize::MAX / 2) {
+                    d.scroll = pos.min(10_000);
+                }
+            }
+        }
+        self.focus = Focus::Detail(d);
+        Vec::new()
+    }
+
+    fn on_contexts_key(&mut self, mut p: Picker, key: Key, ev: KeyEvent) -> Vec<Effect> {
+        match self.keymap.command(Scope::Table, key) {
+            Some(Command::Quit) => return self.quit(),
+            Some(Command::Back) => return Vec::new(),
+            Some(Command::Up) => p.step(-1),
+            Some(Command::Down) => p.step(1),
+            Some(Command::Mark) => {
+                if let Some(c) = p.current().cloned() {
+                    self.scope.toggle(&c);
+                }
+            }
+            Some(Command::Detail) => {
+                if let Some(c) = p.current().cloned() {
+                    let all = self.contexts.names();
+                    self.scope.only(&c, &all);
+                    self.flash = Flash::info(format!(
+                        "showing context {c} only (:ctx all shows every context)"
+                    ));
+                }
+                return Vec::new();
+            }
+            _ if ev.code == KeyCode::Char('a') => self.scope.show_all(),
+            _ => {}
+        }
+        self.focus = Focus::Contexts(p);
+        Vec::new()
+    }
+
+    fn on_namespaces_key(&mut self, mut p: Picker, key: Key) -> Vec<Effect> {
+        match self.keymap.command(Scope::Table, key) {
+            Some(Command::Quit) => return self.quit(),
+            Some(Command::Back) => return Vec::new(),
+            Some(Command::Up) => p.step(-1),
+            Some(Command::Down) => p.step(1),
+            Some(Command::Detail) => {
+                if let Some(ns) = p.current().cloned() {
+                    self.set_namespace(&ns);
+                }
+                return Vec::new();
+            }
+            _ => {}
+        }
+        self.focus = Focus::Namespaces(p);
+        Vec::new()
+    }
+
+    fn set_namespace(&mut self, ns: &str) {
+        let ns = if ns == "all" || ns == "-A" || ns.is_empty() {
+            None
+        } else {
+            Some(ns.to_string())
+        };
+        self.flash = Flash::info(format!("namespace: {}", ns.as_deref().unwrap_or("all")));
+        self.scope.set_namespace(ns);
+        self.table.selected = None;
+    }
+
     fn on_command(&mut self, cmd: Command) -> Vec<Effect> {
+        if let Some(action) = action_of(cmd) {
+            self.ask(action);
+            return Vec::new();
+        }
         match cmd {
             Command::Quit => return self.quit(),
             Command::Help => self.focus = Focus::Help,
             Command::Prompt => self.focus = Focus::Prompt(Prompt::new(PromptKind::Command)),
             Command::Filter => {
                 let mut p = Prompt::new(PromptKind::Filter);
-                if let Some(f) = &self.table.filter {
+                if let Some(f) = self.table.filter() {
                     p.input = f.text.clone();
                 }
                 self.focus = Focus::Prompt(p);
@@ -336,27 +791,50 @@ impl App {
             }
             Command::Yaml => {
                 if let Some(key) = self.selected_key() {
-                    self.focus = Focus::Yaml(super::yaml::YamlView {
-                        key: key.clone(),
-                        lines: Vec::new(),
-                        scroll: 0,
-                        loading: true,
-                    });
-                    return vec![Effect::Fetch(key)];
+                    return self.open_yaml(key);
                 }
             }
             Command::Detail => {
-                self.flash = Some(Flash {
-                    text: "the detail view is not built yet (y shows the YAML)".into(),
-                    error: true,
-                });
+                if let Some(key) = self.selected_key() {
+                    self.focus = Focus::Detail(DetailView::new(key.clone()));
+                    return vec![Effect::Fetch(key.clone()), Effect::FetchEvents(key)];
+                }
             }
-            Command::Suspend => self.ask(Action::Suspend),
-            Command::Resume => self.ask(Action::Resume),
-            Command::Reconcile => self.ask(Action::Reconcile),
-            Command::ReconcileSource => self.ask(Action::ReconcileWithSource),
+            Command::Copy => {
+                if let Some(key) = self.selected_key() {
+                    return vec![self.copy_name(&key)];
+                }
+            }
+            Command::Favourite(n) => self.favourite(n),
+            // Actions are handled above.
+            _ => {}
         }
         Vec::new()
+    }
+
+    fn copy_name(&self, key: &RowKey) -> Effect {
+        Effect::Copy {
+            text: key.name.clone(),
+            what: format!("name {}", key.name),
+        }
+    }
+
+    fn open_yaml(&mut self, key: RowKey) -> Vec<Effect> {
+        self.focus = Focus::Yaml(YamlView::loading(key.clone()));
+        vec![Effect::Fetch(key)]
+    }
+
+    fn favourite(&mut self, n: u8) {
+        let fav = self.settings.favourites.get(usize::from(n)).cloned();
+        match fav {
+            Some(ns) => self.set_namespace(&ns),
+            None if n == 0 => self.set_namespace("all"),
+            None => {
+                self.flash = Flash::error(format!(
+                    "no namespace favourite {n} (set `favourites:` in config.yaml)"
+                ))
+            }
+        }
     }
 
     fn quit(&mut self) -> Vec<Effect> {
@@ -366,7 +844,8 @@ impl App {
 
     /// Esc: clear the filter first, then pop the back stack, then clear marks.
     fn back(&mut self) {
-        if self.table.filter.take().is_some() {
+        if self.table.filter().is_some() {
+            self.table.set_filter(None);
             return;
         }
         if let Some(prev) = self.back.pop() {
@@ -381,74 +860,130 @@ impl App {
     }
 
     fn move_selection(&mut self, delta: isize) {
-        let rows = self.table.rows(&self.store);
+        if self.table.kind == ViewKind::Events {
+            let len = self.events.shown(&self.scope, self.table.filter()).len();
+            let last = len.saturating_sub(1) as isize;
+            self.events.selected = (self.events.selected as isize)
+                .saturating_add(delta)
+                .clamp(0, last.max(0)) as usize;
+            return;
+        }
+        self.refresh_view();
+        let rows = self.visible_rows();
         if rows.is_empty() {
             self.table.selected = None;
             return;
         }
         let cur = self.table.selected_index(&rows) as isize;
         let next = cur.saturating_add(delta).clamp(0, rows.len() as isize - 1) as usize;
-        self.table.selected = Some(rows[next].key());
+        let key = rows[next].key();
+        self.table.selected = Some(key);
     }
 
-    /// The key of the selected row (the first row when nothing is selected yet).
+    /// The key of the selected row (the first row when nothing is selected yet); in `:events`, the
+    /// object of the selected Event.
     pub fn selected_key(&self) -> Option<RowKey> {
-        let rows = self.table.rows(&self.store);
+        if self.table.kind == ViewKind::Events {
+            let shown = self.events.shown(&self.scope, self.table.filter());
+            let ev = shown.get(self.events.selected)?;
+            let kind = crate::cluster::clients::kind_info(&ev.kind).ok()?;
+            return Some(RowKey {
+                context: ev.context.clone(),
+                kind: kind.kind,
+                namespace: ev.namespace.clone(),
+                name: ev.name.clone(),
+            });
+        }
+        let rows = self.visible_rows();
         rows.get(self.table.selected_index(&rows)).map(|r| r.key())
     }
 
     /// Opens the confirmation for `action` on the marked rows (or the selected one).
     fn ask(&mut self, action: Action) {
-        if self.settings.readonly && action.is_mutation() {
-            self.flash = Some(Flash {
-                text: format!(
-                    "read-only: {} refused (started with --readonly)",
-                    action.name()
-                ),
-                error: true,
-            });
-            return;
-        }
         let targets: Vec<RowKey> = if self.marks.is_empty() {
             self.selected_key().into_iter().collect()
         } else {
             self.marks.iter().cloned().collect()
         };
-        if targets.is_empty() {
-            self.flash = Some(Flash {
-                text: format!("{}: no row selected", action.name()),
-                error: true,
-            });
-            return;
-        }
-        self.focus = Focus::Confirm(Confirm { action, targets });
+        self.ask_for(action, targets);
     }
 
-    fn on_confirm_key(&mut self, confirm: Confirm, ev: KeyEvent) -> Vec<Effect> {
+    /// Opens the confirmation for `action` on `targets`, unless read-only mode refuses it.
+    fn ask_for(&mut self, action: Action, targets: Vec<RowKey>) {
+        if self.settings.readonly && action.is_mutation() {
+            self.focus = Focus::Table;
+            self.flash = Flash::error(format!(
+                "read-only: {} refused (started with --readonly)",
+                action.name()
+            ));
+            return;
+        }
+        let locked: BTreeSet<&str> = targets
+            .iter()
+            .filter(|k| self.settings.readonly_contexts.contains(&k.context))
+            .map(|k| k.context.as_str())
+            .collect();
+        if !locked.is_empty() && action.is_mutation() {
+            self.focus = Focus::Table;
+            self.flash = Flash::error(format!(
+                "read-only: {} refused (context {} is read-only in config.yaml)",
+                action.name(),
+                locked.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+            return;
+        }
+        if targets.is_empty() {
+            self.flash = Flash::error(format!("{}: no row selected", action.name()));
+            return;
+        }
+        self.focus = Focus::Confirm(Confirm {
+            action,
+            targets,
+            scroll: 0,
+        });
+    }
+
+    fn on_confirm_key(&mut self, mut confirm: Confirm, ev: KeyEvent, key: Key) -> Vec<Effect> {
         match ev.code {
             KeyCode::Char('y') | KeyCode::Enter => {
-                self.flash = Some(Flash {
-                    text: format!(
-                        "{}: sent to {} object(s)",
-                        confirm.action.name(),
-                        confirm.targets.len()
-                    ),
-                    error: false,
-                });
+                self.flash = Flash::info(format!(
+                    "{}: sent to {} object(s)",
+                    confirm.action.name(),
+                    confirm.targets.len()
+                ));
                 self.marks.clear();
+                if confirm.action.requests_reconcile() {
+                    for k in &confirm.targets {
+                        self.pending.insert(
+                            k.clone(),
+                            Pending {
+                                action: confirm.action.name(),
+                                since: self.now,
+                            },
+                        );
+                    }
+                }
+                self.running = Some(Running {
+                    action: confirm.action.name(),
+                    total: confirm.targets.len(),
+                    ..Running::default()
+                });
                 vec![Effect::Apply {
                     targets: confirm.targets,
                     action: confirm.action,
                 }]
             }
             KeyCode::Char('n') | KeyCode::Esc => {
-                self.flash = Some(Flash {
-                    text: format!("{}: cancelled", confirm.action.name()),
-                    error: false,
-                });
+                self.flash = Flash::info(format!("{}: cancelled", confirm.action.name()));
                 Vec::new()
             }
             _ => {
+                // The target list scrolls with the movement keys.
+                if let Some(cmd) = self.keymap.command(Scope::Table, key)
+                    && let Some(pos) = self.scrolled(cmd, confirm.scroll, confirm.targets.len())
+                {
+                    confirm.scroll = pos;
+                }
                 self.focus = Focus::Confirm(confirm);
                 Vec::new()
             }
@@ -463,13 +998,14 @@ impl App {
         match ev.code {
             KeyCode::Esc => {
                 if prompt.kind == PromptKind::Filter {
-                    self.table.filter = None;
+                    self.table.set_filter(None);
                 }
             }
             KeyCode::Enter => match prompt.kind {
                 PromptKind::Filter => {
-                    self.table.filter = Filter::new(&prompt.input);
+                    self.apply_filter(&prompt.input);
                     self.table.selected = None;
+                    self.events.selected = 0;
                 }
                 PromptKind::Command => return self.run_command(prompt.input.trim()),
             },
@@ -498,13 +1034,29 @@ impl App {
     /// The filter applies as the user types.
     fn live_filter(&mut self, prompt: &Prompt) {
         if prompt.kind == PromptKind::Filter {
-            self.table.filter = Filter::new(&prompt.input);
+            self.apply_filter(&prompt.input);
+        }
+    }
+
+    fn apply_filter(&mut self, text: &str) {
+        match Filter::parse(text) {
+            Ok(Some(f)) if f.needs_labels() => {
+                self.flash = Flash::error(FilterError::NoLabels.to_string());
+                self.table.set_filter(None);
+            }
+            Ok(f) => self.table.set_filter(f),
+            Err(e) => {
+                self.flash = Flash::error(e.to_string());
+                self.table.set_filter(None);
+            }
         }
     }
 
     /// Runs a `:` command.
     fn run_command(&mut self, input: &str) -> Vec<Effect> {
-        let word = input.split_whitespace().next().unwrap_or("");
+        let mut words = input.split_whitespace();
+        let word = words.next().unwrap_or("");
+        let arg = words.next();
         let view = match word {
             "" => return Vec::new(),
             "q" | "q!" | "quit" | "qa" => return self.quit(),
@@ -512,24 +1064,84 @@ impl App {
                 self.focus = Focus::Help;
                 return Vec::new();
             }
-            "all" | "gitops" => ViewKind::All,
-            "failing" | "fail" => ViewKind::Failing,
-            "suspended" | "susp" => ViewKind::Suspended,
-            other => match crate::model::lookup(other) {
-                Some(k) => ViewKind::Kind(k),
+            "ctx" | "context" | "contexts" => {
+                self.context_command(arg);
+                return Vec::new();
+            }
+            "ns" | "namespace" | "namespaces" => {
+                match arg {
+                    Some(ns) => self.set_namespace(ns),
+                    None => self.open_namespace_picker(),
+                }
+                return Vec::new();
+            }
+            "events" | "ev" | "event" => ViewKind::Events,
+            other => match ViewKind::parse(other) {
+                Some(v) => v,
                 None => {
-                    self.flash = Some(Flash {
-                        text: format!(
-                            "unknown command {other:?} (Tab completes; :help lists keys)"
-                        ),
-                        error: true,
-                    });
+                    self.flash = Flash::error(format!(
+                        "unknown command {other:?} (Tab completes; :help lists keys)"
+                    ));
                     return Vec::new();
                 }
             },
         };
         self.show(view);
+        self.watch_events_if_needed()
+    }
+
+    fn watch_events_if_needed(&mut self) -> Vec<Effect> {
+        if self.table.kind == ViewKind::Events && !self.events.watching {
+            self.events.watching = true;
+            return vec![Effect::WatchEvents];
+        }
         Vec::new()
+    }
+
+    fn context_command(&mut self, arg: Option<&str>) {
+        let all = self.contexts.names();
+        match arg {
+            None => {
+                self.focus = Focus::Contexts(Picker {
+                    items: all,
+                    selected: 0,
+                })
+            }
+            Some("all" | "*") => {
+                self.scope.show_all();
+                self.flash = Flash::info("showing every context");
+            }
+            Some(c) if all.iter().any(|n| n == c) => {
+                self.scope.only(c, &all);
+                self.flash = Flash::info(format!(
+                    "showing context {c} only (:ctx all shows every context)"
+                ));
+            }
+            Some(c) => {
+                self.flash = Flash::error(format!(
+                    "no watched context {c:?}; watched: {}",
+                    all.join(", ")
+                ))
+            }
+        }
+    }
+
+    fn open_namespace_picker(&mut self) {
+        let namespaces: BTreeSet<&str> = self
+            .store
+            .rows()
+            .map(|r| r.namespace.as_str())
+            .filter(|ns| !ns.is_empty())
+            .collect();
+        let mut items = vec!["all".to_string()];
+        items.extend(namespaces.into_iter().map(str::to_string));
+        let selected = self
+            .scope
+            .namespace
+            .as_ref()
+            .and_then(|ns| items.iter().position(|i| i == ns))
+            .unwrap_or(0);
+        self.focus = Focus::Namespaces(Picker { items, selected });
     }
 
     /// Switches to `view`, pushing the current one on the back stack.
@@ -539,6 +1151,7 @@ impl App {
         }
         let prev = std::mem::replace(&mut self.table, TableView::new(view));
         self.back.push(prev);
+        self.events.selected = 0;
     }
 
     /// The kind of the current view, if it shows one kind.
@@ -548,4 +1161,26 @@ impl App {
             _ => None,
         }
     }
+
+    /// Whether mutations on `context` are refused (globally or by config).
+    pub fn is_readonly(&self, context: &str) -> bool {
+        self.settings.readonly || self.settings.readonly_contexts.contains(context)
+    }
+}
+
+/// The action a command asks for, if it is an action key.
+fn action_of(cmd: Command) -> Option<Action> {
+    Some(match cmd {
+        Command::Suspend => Action::Suspend,
+        Command::Resume => Action::Resume,
+        Command::Reconcile => Action::Reconcile,
+        Command::ReconcileSource => Action::ReconcileWithSource,
+        Command::HelmForce => Action::HelmForce,
+        Command::HelmReset => Action::HelmReset,
+        Command::Refresh => Action::Refresh,
+        Command::HardRefresh => Action::HardRefresh,
+        Command::Sync => Action::Sync { prune: false },
+        Command::Delete => Action::Delete,
+        _ => return None,
+    })
 }

@@ -61,6 +61,22 @@ pub enum Command {
     Reconcile,
     /// Request a reconcile of the source, then of the object.
     ReconcileSource,
+    /// HelmRelease: reconcile with force (one-off upgrade).
+    HelmForce,
+    /// HelmRelease: reconcile with reset of remediation retries.
+    HelmReset,
+    /// Argo CD: normal refresh.
+    Refresh,
+    /// Argo CD: hard refresh.
+    HardRefresh,
+    /// Argo CD: sync.
+    Sync,
+    /// Delete the object (with confirmation).
+    Delete,
+    /// Copy the name (in the YAML view: the whole YAML).
+    Copy,
+    /// Switch to namespace favourite N (0-9).
+    Favourite(u8),
 }
 
 /// Where a binding applies.
@@ -90,7 +106,7 @@ pub const COMMANDS: &[(Command, Scope, &str, &str)] = &[
         Command::Filter,
         Scope::Global,
         "filter",
-        "filter (regex, ! inverts)",
+        "filter: regex ! -f -l",
     ),
     (Command::Back, Scope::Global, "back", "clear filter / back"),
     (Command::Up, Scope::Table, "up", "up"),
@@ -124,6 +140,88 @@ pub const COMMANDS: &[(Command, Scope, &str, &str)] = &[
         Scope::Table,
         "reconcile_source",
         "reconcile with source",
+    ),
+    (
+        Command::HelmForce,
+        Scope::Table,
+        "helm_force",
+        "HelmRelease force",
+    ),
+    (
+        Command::HelmReset,
+        Scope::Table,
+        "helm_reset",
+        "HelmRelease reset",
+    ),
+    (Command::Refresh, Scope::Table, "refresh", "Argo refresh"),
+    (
+        Command::HardRefresh,
+        Scope::Table,
+        "hard_refresh",
+        "Argo hard refresh",
+    ),
+    (Command::Sync, Scope::Table, "sync", "Argo sync"),
+    (Command::Delete, Scope::Table, "delete", "delete"),
+    (Command::Copy, Scope::Global, "copy", "copy name / YAML"),
+    (
+        Command::Favourite(0),
+        Scope::Table,
+        "favourite_0",
+        "namespace favourite",
+    ),
+    (
+        Command::Favourite(1),
+        Scope::Table,
+        "favourite_1",
+        "namespace favourite",
+    ),
+    (
+        Command::Favourite(2),
+        Scope::Table,
+        "favourite_2",
+        "namespace favourite",
+    ),
+    (
+        Command::Favourite(3),
+        Scope::Table,
+        "favourite_3",
+        "namespace favourite",
+    ),
+    (
+        Command::Favourite(4),
+        Scope::Table,
+        "favourite_4",
+        "namespace favourite",
+    ),
+    (
+        Command::Favourite(5),
+        Scope::Table,
+        "favourite_5",
+        "namespace favourite",
+    ),
+    (
+        Command::Favourite(6),
+        Scope::Table,
+        "favourite_6",
+        "namespace favourite",
+    ),
+    (
+        Command::Favourite(7),
+        Scope::Table,
+        "favourite_7",
+        "namespace favourite",
+    ),
+    (
+        Command::Favourite(8),
+        Scope::Table,
+        "favourite_8",
+        "namespace favourite",
+    ),
+    (
+        Command::Favourite(9),
+        Scope::Table,
+        "favourite_9",
+        "namespace favourite",
     ),
 ];
 

@@ -4,7 +4,10 @@
 //! tokio tasks and feeds their results back as events; [`view::render`] draws `&App`.
 
 pub mod app;
+pub mod clipboard;
+pub mod detail;
 pub mod keymap;
+pub mod panels;
 pub mod prompt;
 pub mod table;
 pub mod theme;
@@ -13,5 +16,5 @@ pub mod yaml;
 
 pub use app::{App, Effect, Event, Flash, Focus, Settings};
 pub use keymap::{ConfigError, Keymap};
-pub use table::{TableView, ViewKind};
+pub use table::{RowScope, TableView, ViewKind};
 pub use theme::Theme;

@@ -21,7 +21,17 @@ pub struct Prompt {
 }
 
 /// Commands that are not kind names.
-const COMMAND_WORDS: &[&str] = &["all", "failing", "suspended", "help", "quit", "q"];
+const COMMAND_WORDS: &[&str] = &[
+    "all",
+    "failing",
+    "suspended",
+    "events",
+    "ctx",
+    "ns",
+    "help",
+    "quit",
+    "q",
+];
 
 /// Every word `:` accepts, for completion: the fixed commands, then every kind name and alias.
 pub fn command_words() -> impl Iterator<Item = &'static str> {

@@ -1,10 +1,15 @@
-//! The table view's own state: which rows it shows (view, filter), their order, and the selection.
+//! The table view's own state: which rows it shows (view, scope, filter), their order, and the
+//! selection. The filtered, sorted row list is cached and rebuilt only when the store, the filter, the
+//! sort or the scope changes, so a frame over 10,000 rows costs a slice, not a sort.
 
 use crate::cluster::Store;
 use crate::model::KindInfo;
 use crate::model::health::Health;
 use crate::model::row::{Row, RowKey};
+use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
+use nucleo_matcher::{Config, Matcher, Utf32Str};
 use regex::{Regex, RegexBuilder};
+use std::collections::BTreeSet;
 
 /// What a table view lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,16 +22,31 @@ pub enum ViewKind {
     Failing,
     /// Suspended rows of every kind.
     Suspended,
+    /// Kubernetes Events of GitOps objects (not Store rows).
+    Events,
 }
 
 impl ViewKind {
-    /// The crumb / title: `all`, `kustomizations`, `failing`, `suspended`.
+    /// Parses a view name as `-c` and `:` accept it: all, failing, suspended, events, or a kind name
+    /// or alias (ks, gr, hr, app, ...).
+    pub fn parse(name: &str) -> Option<ViewKind> {
+        match name {
+            "all" | "gitops" => Some(ViewKind::All),
+            "failing" | "fail" => Some(ViewKind::Failing),
+            "suspended" | "susp" => Some(ViewKind::Suspended),
+            "events" | "ev" | "event" => Some(ViewKind::Events),
+            other => crate::model::lookup(other).map(ViewKind::Kind),
+        }
+    }
+
+    /// The crumb / title: `all`, `kustomizations`, `failing`, `suspended`, `events`.
     pub fn title(&self) -> &'static str {
         match self {
             ViewKind::All => "all",
             ViewKind::Kind(k) => k.plural,
             ViewKind::Failing => "failing",
             ViewKind::Suspended => "suspended",
+            ViewKind::Events => "events",
         }
     }
 
@@ -41,6 +61,7 @@ impl ViewKind {
             ViewKind::Kind(k) => std::ptr::eq(*k, row.kind) || k.kind == row.kind.kind,
             ViewKind::Failing => row.health == Health::Failing,
             ViewKind::Suspended => row.suspended || row.health == Health::Suspended,
+            ViewKind::Events => false,
         }
     }
 }
@@ -60,55 +81,252 @@ pub enum SortBy {
     Ready,
 }
 
+/// How a `/` filter matches.
+#[derive(Debug, Clone)]
+enum Matching {
+    /// Case-insensitive regex over context, kind, namespace, name and message.
+    Regex(Regex),
+    /// `-l key=value,key2=value2` (also `key!=value`, `key`): needs labels on rows.
+    Labels(Vec<LabelTerm>),
+    /// `-f text`: fuzzy match (nucleo) over `namespace/name`.
+    Fuzzy(String),
+}
+
+/// One term of a label selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelTerm {
+    /// Label key.
+    pub key: String,
+    /// Required value (`None`: the key must exist).
+    pub value: Option<String>,
+    /// `!=`: the label must not have that value.
+    pub negated: bool,
+}
+
 /// A compiled `/` filter.
 #[derive(Debug, Clone)]
 pub struct Filter {
     /// What the user typed.
     pub text: String,
-    regex: Regex,
+    matching: Matching,
     invert: bool,
 }
 
+/// A filter that cannot be used, with the reason shown on the flash line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// A label selector term is malformed.
+    #[error("-l {term:?}: expected key=value, key!=value or key (comma-separated)")]
+    BadLabel {
+        /// The term.
+        term: String,
+    },
+    /// Rows carry no labels yet.
+    #[error(
+        "-l: label filters are not available: rows do not carry labels yet (the model's Row has no labels field)"
+    )]
+    NoLabels,
+}
+
 impl Filter {
-    /// Compiles `text`: a case-insensitive regex (a literal if the regex is invalid); a leading `!`
-    /// inverts. None for an empty filter.
-    pub fn new(text: &str) -> Option<Filter> {
-        let (invert, pattern) = match text.strip_prefix('!') {
+    /// Compiles `text`: `-f TEXT` fuzzy, `-l SELECTOR` labels, else a case-insensitive regex (a literal
+    /// if the regex is invalid); a leading `!` inverts. `Ok(None)` for an empty filter.
+    pub fn parse(text: &str) -> Result<Option<Filter>, FilterError> {
+        let (invert, rest) = match text.strip_prefix('!') {
             Some(rest) => (true, rest),
             None => (false, text),
         };
-        if pattern.is_empty() {
-            return None;
-        }
-        let build = |p: &str| {
-            RegexBuilder::new(p)
-                .case_insensitive(true)
-                .size_limit(1 << 20)
-                .build()
+        let matching = if let Some(sel) = rest.strip_prefix("-l") {
+            let sel = sel.trim();
+            if sel.is_empty() {
+                return Ok(None);
+            }
+            Matching::Labels(parse_selector(sel)?)
+        } else if let Some(f) = rest.strip_prefix("-f") {
+            let f = f.trim();
+            if f.is_empty() {
+                return Ok(None);
+            }
+            Matching::Fuzzy(f.to_string())
+        } else {
+            if rest.is_empty() {
+                return Ok(None);
+            }
+            let build = |p: &str| {
+                RegexBuilder::new(p)
+                    .case_insensitive(true)
+                    .size_limit(1 << 20)
+                    .build()
+            };
+            match build(rest).or_else(|_| build(&regex::escape(rest))) {
+                Ok(r) => Matching::Regex(r),
+                // Even the escaped literal is too big for the size limit: match nothing rather than panic.
+                Err(_) => return Ok(None),
+            }
         };
-        let regex = build(pattern)
-            .or_else(|_| build(&regex::escape(pattern)))
-            .ok()?;
-        Some(Filter {
+        Ok(Some(Filter {
             text: text.to_string(),
-            regex,
+            matching,
             invert,
-        })
+        }))
     }
 
-    /// Whether a row passes (matches context, kind, namespace, name or status message).
-    pub fn admits(&self, row: &Row) -> bool {
-        let hit = [
-            row.name.as_str(),
-            row.namespace.as_str(),
-            row.context.as_str(),
-            row.kind.kind,
-            row.message.as_str(),
-        ]
-        .iter()
-        .any(|s| self.regex.is_match(s));
+    /// Like [`Filter::parse`], dropping errors (the old API).
+    pub fn new(text: &str) -> Option<Filter> {
+        Filter::parse(text).ok().flatten()
+    }
+
+    /// Whether this is a label filter (which rows cannot answer yet).
+    pub fn needs_labels(&self) -> bool {
+        self.label_terms().is_some()
+    }
+
+    /// The terms of a label filter.
+    pub fn label_terms(&self) -> Option<&[LabelTerm]> {
+        match &self.matching {
+            Matching::Labels(terms) => Some(terms),
+            _ => None,
+        }
+    }
+
+    /// Whether a string passes a regex or fuzzy filter (for the events list).
+    pub fn admits_text(&self, fields: &[&str]) -> bool {
+        let hit = match &self.matching {
+            Matching::Regex(r) => fields.iter().any(|s| r.is_match(s)),
+            Matching::Fuzzy(f) => {
+                let mut m = FuzzyMatcher::new(f);
+                fields.iter().any(|s| m.matches(s))
+            }
+            Matching::Labels(_) => false,
+        };
         hit != self.invert
     }
+
+    fn admits(&self, row: &Row, fuzzy: &mut Option<FuzzyMatcher>) -> bool {
+        let hit = match &self.matching {
+            Matching::Regex(r) => [
+                row.name.as_str(),
+                row.namespace.as_str(),
+                row.context.as_str(),
+                row.kind.kind,
+                row.message.as_str(),
+            ]
+            .iter()
+            .any(|s| r.is_match(s)),
+            Matching::Fuzzy(f) => {
+                let m = fuzzy.get_or_insert_with(|| FuzzyMatcher::new(f));
+                m.matches(&row.name) || m.matches(&format!("{}/{}", row.namespace, row.name))
+            }
+            // Rows have no labels: nothing matches (the App refuses these filters with a flash).
+            Matching::Labels(_) => false,
+        };
+        hit != self.invert
+    }
+}
+
+/// A nucleo pattern with its scratch buffers (built once per table refresh).
+struct FuzzyMatcher {
+    pattern: Pattern,
+    matcher: Matcher,
+    buf: Vec<char>,
+}
+
+impl FuzzyMatcher {
+    fn new(text: &str) -> FuzzyMatcher {
+        FuzzyMatcher {
+            pattern: Pattern::parse(text, CaseMatching::Ignore, Normalization::Smart),
+            matcher: Matcher::new(Config::DEFAULT),
+            buf: Vec::new(),
+        }
+    }
+
+    fn matches(&mut self, haystack: &str) -> bool {
+        self.pattern
+            .score(Utf32Str::new(haystack, &mut self.buf), &mut self.matcher)
+            .is_some()
+    }
+}
+
+/// Parses `a=b,c!=d,e` into terms.
+pub fn parse_selector(sel: &str) -> Result<Vec<LabelTerm>, FilterError> {
+    sel.split(',')
+        .map(str::trim)
+        .map(|term| {
+            let bad = || FilterError::BadLabel {
+                term: term.to_string(),
+            };
+            let (key, value, negated) = if let Some((k, v)) = term.split_once("!=") {
+                (k, Some(v), true)
+            } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+                (k, Some(v), false)
+            } else {
+                (term, None, false)
+            };
+            let key = key.trim();
+            if key.is_empty() || key.contains(char::is_whitespace) || key.contains('=') {
+                return Err(bad());
+            }
+            Ok(LabelTerm {
+                key: key.to_string(),
+                value: value.map(|v| v.trim().to_string()),
+                negated,
+            })
+        })
+        .collect()
+}
+
+/// Which contexts and namespace every view shows (`:ctx`, `:ns`, favourites).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowScope {
+    /// Contexts hidden from every view.
+    pub hidden: BTreeSet<String>,
+    /// Show only this namespace (`None` = all).
+    pub namespace: Option<String>,
+    /// Bumped on every change (cache stamp).
+    pub revision: u64,
+}
+
+impl RowScope {
+    fn admits(&self, row: &Row) -> bool {
+        !self.hidden.contains(&row.context)
+            && self
+                .namespace
+                .as_ref()
+                .is_none_or(|ns| *ns == row.namespace)
+    }
+
+    /// Hides or shows one context.
+    pub fn toggle(&mut self, context: &str) {
+        if !self.hidden.remove(context) {
+            self.hidden.insert(context.to_string());
+        }
+        self.revision += 1;
+    }
+
+    /// Shows only `context` among `all`.
+    pub fn only(&mut self, context: &str, all: &[String]) {
+        self.hidden = all.iter().filter(|c| *c != context).cloned().collect();
+        self.revision += 1;
+    }
+
+    /// Shows every context.
+    pub fn show_all(&mut self) {
+        self.hidden.clear();
+        self.revision += 1;
+    }
+
+    /// Narrows to one namespace (`None` = all).
+    pub fn set_namespace(&mut self, namespace: Option<String>) {
+        self.namespace = namespace;
+        self.revision += 1;
+    }
+}
+
+/// The cached result of filtering and sorting, valid for one (store, view, scope) stamp.
+#[derive(Debug, Clone, Default)]
+struct RowsCache {
+    stamp: (u64, u64, u64),
+    ids: Vec<usize>,
 }
 
 /// The state of one table view; the back stack keeps earlier ones whole.
@@ -116,14 +334,14 @@ impl Filter {
 pub struct TableView {
     /// What it lists.
     pub kind: ViewKind,
-    /// The `/` filter, if any.
-    pub filter: Option<Filter>,
-    /// Sort column.
-    pub sort: SortBy,
-    /// Reverse the sort.
-    pub descending: bool,
+    filter: Option<Filter>,
+    sort: SortBy,
+    descending: bool,
     /// The selected row, by key (survives updates and re-sorts).
     pub selected: Option<RowKey>,
+    /// Bumped when the filter or sort changes.
+    revision: u64,
+    cache: Option<RowsCache>,
 }
 
 impl TableView {
@@ -135,34 +353,25 @@ impl TableView {
             sort: SortBy::Key,
             descending: false,
             selected: None,
+            revision: 0,
+            cache: None,
         }
     }
 
-    /// The rows this view shows, filtered and sorted.
-    pub fn rows<'a>(&self, store: &'a Store) -> Vec<&'a Row> {
-        let mut rows: Vec<&Row> = store
-            .rows()
-            .filter(|r| self.kind.admits(r))
-            .filter(|r| self.filter.as_ref().is_none_or(|f| f.admits(r)))
-            .collect();
-        match self.sort {
-            SortBy::Key => {}
-            SortBy::Name => rows.sort_by(|a, b| {
-                (&a.name, &a.namespace, &a.context).cmp(&(&b.name, &b.namespace, &b.context))
-            }),
-            // Newest first, rows without a timestamp last.
-            SortBy::Age => rows.sort_by_key(|r| std::cmp::Reverse(r.created.unwrap_or(i64::MIN))),
-            SortBy::Status => rows.sort_by_key(|r| health_rank(r.health)),
-            SortBy::Ready => rows.sort_by_key(|r| match r.ready {
-                crate::model::ConditionStatus::False => 0,
-                crate::model::ConditionStatus::Unknown => 1,
-                crate::model::ConditionStatus::True => 2,
-            }),
-        }
-        if self.descending {
-            rows.reverse();
-        }
-        rows
+    /// The `/` filter, if any.
+    pub fn filter(&self) -> Option<&Filter> {
+        self.filter.as_ref()
+    }
+
+    /// Replaces the filter (`None` clears it).
+    pub fn set_filter(&mut self, filter: Option<Filter>) {
+        self.filter = filter;
+        self.revision += 1;
+    }
+
+    /// The sort column and whether it is reversed.
+    pub fn sort(&self) -> (SortBy, bool) {
+        (self.sort, self.descending)
     }
 
     /// Sorts by `by`; choosing the current column again flips the direction (as k9s does).
@@ -173,15 +382,99 @@ impl TableView {
             self.sort = by;
             self.descending = false;
         }
+        self.revision += 1;
+    }
+
+    fn stamp(&self, store: &Store, scope: &RowScope) -> (u64, u64, u64) {
+        (store.generation(), self.revision, scope.revision)
+    }
+
+    /// Whether the cache matches the store and scope (render then only slices it).
+    pub fn is_fresh(&self, store: &Store, scope: &RowScope) -> bool {
+        self.cache
+            .as_ref()
+            .is_some_and(|c| c.stamp == self.stamp(store, scope))
+    }
+
+    /// Rebuilds the cached row list if the store, filter, sort or scope changed since the last build.
+    pub fn refresh(&mut self, store: &Store, scope: &RowScope) {
+        if self.is_fresh(store, scope) {
+            return;
+        }
+        let ids = self.compute(store, scope);
+        self.cache = Some(RowsCache {
+            stamp: self.stamp(store, scope),
+            ids,
+        });
+    }
+
+    fn compute(&self, store: &Store, scope: &RowScope) -> Vec<usize> {
+        let mut fuzzy = None;
+        let mut ids: Vec<usize> = store
+            .ids()
+            .filter(|&id| {
+                store.row_at(id).is_some_and(|r| {
+                    self.kind.admits(r)
+                        && scope.admits(r)
+                        && self.filter.as_ref().is_none_or(|f| f.admits(r, &mut fuzzy))
+                })
+            })
+            .collect();
+        let row = |id: &usize| store.row_at(*id);
+        match self.sort {
+            SortBy::Key => {}
+            SortBy::Name => ids.sort_by(|a, b| {
+                let key = |id| row(id).map(|r| (&r.name, &r.namespace, &r.context));
+                key(a).cmp(&key(b))
+            }),
+            // Newest first, rows without a timestamp last.
+            SortBy::Age => ids.sort_by_key(|id| {
+                std::cmp::Reverse(row(id).and_then(|r| r.created).unwrap_or(i64::MIN))
+            }),
+            SortBy::Status => ids.sort_by_key(|id| row(id).map_or(9, |r| health_rank(r.health))),
+            SortBy::Ready => ids.sort_by_key(|id| {
+                row(id).map_or(9, |r| match r.ready {
+                    crate::model::ConditionStatus::False => 0,
+                    crate::model::ConditionStatus::Unknown => 1,
+                    crate::model::ConditionStatus::True => 2,
+                })
+            }),
+        }
+        if self.descending {
+            ids.reverse();
+        }
+        ids
+    }
+
+    /// The rows this view shows, filtered and sorted: from the cache when fresh, else computed now
+    /// (same result, just slower; the console refreshes before drawing).
+    pub fn rows<'a>(&self, store: &'a Store, scope: &RowScope) -> Vec<&'a Row> {
+        let computed;
+        let ids = match &self.cache {
+            Some(c) if c.stamp == self.stamp(store, scope) => &c.ids,
+            _ => {
+                computed = self.compute(store, scope);
+                &computed
+            }
+        };
+        ids.iter().filter_map(|&id| store.row_at(id)).collect()
     }
 
     /// The index of the selected row in `rows` (0 when the selection is gone).
     pub fn selected_index(&self, rows: &[&Row]) -> usize {
         self.selected
             .as_ref()
-            .and_then(|k| rows.iter().position(|r| r.key() == *k))
+            .and_then(|k| rows.iter().position(|r| is_key_of(k, r)))
             .unwrap_or(0)
     }
+}
+
+/// Compares a key with a row without building the row's key (no allocation per row).
+pub fn is_key_of(key: &RowKey, row: &Row) -> bool {
+    key.name == row.name
+        && key.namespace == row.namespace
+        && key.kind == row.kind.kind
+        && key.context == row.context
 }
 
 fn health_rank(h: Health) -> u8 {
@@ -191,5 +484,51 @@ fn health_rank(h: Health) -> u8 {
         Health::Unknown => 2,
         Health::Suspended => 3,
         Health::Ready => 4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_regex_fuzzy_and_labels() {
+        assert!(Filter::parse("").unwrap().is_none());
+        assert!(Filter::parse("!").unwrap().is_none());
+        assert!(Filter::parse("-f ").unwrap().is_none());
+        let f = Filter::parse("!-f pdnf").unwrap().unwrap();
+        assert!(!f.admits_text(&["podinfo"]));
+        assert!(f.admits_text(&["nginx"]));
+        let f = Filter::parse("[").unwrap().unwrap();
+        assert!(f.admits_text(&["a[b"]));
+        assert!(
+            Filter::parse("-l app=web,tier!=db,env")
+                .unwrap()
+                .unwrap()
+                .needs_labels()
+        );
+        assert_eq!(
+            parse_selector("a = b ,c!=d,e").unwrap(),
+            vec![
+                LabelTerm {
+                    key: "a".into(),
+                    value: Some("b".into()),
+                    negated: false
+                },
+                LabelTerm {
+                    key: "c".into(),
+                    value: Some("d".into()),
+                    negated: true
+                },
+                LabelTerm {
+                    key: "e".into(),
+                    value: None,
+                    negated: false
+                },
+            ]
+        );
+        for bad in ["=x", "a b=c", ",", "a,,b"] {
+            assert!(parse_selector(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -13,6 +13,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "high-contrast",
         include_str!("../../themes/high-contrast.yaml"),
     ),
+    ("dracula", include_str!("../../themes/dracula.yaml")),
 ];
 
 macro_rules! theme_slots {
@@ -295,5 +296,6 @@ mod tests {
         let t = Theme::load("light", Some(dir.path()), false).unwrap();
         assert_eq!(t.ready.fg, Some(Color::Magenta));
         assert!(Theme::load("solarized", Some(dir.path()), false).is_err());
+        assert!(Theme::load("dracula", None, false).is_ok());
     }
 }

@@ -1,7 +1,7 @@
 //! Rendering: a pure function of [`App`] onto a ratatui frame. No I/O, no state changes.
 
 use super::app::{App, Focus};
-use super::keymap::{COMMANDS, Key};
+use super::keymap::{COMMANDS, Command, Key};
 use super::prompt::PromptKind;
 use crate::cluster::ContextState;
 use crate::model::ConditionStatus;
@@ -32,7 +32,10 @@ pub fn render(app: &App, frame: &mut Frame) {
         Focus::Help => render_help(app, frame, table),
         Focus::Confirm(c) => render_confirm(app, c, frame, table),
         Focus::Yaml(y) => render_yaml(app, y, frame, table),
-        _ => {}
+        Focus::Detail(d) => super::panels::render_detail(app, d, frame, table),
+        Focus::Contexts(p) => super::panels::render_context_picker(app, p, frame, table),
+        Focus::Namespaces(p) => super::panels::render_namespace_picker(app, p, frame, table),
+        Focus::Table | Focus::Prompt(_) => {}
     }
 }
 
@@ -63,7 +66,17 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     let mut ctx = vec![Span::styled("flotilla ", t.title)];
     for (name, state) in &app.contexts.states {
-        ctx.push(Span::styled(format!("{name}:"), t.header_key));
+        let hidden = app.scope.hidden.contains(name);
+        let ro = if app.settings.readonly_contexts.contains(name) {
+            "(ro)"
+        } else {
+            ""
+        };
+        let style = if hidden { t.stale } else { t.header_key };
+        ctx.push(Span::styled(
+            format!("{}{name}{ro}:", if hidden { "-" } else { "" }),
+            style,
+        ));
         ctx.push(Span::styled(
             format!("{} ", context_label(app, state)),
             context_style(app, state),
@@ -80,10 +93,23 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
         Span::styled("progressing ", t.header_key),
         Span::styled(format!("{} ", c.progressing), t.progressing),
         Span::styled(
-            format!("ns {} ", app.settings.namespace.as_deref().unwrap_or("all")),
+            format!(
+                "ns {} ",
+                app.scope
+                    .namespace
+                    .as_deref()
+                    .or(app.settings.namespace.as_deref())
+                    .unwrap_or("all")
+            ),
             t.header_key,
         ),
     ];
+    if !app.pending.is_empty() {
+        counts.push(Span::styled(
+            format!("reconciling {} ", app.pending.len()),
+            t.progressing,
+        ));
+    }
     if app.settings.readonly {
         counts.push(Span::styled(" READ-ONLY ", t.readonly_badge));
     }
@@ -99,7 +125,8 @@ struct Column {
     cell: fn(&App, &Row) -> String,
 }
 
-fn age(app: &App, ts: Option<i64>) -> String {
+/// The age of a timestamp relative to the app's clock (`-` when unknown).
+pub(crate) fn age(app: &App, ts: Option<i64>) -> String {
     match ts {
         Some(ts) => human_duration(Duration::from_secs(app.now.saturating_sub(ts).max(0) as u64)),
         None => "-".into(),
@@ -233,7 +260,7 @@ const TAIL_COLUMNS: &[Column] = &[
 ];
 
 /// Kind names short enough for the merged KIND column.
-fn short_kind(kind: &str) -> &str {
+pub(crate) fn short_kind(kind: &str) -> &str {
     match kind {
         "ImageUpdateAutomation" => "ImageUpdAuto",
         "HelmRepository" => "HelmRepo",
@@ -280,7 +307,7 @@ fn empty_reason(app: &App) -> String {
         })
         .collect();
     if problems.is_empty() {
-        if app.table.filter.is_some() {
+        if app.table.filter().is_some() {
             "no rows match the filter (Esc clears it)".into()
         } else {
             match app.table.kind {
@@ -288,6 +315,9 @@ fn empty_reason(app: &App) -> String {
                 super::table::ViewKind::Failing => "nothing is failing".into(),
                 super::table::ViewKind::Suspended => "nothing is suspended".into(),
                 super::table::ViewKind::Kind(k) => format!("no {} in any context", k.plural),
+                super::table::ViewKind::Events => {
+                    "no Events about GitOps objects yet (watching every context)".into()
+                }
             }
         }
     } else {
@@ -296,8 +326,12 @@ fn empty_reason(app: &App) -> String {
 }
 
 fn render_table(app: &App, frame: &mut Frame, area: Rect) {
+    if app.table.kind == super::table::ViewKind::Events {
+        super::panels::render_events(app, frame, area);
+        return;
+    }
     let t = &app.theme;
-    let rows = app.table.rows(&app.store);
+    let rows = app.visible_rows();
     let body_height = usize::from(area.height.saturating_sub(1));
     if rows.is_empty() {
         let [head, body] =
@@ -439,19 +473,32 @@ fn render_table(app: &App, frame: &mut Frame, area: Rect) {
         .map(|(n, (row, values))| {
             let key = row.key();
             let marked = app.marks.contains(&key);
+            let pending = app.pending.get(&key);
+            let status = match pending {
+                Some(p) => format!(
+                    "⟳ {} requested {} ago · {}",
+                    p.action,
+                    age(app, Some(p.since)),
+                    row.message.replace('\n', " ")
+                ),
+                None => row.message.replace('\n', " "),
+            };
             let mut out: Vec<Cell> = vec![Cell::from(if marked { "*" } else { " " })];
             for (i, v) in values.iter().enumerate() {
                 if i == status_at {
-                    out.push(Cell::from(row.message.replace('\n', " ")));
+                    out.push(Cell::from(status.clone()));
                 }
                 if keep[i] {
                     out.push(Cell::from(v.clone()));
                 }
             }
             if status_at == values.len() {
-                out.push(Cell::from(row.message.replace('\n', " ")));
+                out.push(Cell::from(status));
             }
             let mut style = row_style(app, row);
+            if pending.is_some() {
+                style = style.patch(t.progressing);
+            }
             if marked {
                 style = style.patch(t.marked);
             }
@@ -474,9 +521,13 @@ fn render_crumbs(app: &App, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled(format!(" {} ", v.kind.title()), t.crumb));
         spans.push(Span::raw(" "));
     }
-    let rows = app.table.rows(&app.store).len();
+    let rows = if app.table.kind == super::table::ViewKind::Events {
+        app.events.shown(&app.scope, app.table.filter()).len()
+    } else {
+        app.visible_rows().len()
+    };
     let mut current = format!(" {}({rows}) ", app.table.kind.title());
-    if let Some(f) = &app.table.filter {
+    if let Some(f) = app.table.filter() {
         current = format!(" {}({rows}) /{} ", app.table.kind.title(), f.text);
     }
     spans.push(Span::styled(current, t.crumb_active));
@@ -484,6 +535,12 @@ fn render_crumbs(app: &App, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled(
             format!("  {} marked", app.marks.len()),
             t.marked,
+        ));
+    }
+    if !app.scope.hidden.is_empty() {
+        spans.push(Span::styled(
+            format!("  hidden: {}", join(app.scope.hidden.iter())),
+            t.header_key,
         ));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
@@ -518,7 +575,13 @@ fn render_bottom(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(line), area);
 }
 
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+/// Joins names with `, ` for one-line messages.
+pub(crate) fn join<'a>(items: impl Iterator<Item = &'a String>) -> String {
+    items.map(String::as_str).collect::<Vec<_>>().join(", ")
+}
+
+/// A rectangle of at most `width`×`height` centred in `area`.
+pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);
     Rect {
@@ -531,17 +594,28 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 
 fn render_help(app: &App, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
-    let lines: Vec<Line> = COMMANDS
+    let favourites: Vec<String> = (0..10)
+        .flat_map(|n| app.keymap.keys_for(Command::Favourite(n)))
+        .map(|k| k.label())
+        .collect();
+    let mut lines: Vec<Line> = COMMANDS
         .iter()
+        .filter(|(cmd, _, _, _)| !matches!(cmd, Command::Favourite(_)))
         .map(|(cmd, _, _, help)| {
             let keys: Vec<String> = app.keymap.keys_for(*cmd).iter().map(Key::label).collect();
             Line::from(vec![
-                Span::styled(format!("{:<16}", keys.join(" ")), t.help_key),
+                Span::styled(format!("{:<14}", keys.join(" ")), t.help_key),
                 Span::styled(*help, t.text),
             ])
         })
         .filter(|l| !l.spans[0].content.trim().is_empty())
         .collect();
+    if !favourites.is_empty() {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<14}", favourites.join("")), t.help_key),
+            Span::styled("namespace favourites", t.text),
+        ]));
+    }
     let half = lines.len().div_ceil(2);
     let rect = centered(area, 76, half as u16 + 2);
     frame.render_widget(Clear, rect);
@@ -558,22 +632,34 @@ fn render_help(app: &App, frame: &mut Frame, area: Rect) {
 
 fn render_confirm(app: &App, c: &super::app::Confirm, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
+    let delete = c.action == crate::cluster::Action::Delete;
     let mut lines = vec![Line::styled(
-        format!("{} {} object(s)?", c.action.name(), c.targets.len()),
-        t.title,
+        format!(
+            "{} {} object(s)?{}",
+            c.action.name(),
+            c.targets.len(),
+            if delete {
+                " This cannot be undone."
+            } else {
+                ""
+            }
+        ),
+        if delete { t.failing } else { t.title },
     )];
-    let room = usize::from(area.height.saturating_sub(5)).max(1);
-    for k in c.targets.iter().take(room) {
+    let room = usize::from(area.height.saturating_sub(6)).max(1);
+    let scroll = c.scroll.min(c.targets.len().saturating_sub(room));
+    if scroll > 0 {
+        lines.push(Line::raw(format!("  … {scroll} above")));
+    }
+    for k in c.targets.iter().skip(scroll).take(room) {
         lines.push(Line::raw(format!(
             "  {} {} {}/{}",
             k.context, k.kind, k.namespace, k.name
         )));
     }
-    if c.targets.len() > room {
-        lines.push(Line::raw(format!(
-            "  … and {} more",
-            c.targets.len() - room
-        )));
+    let below = c.targets.len().saturating_sub(scroll + room);
+    if below > 0 {
+        lines.push(Line::raw(format!("  … and {below} more (j/k scroll)")));
     }
     lines.push(Line::styled("y/enter: yes   n/esc: no", t.help_key));
     let rect = centered(area, 70, lines.len() as u16 + 2);
@@ -591,8 +677,13 @@ fn render_confirm(app: &App, c: &super::app::Confirm, frame: &mut Frame, area: R
 
 fn render_yaml(app: &App, y: &super::yaml::YamlView, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
+    let hint = match &y.search {
+        Some(term) if y.typing => format!(" /{term}█ "),
+        Some(term) => format!(" /{term} — n/N next/prev, c copy, esc back "),
+        None => " — / search, c copy, esc back ".to_string(),
+    };
     let title = format!(
-        " yaml {} {} {}/{} ",
+        " yaml {} {} {}/{}{hint}",
         y.key.context, y.key.kind, y.key.namespace, y.key.name
     );
     let lines: Vec<Line> = if y.loading {
@@ -600,8 +691,16 @@ fn render_yaml(app: &App, y: &super::yaml::YamlView, frame: &mut Frame, area: Re
     } else {
         y.lines
             .iter()
+            .enumerate()
             .skip(y.scroll)
-            .map(|l| Line::raw(l.as_str()))
+            .take(usize::from(area.height))
+            .map(|(i, l)| {
+                if y.is_match(i) {
+                    Line::styled(l.as_str(), t.marked)
+                } else {
+                    Line::raw(l.as_str())
+                }
+            })
             .collect()
     };
     frame.render_widget(Clear, area);

@@ -14,6 +14,56 @@ pub struct YamlView {
     pub scroll: usize,
     /// Still waiting for the fetch.
     pub loading: bool,
+    /// The search term (`/` in the YAML view), if any.
+    pub search: Option<String>,
+    /// The search line is open and takes the keys.
+    pub typing: bool,
+}
+
+impl YamlView {
+    /// A view waiting for its object.
+    pub fn loading(key: RowKey) -> YamlView {
+        YamlView {
+            key,
+            lines: Vec::new(),
+            scroll: 0,
+            loading: true,
+            search: None,
+            typing: false,
+        }
+    }
+
+    /// Whether line `i` matches the search (case-insensitive substring).
+    pub fn is_match(&self, i: usize) -> bool {
+        match (&self.search, self.lines.get(i)) {
+            (Some(term), Some(line)) if !term.is_empty() => {
+                line.to_lowercase().contains(&term.to_lowercase())
+            }
+            _ => false,
+        }
+    }
+
+    /// Scrolls to the next (or previous) matching line after (before) the current top line, wrapping;
+    /// returns whether one was found.
+    pub fn jump(&mut self, forward: bool, include_current: bool) -> bool {
+        let n = self.lines.len();
+        if n == 0 {
+            return false;
+        }
+        let start = if include_current { 0 } else { 1 };
+        for step in start..=n {
+            let i = if forward {
+                (self.scroll + step) % n
+            } else {
+                (self.scroll + n * 2 - step) % n
+            };
+            if self.is_match(i) {
+                self.scroll = i;
+                return true;
+            }
+        }
+        false
+    }
 }
 
 /// Removes `metadata.managedFields` and masks every value of a Secret's `data`/`stringData`.
@@ -60,6 +110,24 @@ mod tests {
             text.contains("password: '***'") || text.contains("password: \"***\""),
             "{text}"
         );
+        let mut view = YamlView::loading(RowKey {
+            context: "c".into(),
+            kind: "Secret",
+            namespace: "n".into(),
+            name: "s".into(),
+        });
+        view.lines = to_lines(&secret);
+        view.search = Some("PASSWORD".into());
+        assert!(view.jump(true, true));
+        assert!(view.lines[view.scroll].contains("password"));
+        let at = view.scroll;
+        // The only match: wrapping comes back to it.
+        assert!(view.jump(true, false));
+        assert_eq!(view.scroll, at);
+        assert!(view.jump(false, false));
+        assert_eq!(view.scroll, at);
+        view.search = Some("nowhere".into());
+        assert!(!view.jump(true, true));
         let ks = prepare(json!({"kind": "Kustomization", "data": {"a": "b"}}));
         assert_eq!(ks["data"]["a"], "b");
         assert_eq!(prepare(json!(3)), json!(3));

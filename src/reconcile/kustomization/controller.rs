@@ -536,6 +536,8 @@ fn round_ms(d: Duration) -> Duration {
 struct ExtractedArtifacts {
     root: PathBuf,
     entries: Mutex<HashMap<String, (Arc<PathBuf>, Instant)>>,
+    /// One gate per digest being extracted, so concurrent builds wait for one extraction.
+    extracting: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 /// How many unused extracted artifacts are kept for reuse.
@@ -548,6 +550,7 @@ impl ExtractedArtifacts {
         ExtractedArtifacts {
             root,
             entries: Mutex::new(HashMap::new()),
+            extracting: Mutex::new(HashMap::new()),
         }
     }
 
@@ -558,12 +561,39 @@ impl ExtractedArtifacts {
         artifact: &Artifact,
     ) -> Result<Arc<PathBuf>, ReconcileError> {
         let key = artifact.digest.trim_start_matches("sha256:").to_string();
-        if let Ok(mut m) = self.entries.lock()
-            && let Some((dir, used)) = m.get_mut(&key)
-        {
-            *used = Instant::now();
-            return Ok(Arc::clone(dir));
+        if let Some(dir) = self.cached(&key) {
+            return Ok(dir);
         }
+        let gate = match self.extracting.lock() {
+            Ok(mut m) => Arc::clone(m.entry(key.clone()).or_default()),
+            Err(_) => Arc::new(Mutex::new(())),
+        };
+        // A poisoned gate only means another extraction panicked; extracting again is safe.
+        let _turn = gate.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(dir) = self.cached(&key) {
+            return Ok(dir);
+        }
+        let result = self.extract_new(store, artifact, key.clone());
+        if let Ok(mut m) = self.extracting.lock() {
+            m.remove(&key);
+        }
+        result
+    }
+
+    /// The extracted directory of a digest, if present (marking it used).
+    fn cached(&self, key: &str) -> Option<Arc<PathBuf>> {
+        let mut m = self.entries.lock().ok()?;
+        let (dir, used) = m.get_mut(key)?;
+        *used = Instant::now();
+        Some(Arc::clone(dir))
+    }
+
+    fn extract_new(
+        &self,
+        store: &ArtifactStore,
+        artifact: &Artifact,
+        key: String,
+    ) -> Result<Arc<PathBuf>, ReconcileError> {
         let fail = |e: String| {
             ReconcileError::ArtifactFailed(format!(
                 "failed to extract artifact (revision {}): {e}",

@@ -1,0 +1,266 @@
+//! The detail view (Enter) of one object: its conditions, the spec fields that matter for its kind, and
+//! its recent Events. The object and the Events are fetched by effects; this module only summarises.
+
+use crate::cluster::ObjectEvent;
+use crate::model::conditions::{self, Condition};
+use crate::model::row::RowKey;
+use serde_json::Value;
+
+/// How many Events the detail view keeps (the newest).
+pub const RECENT_EVENTS: usize = 20;
+
+/// Something the detail view is waiting for or has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loaded<T> {
+    /// The fetch is running.
+    Loading,
+    /// It arrived.
+    Ready(T),
+    /// It failed, with the message.
+    Failed(String),
+}
+
+/// What the detail view shows of the object itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectSummary {
+    /// Every status condition.
+    pub conditions: Vec<Condition>,
+    /// (field, value) pairs of the spec essentials of this kind, then a few status fields.
+    pub fields: Vec<(String, String)>,
+}
+
+/// An open detail view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetailView {
+    /// The object shown.
+    pub key: RowKey,
+    /// Conditions and spec essentials.
+    pub object: Loaded<ObjectSummary>,
+    /// Recent Events, oldest first.
+    pub events: Loaded<Vec<ObjectEvent>>,
+    /// First visible line.
+    pub scroll: usize,
+}
+
+impl DetailView {
+    /// A view waiting for both fetches.
+    pub fn new(key: RowKey) -> DetailView {
+        DetailView {
+            key,
+            object: Loaded::Loading,
+            events: Loaded::Loading,
+            scroll: 0,
+        }
+    }
+}
+
+/// Spec (and status) fields worth showing per kind, as (label, JSON path).
+fn essentials(kind: &str) -> &'static [(&'static str, &'static [&'static str])] {
+    match kind {
+        "Kustomization" => &[
+            ("source", &["spec", "sourceRef"]),
+            ("path", &["spec", "path"]),
+            ("interval", &["spec", "interval"]),
+            ("prune", &["spec", "prune"]),
+            ("targetNamespace", &["spec", "targetNamespace"]),
+            ("dependsOn", &["spec", "dependsOn"]),
+            ("wait", &["spec", "wait"]),
+            ("timeout", &["spec", "timeout"]),
+            ("suspend", &["spec", "suspend"]),
+            ("lastAppliedRevision", &["status", "lastAppliedRevision"]),
+            (
+                "lastAttemptedRevision",
+                &["status", "lastAttemptedRevision"],
+            ),
+        ],
+        "GitRepository" => &[
+            ("url", &["spec", "url"]),
+            ("ref", &["spec", "ref"]),
+            ("interval", &["spec", "interval"]),
+            ("secretRef", &["spec", "secretRef", "name"]),
+            ("suspend", &["spec", "suspend"]),
+            ("artifact", &["status", "artifact", "revision"]),
+        ],
+        "OCIRepository" => &[
+            ("url", &["spec", "url"]),
+            ("ref", &["spec", "ref"]),
+            ("interval", &["spec", "interval"]),
+            ("suspend", &["spec", "suspend"]),
+            ("artifact", &["status", "artifact", "revision"]),
+        ],
+        "HelmRepository" => &[
+            ("url", &["spec", "url"]),
+            ("type", &["spec", "type"]),
+            ("interval", &["spec", "interval"]),
+            ("suspend", &["spec", "suspend"]),
+        ],
+        "HelmChart" => &[
+            ("chart", &["spec", "chart"]),
+            ("version", &["spec", "version"]),
+            ("source", &["spec", "sourceRef"]),
+            ("interval", &["spec", "interval"]),
+            ("artifact", &["status", "artifact", "revision"]),
+        ],
+        "Bucket" => &[
+            ("endpoint", &["spec", "endpoint"]),
+            ("bucketName", &["spec", "bucketName"]),
+            ("provider", &["spec", "provider"]),
+            ("interval", &["spec", "interval"]),
+        ],
+        "HelmRelease" => &[
+            ("chart", &["spec", "chart", "spec", "chart"]),
+            ("version", &["spec", "chart", "spec", "version"]),
+            ("source", &["spec", "chart", "spec", "sourceRef"]),
+            ("chartRef", &["spec", "chartRef"]),
+            ("releaseName", &["spec", "releaseName"]),
+            ("targetNamespace", &["spec", "targetNamespace"]),
+            ("interval", &["spec", "interval"]),
+            ("dependsOn", &["spec", "dependsOn"]),
+            ("suspend", &["spec", "suspend"]),
+            (
+                "lastAttemptedRevision",
+                &["status", "lastAttemptedRevision"],
+            ),
+            ("failures", &["status", "failures"]),
+        ],
+        "ImageRepository" => &[
+            ("image", &["spec", "image"]),
+            ("interval", &["spec", "interval"]),
+            ("lastScan", &["status", "lastScanResult"]),
+        ],
+        "ImagePolicy" => &[
+            ("imageRepositoryRef", &["spec", "imageRepositoryRef"]),
+            ("policy", &["spec", "policy"]),
+            ("latestRef", &["status", "latestRef"]),
+            ("latestImage", &["status", "latestImage"]),
+        ],
+        "ImageUpdateAutomation" => &[
+            ("source", &["spec", "sourceRef"]),
+            ("push", &["spec", "git", "push"]),
+            ("update", &["spec", "update"]),
+            ("interval", &["spec", "interval"]),
+            ("lastPushCommit", &["status", "lastPushCommit"]),
+        ],
+        "Alert" => &[
+            ("providerRef", &["spec", "providerRef"]),
+            ("eventSeverity", &["spec", "eventSeverity"]),
+            ("eventSources", &["spec", "eventSources"]),
+        ],
+        "Provider" => &[
+            ("type", &["spec", "type"]),
+            ("channel", &["spec", "channel"]),
+            ("address", &["spec", "address"]),
+        ],
+        "Receiver" => &[
+            ("type", &["spec", "type"]),
+            ("resources", &["spec", "resources"]),
+            ("webhookPath", &["status", "webhookPath"]),
+        ],
+        "Application" => &[
+            ("project", &["spec", "project"]),
+            ("source", &["spec", "source"]),
+            ("sources", &["spec", "sources"]),
+            ("destination", &["spec", "destination"]),
+            ("syncPolicy", &["spec", "syncPolicy"]),
+            ("sync", &["status", "sync", "status"]),
+            ("health", &["status", "health", "status"]),
+            ("operation", &["status", "operationState", "phase"]),
+            ("operationMessage", &["status", "operationState", "message"]),
+        ],
+        "ApplicationSet" => &[
+            ("generators", &["spec", "generators"]),
+            ("template", &["spec", "template", "metadata", "name"]),
+            ("syncPolicy", &["spec", "syncPolicy"]),
+        ],
+        "AppProject" => &[
+            ("sourceRepos", &["spec", "sourceRepos"]),
+            ("destinations", &["spec", "destinations"]),
+        ],
+        _ => &[],
+    }
+}
+
+/// Longest value shown on one line (the YAML view shows the rest).
+const MAX_VALUE: usize = 160;
+
+/// A value on one line: strings bare, everything else as compact JSON, capped.
+fn one_line(v: &Value) -> String {
+    let s = match v {
+        Value::String(s) => s.replace('\n', " "),
+        other => other.to_string(),
+    };
+    if s.chars().count() > MAX_VALUE {
+        let cut: String = s.chars().take(MAX_VALUE).collect();
+        format!("{cut}…")
+    } else {
+        s
+    }
+}
+
+/// Summarises a fetched object for the detail view (tolerant: a malformed object gives fewer fields).
+pub fn summarise(kind: &str, obj: &Value) -> ObjectSummary {
+    let fields = essentials(kind)
+        .iter()
+        .filter_map(|(label, path)| {
+            let mut v = obj;
+            for p in *path {
+                v = v.get(p)?;
+            }
+            (!v.is_null()).then(|| (label.to_string(), one_line(v)))
+        })
+        .collect();
+    ObjectSummary {
+        conditions: conditions::conditions(obj),
+        fields,
+    }
+}
+
+/// Keeps the newest [`RECENT_EVENTS`] Events, oldest first.
+pub fn recent(mut events: Vec<ObjectEvent>) -> Vec<ObjectEvent> {
+    events.sort_by_key(|e| e.last_seen.unwrap_or(i64::MIN));
+    let skip = events.len().saturating_sub(RECENT_EVENTS);
+    events.split_off(skip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn summarises_conditions_and_kind_fields_tolerantly() {
+        let obj = json!({"spec": {"path": "./apps", "prune": true, "sourceRef": {"kind": "GitRepository", "name": "x"},
+                                  "dependsOn": null},
+                         "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "BuildFailed",
+                                                    "message": "boom"}]}});
+        let s = summarise("Kustomization", &obj);
+        assert_eq!(s.conditions.len(), 1);
+        assert_eq!(s.conditions[0].reason, "BuildFailed");
+        assert!(s.fields.contains(&("path".into(), "./apps".into())));
+        assert!(s.fields.contains(&("prune".into(), "true".into())));
+        assert!(
+            s.fields
+                .iter()
+                .any(|(k, v)| k == "source" && v.contains("GitRepository"))
+        );
+        assert!(!s.fields.iter().any(|(k, _)| k == "dependsOn"));
+        for junk in [
+            json!(null),
+            json!([1, 2]),
+            json!({"spec": 7}),
+            json!({"status": {"conditions": "x"}}),
+        ] {
+            let s = summarise("Kustomization", &junk);
+            assert!(s.fields.is_empty());
+            assert!(s.conditions.is_empty());
+        }
+        let long = json!({"spec": {"url": "x".repeat(1000)}});
+        assert!(
+            summarise("GitRepository", &long).fields[0]
+                .1
+                .chars()
+                .count()
+                <= MAX_VALUE + 1
+        );
+    }
+}
