@@ -92,9 +92,6 @@ fn console_args(demo: &Demo) -> Result<crate::cli::console::Args> {
         .context("cannot resolve the kubeconfig path")?;
     Ok(crate::cli::console::Args {
         kubeconfig: Some(kubeconfig),
-        view: "all".into(),
-        theme: "default".into(),
-        keymap: "default".into(),
         ..crate::cli::console::Args::default()
     })
 }
