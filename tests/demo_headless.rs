@@ -171,7 +171,7 @@ async fn every_cluster_fetches_the_demo_repository_and_follows_a_commit() {
         .is_ok()
     );
 
-    // `:demo commit` reaches every cluster without waiting for the 30 s interval.
+    // `:demo commit` reaches every cluster without waiting for the 10 s interval.
     let commit = demo.commit_change().await.expect("demo commit");
     assert_ne!(commit.commit, head);
     for cluster in CLUSTERS {
