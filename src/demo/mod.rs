@@ -352,10 +352,52 @@ pub fn seed_objects(
         for f in template::argocd_files() {
             let docs = crate::kustomize::yaml::parse_documents(&String::from_utf8_lossy(f.content))
                 .map_err(|e| seed_err(f.path, yaml_error(&e)))?;
-            objects.extend(docs.into_iter().filter(|d| !d.is_null()));
+            let now = jiff::Timestamp::now();
+            objects.extend(docs.into_iter().filter(|d| !d.is_null()).map(|mut d| {
+                shift_timestamps(&mut d, ARGO_TIME_ANCHOR, now);
+                d
+            }));
         }
     }
     Ok(objects)
+}
+
+/// The moment the Argo CD statuses in `demo/argocd/` were "written"; it becomes the demo's start.
+const ARGO_TIME_ANCHOR: &str = "2026-08-01T10:00:00Z";
+
+/// Moves every RFC 3339 timestamp string in `value` by `now - anchor`, so the recorded statuses
+/// read as minutes old rather than months.
+fn shift_timestamps(value: &mut Value, anchor: &str, now: jiff::Timestamp) {
+    let Ok(anchor) = anchor.parse::<jiff::Timestamp>() else {
+        return;
+    };
+    let Ok(delta) = now.since(anchor) else {
+        return;
+    };
+    shift_timestamps_by(value, delta, 0);
+}
+
+fn shift_timestamps_by(value: &mut Value, delta: jiff::Span, depth: usize) {
+    // The template is ours and shallow; the bound only guards against a pathological edit.
+    if depth > 64 {
+        return;
+    }
+    match value {
+        Value::String(s) if s.len() >= 20 && s.ends_with('Z') => {
+            if let Ok(t) = s.parse::<jiff::Timestamp>()
+                && let Ok(moved) = t.checked_add(delta)
+            {
+                *s = moved.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| shift_timestamps_by(v, delta, depth + 1)),
+        Value::Object(map) => map
+            .values_mut()
+            .for_each(|v| shift_timestamps_by(v, delta, depth + 1)),
+        _ => {}
+    }
 }
 
 fn yaml_error(e: &crate::kustomize::yaml::YamlError) -> String {
@@ -446,6 +488,31 @@ mod tests {
             .collect();
         assert_eq!(health, vec!["Healthy", "Progressing", "Degraded"]);
         assert!(objs.iter().any(|o| o["kind"] == "AppProject"));
+        // Recorded times are shifted so the anchor is now: monitoring was reconciled 2 min ago.
+        let reconciled = apps[0]
+            .pointer("/status/reconciledAt")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+            .expect("reconciledAt is a timestamp");
+        let age = jiff::Timestamp::now().duration_since(reconciled).as_secs();
+        assert!((110..=600).contains(&age), "reconciledAt is {age} s old");
+    }
+
+    #[test]
+    fn timestamp_shifting_leaves_other_strings_alone() {
+        let now: jiff::Timestamp = "2026-08-01T11:00:00Z".parse().expect("time");
+        let mut v =
+            json!({"a": ["2026-08-01T09:58:00Z", "Synced", "2026-13-99T00:00:00Z"], "b": {"c": 7}});
+        shift_timestamps(&mut v, ARGO_TIME_ANCHOR, now);
+        assert_eq!(
+            v,
+            json!({"a": ["2026-08-01T10:58:00Z", "Synced", "2026-13-99T00:00:00Z"], "b": {"c": 7}})
+        );
+        let mut deep = json!("x");
+        for _ in 0..200 {
+            deep = json!([deep]);
+        }
+        shift_timestamps(&mut deep, ARGO_TIME_ANCHOR, now);
     }
 
     #[tokio::test]
