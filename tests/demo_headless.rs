@@ -20,7 +20,8 @@ async fn start(dir: &std::path::Path) -> Demo {
         kubeconfig_out: Some(dir.join("kubeconfig")),
         rollout_delay: Duration::from_millis(300),
         health_poll: Duration::from_millis(250),
-        ..DemoOptions::default()
+        // The registry's timer then publishes every 75 min: only the tests publish.
+        speed: 0.01,
     })
     .await
     .expect("demo starts")
@@ -194,6 +195,23 @@ async fn every_cluster_fetches_the_demo_repository_and_follows_a_commit() {
         )
         .await;
     }
+
+    // The console's `:demo …` commands, through the handle.
+    let handle = demo.handle();
+    let said = handle.run_command("commit").await.expect(":demo commit");
+    assert!(said.contains("dev: scale podinfo to 3 replicas"), "{said}");
+    let said = handle
+        .run_command(" publish ")
+        .await
+        .expect(":demo publish");
+    assert_eq!(said, "demo: published stefanprodan/podinfo:6.1.0");
+    assert!(
+        demo.registry()
+            .tags("stefanprodan/podinfo")
+            .is_some_and(|t| t.contains(&"6.1.0".to_string()))
+    );
+    let err = handle.run_command("rollback").await.expect_err("unknown");
+    assert!(err.to_string().contains(":demo commit"), "{err}");
 
     let data = demo.data_dir().to_path_buf();
     demo.shutdown().await;

@@ -255,6 +255,43 @@ impl Demo {
     /// `:demo commit`: commits the repository's next change (scale podinfo in dev) and asks every
     /// cluster's `flux-system` GitRepository to fetch it now rather than at its next interval.
     pub async fn commit_change(&self) -> Result<CommitInfo, DemoError> {
+        self.handle().commit_change().await
+    }
+
+    /// A cloneable handle for the demo-only console commands (`:demo commit`, `:demo publish`).
+    pub fn handle(&self) -> DemoHandle {
+        DemoHandle {
+            repo: self.repo.clone(),
+            publisher: self.registry.publisher(),
+            clients: self.clients.clone(),
+        }
+    }
+
+    /// Stops the reconciler, the registry and the clusters, and removes the data directory unless
+    /// it was given with `--data-dir`.
+    pub async fn shutdown(self) {
+        self.controller.shutdown().await;
+        self.registry.shutdown().await;
+        self.server.shutdown().await;
+        if self.temporary
+            && let Err(e) = std::fs::remove_dir_all(&self.data_dir)
+        {
+            tracing::warn!("cannot remove {}: {e}", self.data_dir.display());
+        }
+    }
+}
+
+/// What the demo-only console commands act on; cheap to clone and `Send`, so a UI task can hold one.
+#[derive(Clone)]
+pub struct DemoHandle {
+    repo: DemoRepo,
+    publisher: registry::Publisher,
+    clients: Vec<(String, kube::Client)>,
+}
+
+impl DemoHandle {
+    /// Commits the repository's next change and requests a fetch in every cluster.
+    pub async fn commit_change(&self) -> Result<CommitInfo, DemoError> {
         let repo = self.repo.clone();
         let info = tokio::task::spawn_blocking(move || {
             let change = repo.next_change()?;
@@ -270,16 +307,26 @@ impl Demo {
         Ok(info)
     }
 
-    /// Stops the reconciler, the registry and the clusters, and removes the data directory unless
-    /// it was given with `--data-dir`.
-    pub async fn shutdown(self) {
-        self.controller.shutdown().await;
-        self.registry.shutdown().await;
-        self.server.shutdown().await;
-        if self.temporary
-            && let Err(e) = std::fs::remove_dir_all(&self.data_dir)
-        {
-            tracing::warn!("cannot remove {}: {e}", self.data_dir.display());
+    /// Publishes the registry's next tag now.
+    pub fn publish_now(&self) -> Option<Published> {
+        self.publisher.publish_now()
+    }
+
+    /// Runs `:demo <words>` (`commit` or `publish`) and returns the line to show the user.
+    pub async fn run_command(&self, words: &str) -> Result<String, DemoError> {
+        match words.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["commit"] => {
+                let info = self.commit_change().await?;
+                let short = info.commit.get(..7).unwrap_or(&info.commit);
+                Ok(format!("demo: committed {short} \"{}\"", info.subject))
+            }
+            ["publish"] => Ok(match self.publish_now() {
+                Some(p) => format!("demo: published {}:{}", p.name, p.tag),
+                None => "demo: nothing left to publish".to_string(),
+            }),
+            _ => Err(DemoError::Options(format!(
+                ":demo {words}: unknown; use `:demo commit` or `:demo publish`"
+            ))),
         }
     }
 }

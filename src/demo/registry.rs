@@ -228,6 +228,19 @@ fn lock(tags: &Shared) -> MutexGuard<'_, Tags> {
     tags.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Publishes the registry's next tag from anywhere (cheap to clone).
+#[derive(Clone)]
+pub struct Publisher {
+    tags: Shared,
+}
+
+impl Publisher {
+    /// Publishes the next tag at once; `None` if there is nothing left to publish.
+    pub fn publish_now(&self) -> Option<Published> {
+        lock(&self.tags).publish_next()
+    }
+}
+
 /// The running demo registry.
 pub struct DemoRegistry {
     addr: SocketAddr,
@@ -314,6 +327,13 @@ impl DemoRegistry {
     /// Publishes the next tag at once; `None` if there is nothing left to publish.
     pub fn publish_now(&self) -> Option<Published> {
         lock(&self.tags).publish_next()
+    }
+
+    /// A cloneable handle that can publish while the registry runs (for `:demo publish`).
+    pub fn publisher(&self) -> Publisher {
+        Publisher {
+            tags: self.tags.clone(),
+        }
     }
 
     /// The tags of one image, in publication order (`None` for an unknown image).
