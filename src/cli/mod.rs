@@ -3,6 +3,7 @@
 pub mod apiserver;
 pub mod build;
 pub mod console;
+pub mod controller;
 pub mod logging;
 pub mod policy;
 
@@ -17,7 +18,8 @@ use std::process::ExitCode;
   flotilla                                                       # the console: every context, all namespaces
   flotilla --context prod -c ks --readonly                       # one context, Kustomizations, no changes
   flotilla apiserver --kubeconfig-out /tmp/flotilla.kubeconfig   # three embedded clusters for kubectl
-  flotilla build ./clusters/production --flux                    # kustomize build, as Flux would")]
+  flotilla build ./clusters/production --flux                    # kustomize build, as Flux would
+  flotilla controller -v                                         # reconcile GitRepositories and Kustomizations")]
 pub struct Cli {
     /// Write logs here instead of $XDG_STATE_HOME/flotilla/flotilla.log.
     #[arg(long, global = true, value_name = "PATH")]
@@ -37,6 +39,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the embedded Kubernetes-API-compatible server (one virtual cluster per name).
     Apiserver(apiserver::Args),
+    /// Run the bundled reconciler (GitRepository, Kustomization) against the kubeconfig's contexts.
+    Controller(controller::Args),
     /// Build a kustomization directory and print the objects (like `kustomize build`).
     Build(build::Args),
     /// Image policies: `flotilla policy eval` picks a tag the way a Flux ImagePolicy would.
@@ -50,6 +54,7 @@ pub fn run(cli: Cli) -> ExitCode {
         None => console::run(cli.console),
         Some(Command::Apiserver(args)) => apiserver::run(args, verbose),
         Some(Command::Build(args)) => build::run(args),
+        Some(Command::Controller(args)) => controller::run(args, verbose),
         Some(Command::Policy(args)) => policy::run(args),
     }
 }

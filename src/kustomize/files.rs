@@ -14,6 +14,8 @@ pub struct ConfinedFs {
     boundary: PathBuf,
     /// Flux mode: no per-kustomization root restriction for files (kubectl's `LoadRestrictionsRootOnly`).
     flux: bool,
+    /// A root kustomization file served from memory instead of disk: (its path, its text).
+    root_override: Option<(PathBuf, String)>,
 }
 
 /// What a relative reference in a kustomization resolved to.
@@ -32,7 +34,22 @@ impl ConfinedFs {
             path: boundary.to_path_buf(),
             message: e.to_string(),
         })?;
-        Ok(ConfinedFs { boundary, flux })
+        Ok(ConfinedFs {
+            boundary,
+            flux,
+            root_override: None,
+        })
+    }
+
+    /// Serves `text` as the kustomization file of the (canonical) directory `dir`, in place of the
+    /// one on disk or of none: Flux's overlaid root kustomization without writing into the source tree.
+    pub fn override_kustomization(&mut self, dir: &Path, text: String) {
+        let existing = KUSTOMIZATION_FILE_NAMES
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.is_file());
+        let path = existing.unwrap_or_else(|| dir.join(KUSTOMIZATION_FILE_NAMES[0]));
+        self.root_override = Some((path, text));
     }
 
     /// Canonicalizes `path` and checks that it lies inside the boundary.
@@ -96,6 +113,11 @@ impl ConfinedFs {
 
     /// Reads a file already confined by [`Self::resolve`].
     pub fn read(&self, path: &Path) -> Result<Vec<u8>, BuildError> {
+        if let Some((p, text)) = &self.root_override
+            && p == path
+        {
+            return Ok(text.as_bytes().to_vec());
+        }
         let meta = std::fs::metadata(path).map_err(|e| BuildError::Io {
             path: self.display(path),
             message: e.to_string(),
@@ -123,6 +145,11 @@ impl ConfinedFs {
 
     /// The kustomization file in `dir`, if any; several is an error.
     pub fn kustomization_file(&self, dir: &Path) -> Result<Option<PathBuf>, BuildError> {
+        if let Some((p, _)) = &self.root_override
+            && p.parent() == Some(dir)
+        {
+            return Ok(Some(p.clone()));
+        }
         let found: Vec<PathBuf> = KUSTOMIZATION_FILE_NAMES
             .iter()
             .map(|n| dir.join(n))

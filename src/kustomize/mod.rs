@@ -145,11 +145,32 @@ pub fn build(root: &Path, opts: &BuildOptions) -> Result<Vec<Value>, BuildError>
     build_with_warnings(root, opts).map(|o| o.objects)
 }
 
+/// Builds `root` with `kustomization` (YAML text) as its kustomization file instead of the file on
+/// disk: how the reconciler builds Flux's overlaid root without copying or writing the source tree.
+pub fn build_with_root_kustomization(
+    root: &Path,
+    opts: &BuildOptions,
+    kustomization: &str,
+) -> Result<Vec<Value>, BuildError> {
+    build_inner(root, opts, Some(kustomization)).map(|o| o.objects)
+}
+
 /// Builds the kustomization in `root` and also returns deprecation warnings.
 pub fn build_with_warnings(root: &Path, opts: &BuildOptions) -> Result<BuildOutput, BuildError> {
+    build_inner(root, opts, None)
+}
+
+fn build_inner(
+    root: &Path,
+    opts: &BuildOptions,
+    root_kustomization: Option<&str>,
+) -> Result<BuildOutput, BuildError> {
     let boundary = opts.boundary.clone().unwrap_or_else(|| root.to_path_buf());
-    let fs = files::ConfinedFs::new(&boundary, opts.flux)?;
+    let mut fs = files::ConfinedFs::new(&boundary, opts.flux)?;
     let root = fs.confine(root, root)?;
+    if let Some(text) = root_kustomization {
+        fs.override_kustomization(&root, text.to_string());
+    }
     if !root.is_dir() {
         return Err(BuildError::Io {
             path: fs.display(&root),

@@ -5,6 +5,8 @@
 //! Each test file includes this module and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod gitrepo;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@ use std::path::{Component, Path, PathBuf};
 use super::error::ReconcileError;
 use super::spec::{ImageOverride, KustomizationSpec};
 use crate::kustomize::yaml::{parse_documents, parse_documents_yaml11, to_yaml};
-use crate::kustomize::{BuildOptions, SortOrder, build};
+use crate::kustomize::{BuildOptions, SortOrder, build_with_root_kustomization};
 
 /// Recognised kustomization file names, in kustomize's lookup order.
 pub const KUSTOMIZATION_FILES: [&str; 3] =
@@ -88,30 +88,21 @@ fn io_message(e: &std::io::Error) -> String {
 }
 
 /// Builds the manifests of a Kustomization from an extracted artifact: the full Flux step 6 up to
-/// (not including) substitution. Every object is checked for apiVersion, kind and name.
+/// (not including) substitution. Every object is checked for apiVersion, kind and name. The
+/// artifact directory is only read (the overlaid root kustomization is served from memory), so
+/// many Kustomizations can build from one extracted artifact at once.
 pub fn build_manifests(
     artifact_dir: &Path,
     spec: &KustomizationSpec,
 ) -> Result<Vec<Value>, ReconcileError> {
     let source_dir = resolve_path(artifact_dir, &spec.path)?;
-    let rel = source_dir
-        .strip_prefix(artifact_dir)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let scratch = ScratchDir::new().map_err(|e| {
-        ReconcileError::BuildFailed(format!("kustomize build failed: scratch directory: {e}"))
-    })?;
-    copy_tree(artifact_dir, scratch.path()).map_err(|e| {
-        ReconcileError::BuildFailed(format!("kustomize build failed: copying artifact: {e}"))
-    })?;
-    let dir = scratch.path().join(rel);
-    write_flux_kustomization(&dir, spec, scratch.path())?;
+    let (_, text) = flux_kustomization(&source_dir, spec, artifact_dir)?;
     let opts = BuildOptions {
         order: SortOrder::Fifo,
         flux: true,
-        boundary: Some(scratch.path().to_path_buf()),
+        boundary: Some(artifact_dir.to_path_buf()),
     };
-    let objects = build(&dir, &opts)
+    let objects = build_with_root_kustomization(&source_dir, &opts, &text)
         .map_err(|e| ReconcileError::BuildFailed(format!("kustomize build failed: {e}")))?;
     for o in &objects {
         check_object(o)?;
@@ -134,13 +125,13 @@ pub fn check_object(obj: &Value) -> Result<(), ReconcileError> {
     }
 }
 
-/// Writes the Flux-overlaid root kustomization into `dir` (which must be a scratch copy): the
-/// existing file rewritten, or a generated one. `boundary` confines the generated resource walk.
-pub fn write_flux_kustomization(
+/// The Flux-overlaid root kustomization of `dir`: its path (the existing file, else
+/// `kustomization.yaml`) and YAML text. `boundary` confines the generated resource walk.
+pub fn flux_kustomization(
     dir: &Path,
     spec: &KustomizationSpec,
     boundary: &Path,
-) -> Result<PathBuf, ReconcileError> {
+) -> Result<(PathBuf, String), ReconcileError> {
     let fail = |m: String| ReconcileError::BuildFailed(format!("kustomize build failed: {m}"));
     let existing = KUSTOMIZATION_FILES
         .iter()
@@ -186,8 +177,20 @@ pub fn write_flux_kustomization(
         None => (dir.join("kustomization.yaml"), generate(dir, boundary)?),
     };
     apply_overlay(&mut kust, spec, dir)?;
-    std::fs::write(&file, to_yaml(&Value::Object(kust)))
-        .map_err(|e| fail(format!("{}: {e}", file.display())))?;
+    Ok((file, to_yaml(&Value::Object(kust))))
+}
+
+/// Writes the Flux-overlaid root kustomization into `dir` (a scratch copy): the existing file
+/// rewritten, or a generated one. `boundary` confines the generated resource walk.
+pub fn write_flux_kustomization(
+    dir: &Path,
+    spec: &KustomizationSpec,
+    boundary: &Path,
+) -> Result<PathBuf, ReconcileError> {
+    let (file, text) = flux_kustomization(dir, spec, boundary)?;
+    std::fs::write(&file, text).map_err(|e| {
+        ReconcileError::BuildFailed(format!("kustomize build failed: {}: {e}", file.display()))
+    })?;
     Ok(file)
 }
 
@@ -386,46 +389,6 @@ fn merge_images(images: &mut Vec<Value>, overrides: &[ImageOverride]) {
             }
         }
     }
-}
-
-/// A uniquely named directory under the system temp dir, removed on drop.
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new() -> std::io::Result<Self> {
-        let p =
-            std::env::temp_dir().join(format!("flotilla-kustomization-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&p)?;
-        Ok(ScratchDir(p))
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Copies a directory tree; symlinks are recreated as symlinks (the build boundary then decides).
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let ft = entry.file_type()?;
-        let dest = to.join(entry.file_name());
-        if ft.is_symlink() {
-            #[cfg(unix)]
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &dest)?;
-        } else if ft.is_dir() {
-            std::fs::create_dir_all(&dest)?;
-            copy_tree(&entry.path(), &dest)?;
-        } else if ft.is_file() {
-            std::fs::copy(entry.path(), &dest)?;
-        }
-    }
-    Ok(())
 }
 
 /// Whether a path is lexically relative and stays inside its base.

@@ -145,6 +145,23 @@ impl Artifact {
         artifact_url(advertised_addr, &self.path)
     }
 
+    /// Reads `status.artifact` back (`None` when a field is missing or malformed).
+    pub fn from_status(value: &serde_json::Value) -> Option<Artifact> {
+        let text = |f: &str| value.get(f).and_then(serde_json::Value::as_str);
+        Some(Artifact {
+            path: text("path")?.to_string(),
+            revision: text("revision")?.to_string(),
+            digest: text("digest")?.to_string(),
+            size: value
+                .get("size")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0),
+            last_update_time: text("lastUpdateTime")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+        })
+    }
+
     /// The `status.artifact` object Flux writes (`digest`, `lastUpdateTime`, `path`, `revision`, `size`, `url`).
     pub fn status_value(&self, advertised_addr: &str) -> serde_json::Value {
         serde_json::json!({

@@ -5,6 +5,7 @@
 //! [`Exclusions`] for `.sourceignore`/`spec.ignore`, and [`ArtifactStore`] for archives.
 
 pub mod artifact;
+pub mod controller;
 pub mod exclusions;
 pub mod git;
 pub mod git_auth;
