@@ -63,6 +63,8 @@ fn htpasswd_line(user: &str, password: &str) -> Option<String> {
 
 /// Starts a registry (with htpasswd basic auth when `auth` is given); None = skip.
 pub async fn start_registry(auth: Option<(&str, &str)>) -> Option<Registry> {
+    // The test's own reqwest clients need a rustls provider; Err = one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let binary = registry_binary()?;
     let dir = tempfile::tempdir().expect("tempdir");
     let auth_yaml = match auth {

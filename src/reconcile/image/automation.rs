@@ -637,7 +637,7 @@ async fn plan(
         .filter(|n| !n.is_empty())
     {
         Some(secret) => {
-            let data = super::secret_data(client, source_ns, secret)
+            let data = crate::reconcile::status_io::read_secret_data(client, source_ns, secret)
                 .await
                 .map_err(|e| retry("SourceManagerFailed", e))?;
             Some(GitAuth::from_secret_data(&url, &data).map_err(|e| {

@@ -8,6 +8,7 @@ pub mod automation;
 pub mod message_template;
 pub mod policy;
 pub mod policy_reconcile;
+pub mod reconcilers;
 pub mod registry;
 pub mod repository;
 pub mod setters;
@@ -198,20 +199,5 @@ pub(crate) async fn get_object(
             .map_err(|e| format!("cannot read {kind} '{namespace}/{name}': {e}")),
         Ok(None) => Ok(None),
         Err(e) => Err(format!("cannot get {kind} '{namespace}/{name}': {e}")),
-    }
-}
-
-/// The base64 `data` of a Secret; an error message when it is missing or unreadable.
-pub(crate) async fn secret_data(
-    client: &kube::Client,
-    namespace: &str,
-    name: &str,
-) -> Result<Value, String> {
-    match get_object(client, "", "v1", "Secret", "secrets", namespace, name).await? {
-        Some(secret) => Ok(secret
-            .get("data")
-            .cloned()
-            .unwrap_or(Value::Object(Map::new()))),
-        None => Err(format!("secret '{namespace}/{name}' not found")),
     }
 }

@@ -149,7 +149,7 @@ pub(crate) async fn credentials_for(
     else {
         return Ok(None);
     };
-    let data = super::secret_data(client, namespace, secret)
+    let data = crate::reconcile::status_io::read_secret_data(client, namespace, secret)
         .await
         .map_err(|e| RegistryError::Authentication {
             registry: image.registry.clone(),
