@@ -40,7 +40,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the embedded Kubernetes-API-compatible server (one virtual cluster per name).
     Apiserver(apiserver::Args),
-    /// Run the bundled reconciler (GitRepository, Kustomization) against the kubeconfig's contexts.
+    /// Run the bundled reconciler (Git sources, Kustomizations, image automation) on the kubeconfig's contexts.
     Controller(controller::Args),
     /// Build a kustomization directory and print the objects (like `kustomize build`).
     Build(build::Args),
