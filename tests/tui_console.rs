@@ -462,6 +462,16 @@ fn per_context_readonly_refuses_mutations_there_only() {
     }
     assert!(press(&mut app, KeyCode::Char('d'), KeyModifiers::CONTROL).is_empty());
     assert!(matches!(app.focus, Focus::Table));
+    // Refused from the detail view, the detail view stays open.
+    typed(&mut app, "\n");
+    assert!(typed(&mut app, "s").is_empty());
+    assert!(matches!(app.focus, Focus::Detail(_)));
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("context prod is read-only"))
+    );
+    typed(&mut app, "\x1b");
     // A bulk action touching prod is refused as a whole.
     select(&mut app, "dev", "apps");
     typed(&mut app, " ");

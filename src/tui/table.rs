@@ -215,7 +215,7 @@ impl Filter {
             .any(|s| r.is_match(s)),
             Matching::Fuzzy(f) => {
                 let m = fuzzy.get_or_insert_with(|| FuzzyMatcher::new(f));
-                m.matches(&row.name) || m.matches(&format!("{}/{}", row.namespace, row.name))
+                m.matches_path(&row.namespace, &row.name)
             }
             // Rows have no labels: nothing matches (the App refuses these filters with a flash).
             Matching::Labels(_) => false,
@@ -229,6 +229,8 @@ struct FuzzyMatcher {
     pattern: Pattern,
     matcher: Matcher,
     buf: Vec<char>,
+    /// Reused `namespace/name` haystack (no allocation per row).
+    hay: String,
 }
 
 impl FuzzyMatcher {
@@ -237,7 +239,18 @@ impl FuzzyMatcher {
             pattern: Pattern::parse(text, CaseMatching::Ignore, Normalization::Smart),
             matcher: Matcher::new(Config::DEFAULT),
             buf: Vec::new(),
+            hay: String::new(),
         }
+    }
+
+    fn matches_path(&mut self, namespace: &str, name: &str) -> bool {
+        self.hay.clear();
+        self.hay.push_str(namespace);
+        self.hay.push('/');
+        self.hay.push_str(name);
+        self.pattern
+            .score(Utf32Str::new(&self.hay, &mut self.buf), &mut self.matcher)
+            .is_some()
     }
 
     fn matches(&mut self, haystack: &str) -> bool {
@@ -458,6 +471,19 @@ impl TableView {
             }
         };
         ids.iter().filter_map(|&id| store.row_at(id)).collect()
+    }
+
+    /// How many rows the view shows (from the cache when fresh).
+    pub fn len(&self, store: &Store, scope: &RowScope) -> usize {
+        match &self.cache {
+            Some(c) if c.stamp == self.stamp(store, scope) => c.ids.len(),
+            _ => self.compute(store, scope).len(),
+        }
+    }
+
+    /// Whether the view shows no rows.
+    pub fn is_empty(&self, store: &Store, scope: &RowScope) -> bool {
+        self.len(store, scope) == 0
     }
 
     /// The index of the selected row in `rows` (0 when the selection is gone).

@@ -82,7 +82,7 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
             context_style(app, state),
         ));
     }
-    let c = app.store.counts();
+    let c = app.counts();
     let mut counts = vec![
         Span::styled("ready ", t.header_key),
         Span::styled(format!("{} ", c.ready), t.ready),
@@ -524,7 +524,7 @@ fn render_crumbs(app: &App, frame: &mut Frame, area: Rect) {
     let rows = if app.table.kind == super::table::ViewKind::Events {
         app.events.shown(&app.scope, app.table.filter()).len()
     } else {
-        app.visible_rows().len()
+        app.table.len(&app.store, &app.scope)
     };
     let mut current = format!(" {}({rows}) ", app.table.kind.title());
     if let Some(f) = app.table.filter() {
