@@ -9,7 +9,7 @@ use crate::model::row::{Row, RowKey};
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher, Utf32Str};
 use regex::{Regex, RegexBuilder};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What a table view lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,6 +258,23 @@ impl FuzzyMatcher {
             .score(Utf32Str::new(haystack, &mut self.buf), &mut self.matcher)
             .is_some()
     }
+}
+
+impl LabelTerm {
+    /// Whether an object's labels satisfy this term (`key=value`, `key!=value`, `key`), as kubectl's
+    /// equality-based selectors do. Ready for when rows carry labels.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        match (&self.value, self.negated) {
+            (None, _) => labels.contains_key(&self.key),
+            (Some(v), false) => labels.get(&self.key) == Some(v),
+            (Some(v), true) => labels.get(&self.key) != Some(v),
+        }
+    }
+}
+
+/// Whether labels satisfy every term of a selector.
+pub fn selector_matches(terms: &[LabelTerm], labels: &BTreeMap<String, String>) -> bool {
+    terms.iter().all(|t| t.matches(labels))
 }
 
 /// Parses `a=b,c!=d,e` into terms.
@@ -556,5 +573,16 @@ mod tests {
         for bad in ["=x", "a b=c", ",", "a,,b"] {
             assert!(parse_selector(bad).is_err(), "{bad}");
         }
+        let labels: BTreeMap<String, String> = [
+            ("app".to_string(), "web".to_string()),
+            ("env".to_string(), "prod".to_string()),
+        ]
+        .into();
+        let sel = |s: &str| parse_selector(s).unwrap();
+        assert!(selector_matches(&sel("app=web,env"), &labels));
+        assert!(selector_matches(&sel("app==web,tier!=db"), &labels));
+        assert!(!selector_matches(&sel("app!=web"), &labels));
+        assert!(!selector_matches(&sel("tier"), &labels));
+        assert!(!selector_matches(&sel("app=api"), &labels));
     }
 }
