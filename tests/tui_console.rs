@@ -875,3 +875,35 @@ fn random_key_storms_never_panic() {
         let _ = screen(&app, 80, 24);
     }
 }
+
+#[test]
+fn sync_command_carries_prune() {
+    let mut app = seeded();
+    select(&mut app, "prod", "guestbook");
+    typed(&mut app, ":sync prune\n");
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("sync 1 object(s)?"), "{s}");
+    let fx = typed(&mut app, "y");
+    assert!(
+        matches!(&fx[..], [Effect::Apply { action: Action::Sync { prune: true }, targets }] if targets[0].name == "guestbook"),
+        "{fx:?}"
+    );
+    typed(&mut app, ":sync\n");
+    let fx = typed(&mut app, "y");
+    assert!(
+        matches!(
+            &fx[..],
+            [Effect::Apply {
+                action: Action::Sync { prune: false },
+                ..
+            }]
+        ),
+        "{fx:?}"
+    );
+    assert!(typed(&mut app, ":sync hard\n").is_empty());
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.error && f.text.contains("unknown option"))
+    );
+}

@@ -1090,6 +1090,21 @@ impl App {
                 return Vec::new();
             }
             "events" | "ev" | "event" => ViewKind::Events,
+            // Argo CD sync with options the key cannot carry: `:sync prune`.
+            "sync" => {
+                let prune = match arg {
+                    None => false,
+                    Some("prune" | "--prune") => true,
+                    Some(other) => {
+                        self.flash = Flash::error(format!(
+                            ":sync {other}: unknown option; use `:sync` or `:sync prune`"
+                        ));
+                        return Vec::new();
+                    }
+                };
+                self.ask(Action::Sync { prune });
+                return Vec::new();
+            }
             other => match ViewKind::parse(other) {
                 Some(v) => v,
                 None => {

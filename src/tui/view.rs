@@ -631,7 +631,7 @@ fn render_help(app: &App, frame: &mut Frame, area: Rect) {
         Paragraph::new(Line::from(vec![
             Span::styled(":", t.help_key),
             Span::styled(
-                "all failing suspended events ctx ns ks gr hr app … (tab completes)",
+                "all failing suspended events ctx ns sync [prune] ks hr app … (tab)",
                 t.text,
             ),
         ])),
