@@ -146,7 +146,7 @@ async fn concurrency_is_bounded_and_reported() {
         "never more than 3 at once"
     );
     assert!(
-        saw_in_flight >= 1 && saw_in_flight <= 3,
+        (1..=3).contains(&saw_in_flight),
         "in_flight reported: {saw_in_flight}"
     );
     assert!(saw_queue >= 1, "waiting keys reported in queue_len");
