@@ -304,3 +304,33 @@ async fn fetches_over_git_daemon() {
     );
     controller.shutdown().await;
 }
+
+#[tokio::test]
+async fn new_commits_are_fetched_at_the_interval() {
+    if !have_git() {
+        return;
+    }
+    let repo = Repo::new();
+    repo.write("a.yaml", "a: 1\n");
+    repo.commit("one");
+    let (_cluster, client) = in_process(quiet_options());
+    let data = tempfile::tempdir().unwrap();
+    let controller = start(&client, data.path());
+    let api = gitrepo_api(&client);
+    let mut obj = gitrepository("polled", &repo.url());
+    obj["spec"]["interval"] = json!("1s");
+    create(&api, obj).await;
+    wait_ready(&api, "polled", |c| c["status"] == "True").await;
+    repo.write("a.yaml", "a: 2\n");
+    let second = repo.commit("two");
+    let obj = wait_ready(&api, "polled", |c| {
+        c["message"].as_str().is_some_and(|m| m.contains(&second))
+    })
+    .await;
+    assert_eq!(
+        obj["status"]["artifact"]["revision"],
+        format!("main@sha1:{second}")
+    );
+    assert!(controller.stats().runs() >= 2, "ran at least twice");
+    controller.shutdown().await;
+}

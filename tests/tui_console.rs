@@ -462,6 +462,16 @@ fn per_context_readonly_refuses_mutations_there_only() {
     }
     assert!(press(&mut app, KeyCode::Char('d'), KeyModifiers::CONTROL).is_empty());
     assert!(matches!(app.focus, Focus::Table));
+    // Refused from the detail view, the detail view stays open.
+    typed(&mut app, "\n");
+    assert!(typed(&mut app, "s").is_empty());
+    assert!(matches!(app.focus, Focus::Detail(_)));
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("context prod is read-only"))
+    );
+    typed(&mut app, "\x1b");
     // A bulk action touching prod is refused as a whole.
     select(&mut app, "dev", "apps");
     typed(&mut app, " ");
@@ -774,4 +784,126 @@ fn every_overlay_renders_at_80x24_and_on_tiny_terminals() {
             let _ = screen(&app, w, h);
         }
     }
+}
+
+#[test]
+fn random_key_storms_never_panic() {
+    // A fixed-seed xorshift, so a failure reproduces.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let specials = [
+        KeyCode::Enter,
+        KeyCode::Esc,
+        KeyCode::Tab,
+        KeyCode::Backspace,
+        KeyCode::Up,
+        KeyCode::Down,
+        KeyCode::PageUp,
+        KeyCode::PageDown,
+        KeyCode::Home,
+        KeyCode::End,
+    ];
+    for round in 0..20 {
+        let mut app = console(Settings {
+            readonly_contexts: BTreeSet::from(["prod".to_string()]),
+            favourites: vec!["all".into(), "web".into()],
+            ..Settings::default()
+        });
+        for step in 0..400 {
+            let r = next();
+            let code = if r % 4 == 0 {
+                specials[(r >> 8) as usize % specials.len()]
+            } else {
+                KeyCode::Char(char::from(b' ' + ((r >> 16) % 95) as u8))
+            };
+            let mods = if (r >> 32) % 13 == 0 {
+                KeyModifiers::CONTROL
+            } else {
+                KeyModifiers::NONE
+            };
+            for fx in app.update(Event::Key(KeyEvent::new(code, mods))) {
+                // Answer fetches with junk and successes alike.
+                match fx {
+                    Effect::Fetch(key) => {
+                        let result = if r % 3 == 0 {
+                            Err("boom".to_string())
+                        } else {
+                            Ok(
+                                json!({"spec": [r], "status": {"conditions": [{"type": 1}, {"type": "Ready"}]}}),
+                            )
+                        };
+                        app.update(Event::Fetched { key, result });
+                    }
+                    Effect::FetchEvents(key) => {
+                        app.update(Event::EventsFetched {
+                            key,
+                            result: Ok(vec![]),
+                        });
+                    }
+                    Effect::Apply { targets, action } => {
+                        for key in targets {
+                            app.update(Event::ActionDone {
+                                key,
+                                action: action.name(),
+                                result: Err("nope".into()),
+                            });
+                        }
+                    }
+                    Effect::Quit => app = seeded(),
+                    _ => {}
+                }
+            }
+            if step % 50 == 0 {
+                app.update(Event::Tick(NOW + step));
+                app.update(upsert(
+                    "dev",
+                    &ks(&format!("n{round}-{step}"), "flux-system", "False", "x"),
+                ));
+            }
+            if step % 37 == 0 {
+                let w = 1 + (r % 160) as u16;
+                let h = 1 + ((r >> 8) % 40) as u16;
+                app.update(Event::Resize(w, h));
+                let _ = screen(&app, w, h);
+            }
+        }
+        let _ = screen(&app, 80, 24);
+    }
+}
+
+#[test]
+fn sync_command_carries_prune() {
+    let mut app = seeded();
+    select(&mut app, "prod", "guestbook");
+    typed(&mut app, ":sync prune\n");
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("sync 1 object(s)?"), "{s}");
+    let fx = typed(&mut app, "y");
+    assert!(
+        matches!(&fx[..], [Effect::Apply { action: Action::Sync { prune: true }, targets }] if targets[0].name == "guestbook"),
+        "{fx:?}"
+    );
+    typed(&mut app, ":sync\n");
+    let fx = typed(&mut app, "y");
+    assert!(
+        matches!(
+            &fx[..],
+            [Effect::Apply {
+                action: Action::Sync { prune: false },
+                ..
+            }]
+        ),
+        "{fx:?}"
+    );
+    assert!(typed(&mut app, ":sync hard\n").is_empty());
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.error && f.text.contains("unknown option"))
+    );
 }

@@ -1,4 +1,5 @@
-//! `flotilla controller`: the bundled reconciler, headless (GitRepository and Kustomization).
+//! `flotilla controller`: the bundled reconciler, headless (GitRepository, Kustomization and the
+//! image automation kinds).
 
 use crate::cluster::{Contexts, KubeconfigSource};
 use crate::reconcile::controller::{ClusterConnection, Controller, ControllerOptions};
@@ -16,9 +17,11 @@ use std::process::ExitCode;
   flotilla controller --namespace flux-system --watch-label-selector team=platform
       only the labelled objects of one namespace
 
-Reconciles GitRepository (source.toolkit.fluxcd.io/v1) and Kustomization
-(kustomize.toolkit.fluxcd.io/v1) objects the way Flux's source- and kustomize-controller do.
-Artifacts and git caches live under --data-dir/<context>/. SIGINT/SIGTERM stop it after the
+Reconciles GitRepository (source.toolkit.fluxcd.io/v1), Kustomization
+(kustomize.toolkit.fluxcd.io/v1), ImageRepository, ImagePolicy and ImageUpdateAutomation
+(image.toolkit.fluxcd.io/v1) objects the way Flux's source-, kustomize-, image-reflector- and
+image-automation-controller do. Artifacts, git caches and scanned tags live under
+--data-dir/<context>/. SIGINT/SIGTERM stop it after the
 in-flight reconciles finish (at most 30 s).")]
 pub struct Args {
     /// Kubeconfig file (default: KUBECONFIG, several files merged like kubectl, else ~/.kube/config).
@@ -112,7 +115,7 @@ async fn controller(args: Args, verbose: u8) -> Result<()> {
     };
     let controller = Controller::start_connections(clusters, &opts);
     eprintln!(
-        "flotilla controller: reconciling GitRepository and Kustomization objects in {} (data in {}); Ctrl-C stops",
+        "flotilla controller: reconciling Flux sources, Kustomizations and image automation in {} (data in {}); Ctrl-C stops",
         selected.join(", "),
         data_dir.display()
     );

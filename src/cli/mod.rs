@@ -44,7 +44,7 @@ pub enum Command {
     Apiserver(apiserver::Args),
     /// The whole GitOps loop offline: three embedded clusters, a Git repository, a registry, the reconciler.
     Demo(demo::Args),
-    /// Run the bundled reconciler (GitRepository, Kustomization) against the kubeconfig's contexts.
+    /// Run the bundled reconciler (Git sources, Kustomizations, image automation) on the kubeconfig's contexts.
     Controller(controller::Args),
     /// Build a kustomization directory and print the objects (like `kustomize build`).
     Build(build::Args),

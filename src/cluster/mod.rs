@@ -15,6 +15,7 @@
 //!     SessionOptions { namespace: args.namespace.clone(), ..Default::default() }, tx)?; // -n NS / -A
 //! // rx yields Update::{Context, Kinds, Resync, Upsert, Remove}; store.apply(update).
 //! // On demand: clients.fetch_object(..), clients.events_for(..), clients.apply_action(&row.key(), &action).
+//! // `:events`: EventWatch::start(&clients, &selected, ns, event_tx) sends ObjectEvents of GitOps objects.
 //! ```
 
 pub mod actions;

@@ -106,3 +106,50 @@ fn context_state_labels() {
     assert_eq!(stale.label(), "stale");
     assert!(!stale.is_live());
 }
+
+#[test]
+fn slots_are_reused_and_generation_moves_on_row_changes_only() {
+    let mut s = Store::default();
+    let g0 = s.generation();
+    s.apply(Update::Upsert(Box::new(row(
+        "a",
+        &ks("one", "True", false),
+    ))));
+    s.apply(Update::Upsert(Box::new(row(
+        "a",
+        &ks("two", "True", false),
+    ))));
+    assert!(s.generation() > g0);
+    let ids: Vec<usize> = s.ids().collect();
+    assert_eq!(ids.len(), 2);
+    let g1 = s.generation();
+    s.apply(Update::Context {
+        context: "a".into(),
+        state: ContextState::Live,
+    });
+    assert_eq!(s.generation(), g1, "a state change is not a row change");
+    // Replacing keeps the id; removing frees it for the next new row.
+    s.apply(Update::Upsert(Box::new(row(
+        "a",
+        &ks("one", "False", false),
+    ))));
+    assert_eq!(s.ids().collect::<Vec<_>>(), ids);
+    let one = row("a", &ks("one", "True", false)).key();
+    let freed = ids[0];
+    assert_eq!(s.row_at(freed).map(|r| r.name.as_str()), Some("one"));
+    s.apply(Update::Remove(one.clone()));
+    assert_eq!(s.row_at(freed), None);
+    assert_eq!(s.get(&one), None);
+    s.apply(Update::Upsert(Box::new(row(
+        "b",
+        &ks("three", "True", false),
+    ))));
+    assert_eq!(
+        s.get(&row("b", &ks("three", "True", false)).key())
+            .map(|r| r.name.as_str()),
+        Some("three")
+    );
+    assert!(s.ids().any(|id| id == freed));
+    assert_eq!(s.len(), 2);
+    assert_eq!(s.rows().count(), 2);
+}

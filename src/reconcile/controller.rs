@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::image::reconcilers::image_reconcilers;
 use super::kustomization::controller::{KustomizationKind, KustomizationReconciler};
 use super::runtime::{Reconciler, RunReport, Runtime, RuntimeHandle, RuntimeOptions, RuntimeStats};
 use super::source::ArtifactStore;
@@ -110,10 +111,12 @@ pub fn reconcilers(
         ks = ks.with_config(c);
     }
     let ks = Arc::new(ks);
-    vec![
+    let mut all: Vec<Arc<dyn Reconciler>> = vec![
         Arc::new(GitRepositoryKind(git)),
         Arc::new(KustomizationKind(ks)),
-    ]
+    ];
+    all.extend(image_reconcilers(client, &dir.join("image")));
+    all
 }
 
 impl Controller {

@@ -6,7 +6,7 @@ use super::prompt::{Prompt, PromptKind};
 use super::table::{Filter, FilterError, RowScope, SortBy, TableView, ViewKind};
 use super::theme::Theme;
 use super::yaml::YamlView;
-use crate::cluster::{Action, ContextState, ObjectEvent, Store, Update};
+use crate::cluster::{Action, ContextState, HealthCounts, ObjectEvent, Store, Update};
 use crate::model::KindInfo;
 use crate::model::row::{Row, RowKey};
 use crossterm::event::{KeyCode, KeyEvent};
@@ -312,6 +312,8 @@ pub struct App {
     /// Set once the user quits.
     pub quitting: bool,
     running: Option<Running>,
+    /// Header counts and the store generation they were taken at.
+    counts: (u64, HealthCounts),
 }
 
 /// Rows above and below the table (header 2, table header 1, crumbs 1, flash/prompt 1).
@@ -350,6 +352,7 @@ impl App {
             size: (80, 24),
             quitting: false,
             running: None,
+            counts: (0, HealthCounts::default()),
         };
         app.refresh_view();
         app
@@ -423,6 +426,18 @@ impl App {
     /// Rebuilds the current view's cached row list if anything it depends on changed.
     pub fn refresh_view(&mut self) {
         self.table.refresh(&self.store, &self.scope);
+        if self.counts.0 != self.store.generation() {
+            self.counts = (self.store.generation(), self.store.counts());
+        }
+    }
+
+    /// Row counts by health for the header (cached by [`App::refresh_view`], else counted now).
+    pub fn counts(&self) -> HealthCounts {
+        if self.counts.0 == self.store.generation() {
+            self.counts.1
+        } else {
+            self.store.counts()
+        }
     }
 
     /// The rows the current view shows (filtered, sorted, in scope).
@@ -908,10 +923,10 @@ impl App {
         self.ask_for(action, targets);
     }
 
-    /// Opens the confirmation for `action` on `targets`, unless read-only mode refuses it.
+    /// Opens the confirmation for `action` on `targets`, unless read-only mode refuses it (then the
+    /// current view stays, with the refusal on the flash line).
     fn ask_for(&mut self, action: Action, targets: Vec<RowKey>) {
         if self.settings.readonly && action.is_mutation() {
-            self.focus = Focus::Table;
             self.flash = Flash::error(format!(
                 "read-only: {} refused (started with --readonly)",
                 action.name()
@@ -924,7 +939,6 @@ impl App {
             .map(|k| k.context.as_str())
             .collect();
         if !locked.is_empty() && action.is_mutation() {
-            self.focus = Focus::Table;
             self.flash = Flash::error(format!(
                 "read-only: {} refused (context {} is read-only in config.yaml)",
                 action.name(),
@@ -1076,6 +1090,21 @@ impl App {
                 return Vec::new();
             }
             "events" | "ev" | "event" => ViewKind::Events,
+            // Argo CD sync with options the key cannot carry: `:sync prune`.
+            "sync" => {
+                let prune = match arg {
+                    None => false,
+                    Some("prune" | "--prune") => true,
+                    Some(other) => {
+                        self.flash = Flash::error(format!(
+                            ":sync {other}: unknown option; use `:sync` or `:sync prune`"
+                        ));
+                        return Vec::new();
+                    }
+                };
+                self.ask(Action::Sync { prune });
+                return Vec::new();
+            }
             other => match ViewKind::parse(other) {
                 Some(v) => v,
                 None => {

@@ -28,6 +28,7 @@ const COMMAND_WORDS: &[&str] = &[
     "events",
     "ctx",
     "ns",
+    "sync",
     "help",
     "quit",
     "q",

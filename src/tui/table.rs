@@ -9,7 +9,7 @@ use crate::model::row::{Row, RowKey};
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher, Utf32Str};
 use regex::{Regex, RegexBuilder};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What a table view lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,7 +215,7 @@ impl Filter {
             .any(|s| r.is_match(s)),
             Matching::Fuzzy(f) => {
                 let m = fuzzy.get_or_insert_with(|| FuzzyMatcher::new(f));
-                m.matches(&row.name) || m.matches(&format!("{}/{}", row.namespace, row.name))
+                m.matches_path(&row.namespace, &row.name)
             }
             // Rows have no labels: nothing matches (the App refuses these filters with a flash).
             Matching::Labels(_) => false,
@@ -229,6 +229,8 @@ struct FuzzyMatcher {
     pattern: Pattern,
     matcher: Matcher,
     buf: Vec<char>,
+    /// Reused `namespace/name` haystack (no allocation per row).
+    hay: String,
 }
 
 impl FuzzyMatcher {
@@ -237,7 +239,18 @@ impl FuzzyMatcher {
             pattern: Pattern::parse(text, CaseMatching::Ignore, Normalization::Smart),
             matcher: Matcher::new(Config::DEFAULT),
             buf: Vec::new(),
+            hay: String::new(),
         }
+    }
+
+    fn matches_path(&mut self, namespace: &str, name: &str) -> bool {
+        self.hay.clear();
+        self.hay.push_str(namespace);
+        self.hay.push('/');
+        self.hay.push_str(name);
+        self.pattern
+            .score(Utf32Str::new(&self.hay, &mut self.buf), &mut self.matcher)
+            .is_some()
     }
 
     fn matches(&mut self, haystack: &str) -> bool {
@@ -245,6 +258,23 @@ impl FuzzyMatcher {
             .score(Utf32Str::new(haystack, &mut self.buf), &mut self.matcher)
             .is_some()
     }
+}
+
+impl LabelTerm {
+    /// Whether an object's labels satisfy this term (`key=value`, `key!=value`, `key`), as kubectl's
+    /// equality-based selectors do. Ready for when rows carry labels.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        match (&self.value, self.negated) {
+            (None, _) => labels.contains_key(&self.key),
+            (Some(v), false) => labels.get(&self.key) == Some(v),
+            (Some(v), true) => labels.get(&self.key) != Some(v),
+        }
+    }
+}
+
+/// Whether labels satisfy every term of a selector.
+pub fn selector_matches(terms: &[LabelTerm], labels: &BTreeMap<String, String>) -> bool {
+    terms.iter().all(|t| t.matches(labels))
 }
 
 /// Parses `a=b,c!=d,e` into terms.
@@ -460,6 +490,19 @@ impl TableView {
         ids.iter().filter_map(|&id| store.row_at(id)).collect()
     }
 
+    /// How many rows the view shows (from the cache when fresh).
+    pub fn len(&self, store: &Store, scope: &RowScope) -> usize {
+        match &self.cache {
+            Some(c) if c.stamp == self.stamp(store, scope) => c.ids.len(),
+            _ => self.compute(store, scope).len(),
+        }
+    }
+
+    /// Whether the view shows no rows.
+    pub fn is_empty(&self, store: &Store, scope: &RowScope) -> bool {
+        self.len(store, scope) == 0
+    }
+
     /// The index of the selected row in `rows` (0 when the selection is gone).
     pub fn selected_index(&self, rows: &[&Row]) -> usize {
         self.selected
@@ -530,5 +573,16 @@ mod tests {
         for bad in ["=x", "a b=c", ",", "a,,b"] {
             assert!(parse_selector(bad).is_err(), "{bad}");
         }
+        let labels: BTreeMap<String, String> = [
+            ("app".to_string(), "web".to_string()),
+            ("env".to_string(), "prod".to_string()),
+        ]
+        .into();
+        let sel = |s: &str| parse_selector(s).unwrap();
+        assert!(selector_matches(&sel("app=web,env"), &labels));
+        assert!(selector_matches(&sel("app==web,tier!=db"), &labels));
+        assert!(!selector_matches(&sel("app!=web"), &labels));
+        assert!(!selector_matches(&sel("tier"), &labels));
+        assert!(!selector_matches(&sel("app=api"), &labels));
     }
 }

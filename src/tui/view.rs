@@ -82,7 +82,7 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
             context_style(app, state),
         ));
     }
-    let c = app.store.counts();
+    let c = app.counts();
     let mut counts = vec![
         Span::styled("ready ", t.header_key),
         Span::styled(format!("{} ", c.ready), t.ready),
@@ -524,7 +524,7 @@ fn render_crumbs(app: &App, frame: &mut Frame, area: Rect) {
     let rows = if app.table.kind == super::table::ViewKind::Events {
         app.events.shown(&app.scope, app.table.filter()).len()
     } else {
-        app.visible_rows().len()
+        app.table.len(&app.store, &app.scope)
     };
     let mut current = format!(" {}({rows}) ", app.table.kind.title());
     if let Some(f) = app.table.filter() {
@@ -617,7 +617,7 @@ fn render_help(app: &App, frame: &mut Frame, area: Rect) {
         ]));
     }
     let half = lines.len().div_ceil(2);
-    let rect = centered(area, 76, half as u16 + 2);
+    let rect = centered(area, 76, half as u16 + 3);
     frame.render_widget(Clear, rect);
     let block = Block::default()
         .borders(Borders::ALL)
@@ -625,7 +625,19 @@ fn render_help(app: &App, frame: &mut Frame, area: Rect) {
         .style(t.text);
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
-    let [left, right] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(inner);
+    let [keys, commands] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(inner);
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(":", t.help_key),
+            Span::styled(
+                "all failing suspended events ctx ns sync [prune] ks hr app … (tab)",
+                t.text,
+            ),
+        ])),
+        commands,
+    );
+    let [left, right] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(keys);
     frame.render_widget(Paragraph::new(lines[..half].to_vec()), left);
     frame.render_widget(Paragraph::new(lines[half..].to_vec()), right);
 }
