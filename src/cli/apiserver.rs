@@ -129,6 +129,7 @@ async fn serve(args: Args) -> Result<()> {
             ..ClusterOptions::default()
         },
     };
+    let stop = super::signals::StopSignals::install()?;
     let server = Server::start(opts).await?;
     server.write_kubeconfig(&args.kubeconfig_out)?;
     println!("kubeconfig: {}", args.kubeconfig_out.display());
@@ -142,26 +143,9 @@ async fn serve(args: Args) -> Result<()> {
         println!("{:width$}  {}", c.cluster.name(), c.url());
     }
     tracing::info!("apiserver serving {} cluster(s)", server.clusters().len());
-    wait_for_signal().await?;
+    stop.wait().await;
     eprintln!("shutting down");
     server.shutdown().await;
-    Ok(())
-}
-
-async fn wait_for_signal() -> Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl-C")?;
     Ok(())
 }
 

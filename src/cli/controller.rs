@@ -113,6 +113,7 @@ async fn controller(args: Args, verbose: u8) -> Result<()> {
         reports: (verbose > 0).then_some(tx),
         ..ControllerOptions::default()
     };
+    let stop = super::signals::StopSignals::install()?;
     let controller = Controller::start_connections(clusters, &opts);
     eprintln!(
         "flotilla controller: reconciling Flux sources, Kustomizations and image automation in {} (data in {}); Ctrl-C stops",
@@ -130,32 +131,9 @@ async fn controller(args: Args, verbose: u8) -> Result<()> {
             );
         }
     });
-    wait_for_signal().await;
+    stop.wait().await;
     eprintln!("flotilla controller: stopping; waiting for in-flight reconciles");
     controller.shutdown().await;
     printer.abort();
     Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -63,12 +63,23 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     let code = if headless {
+        let stop = {
+            let _entered = runtime.enter();
+            match super::signals::StopSignals::install() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("flotilla demo: {e:#}");
+                    runtime.block_on(demo.shutdown());
+                    return ExitCode::FAILURE;
+                }
+            }
+        };
         println!("{}", demo.kubeconfig_path().display());
         eprintln!(
             "flotilla demo: clusters dev, staging and production are up; kubeconfig above, data in {}. Ctrl-C stops.",
             demo.data_dir().display()
         );
-        runtime.block_on(wait_for_signal());
+        runtime.block_on(stop.wait());
         eprintln!("flotilla demo: stopping");
         ExitCode::SUCCESS
     } else {
@@ -94,27 +105,4 @@ fn console_args(demo: &Demo) -> Result<crate::cli::console::Args> {
         kubeconfig: Some(kubeconfig),
         ..crate::cli::console::Args::default()
     })
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

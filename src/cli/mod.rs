@@ -8,6 +8,7 @@ pub mod controller;
 pub mod demo;
 pub mod logging;
 pub mod policy;
+pub mod signals;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
