@@ -5,6 +5,7 @@ pub mod build;
 pub mod config;
 pub mod console;
 pub mod controller;
+pub mod get;
 pub mod logging;
 pub mod policy;
 
@@ -18,6 +19,7 @@ use std::process::ExitCode;
 #[command(after_help = "Examples:
   flotilla                                                       # the console: every context, all namespaces
   flotilla --context prod -c ks --readonly                       # one context, Kustomizations, no changes
+  flotilla get ks -o json --fail-on-not-ready                    # the same rows for scripts and CI
   flotilla apiserver --kubeconfig-out /tmp/flotilla.kubeconfig   # three embedded clusters for kubectl
   flotilla build ./clusters/production --flux                    # kustomize build, as Flux would
   flotilla controller -v                                         # reconcile GitRepositories and Kustomizations")]
@@ -44,6 +46,8 @@ pub enum Command {
     Controller(controller::Args),
     /// Build a kustomization directory and print the objects (like `kustomize build`).
     Build(build::Args),
+    /// List GitOps objects of every context once, as the console shows them (table, JSON or YAML).
+    Get(get::Args),
     /// Image policies: `flotilla policy eval` picks a tag the way a Flux ImagePolicy would.
     Policy(policy::Args),
 }
@@ -56,6 +60,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Apiserver(args)) => apiserver::run(args, verbose),
         Some(Command::Build(args)) => build::run(args),
         Some(Command::Controller(args)) => controller::run(args, verbose),
+        Some(Command::Get(args)) => get::run(args),
         Some(Command::Policy(args)) => policy::run(args),
     }
 }
