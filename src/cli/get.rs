@@ -183,11 +183,12 @@ pub fn parse_kind(name: &str) -> Result<Option<&'static KindInfo>, String> {
         let known: Vec<&str> = KINDS
             .iter()
             .map(|k| {
-                // The console's short alias (`gr`, `hrepo`) when there is one.
+                // The shortest name a user may type (`ks`, `gr`, `hrepo`), as the console lists them.
                 k.aliases
-                    .first()
-                    .or(k.short_names.first())
+                    .iter()
+                    .chain(k.short_names)
                     .copied()
+                    .min_by_key(|n| n.len())
                     .unwrap_or(k.singular)
             })
             .collect();
