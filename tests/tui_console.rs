@@ -657,11 +657,17 @@ fn fuzzy_and_label_filters() {
     assert_eq!(names(&app), ["dev/podinfo"]);
     typed(&mut app, "/\x1b/!-f pdnf\n");
     assert_eq!(names(&app).len(), 4);
+    // Seeded rows carry no labels: a label filter matches nothing, and its inverse everything.
     typed(&mut app, "/\x1b/-l app=web\n");
-    let f = app.flash.clone().unwrap();
-    assert!(f.error && f.text.contains("labels"), "{f:?}");
+    assert!(
+        app.flash.as_ref().is_none_or(|f| !f.error),
+        "{:?}",
+        app.flash
+    );
+    assert!(names(&app).is_empty());
+    typed(&mut app, "/\x1b/!-l app=web\n");
     assert_eq!(names(&app).len(), 5);
-    typed(&mut app, "/-l =x\n");
+    typed(&mut app, "/\x1b/-l =x\n");
     assert!(
         app.flash
             .clone()
@@ -669,6 +675,76 @@ fn fuzzy_and_label_filters() {
             .text
             .contains("expected key=value")
     );
+    assert_eq!(names(&app).len(), 5, "a malformed selector filters nothing");
+}
+
+fn labelled(mut obj: Value, labels: Value) -> Value {
+    obj["metadata"]["labels"] = labels;
+    obj
+}
+
+#[test]
+fn label_filters_select_rows_by_metadata_labels() {
+    let mut app = seeded();
+    for e in [
+        upsert(
+            "dev",
+            &labelled(
+                ks("web-a", "web", "True", "ok"),
+                json!({"app": "web", "tier": "front"}),
+            ),
+        ),
+        upsert(
+            "prod",
+            &labelled(
+                ks("web-b", "web", "True", "ok"),
+                json!({"app": "web", "tier": "back"}),
+            ),
+        ),
+        upsert(
+            "prod",
+            &labelled(hr("db", "data"), json!({"app": "db", "tier": "back"})),
+        ),
+        upsert(
+            "dev",
+            &labelled(
+                app_obj("argo-web"),
+                json!({"app.kubernetes.io/part-of": "web"}),
+            ),
+        ),
+    ] {
+        app.update(e);
+    }
+    app.refresh_view();
+    typed(&mut app, "/-l app=web\n");
+    assert_eq!(names(&app), ["dev/web-a", "prod/web-b"]);
+    typed(&mut app, "/\x1b/-l tier=back\n");
+    assert_eq!(names(&app), ["prod/db", "prod/web-b"]);
+    typed(&mut app, "/\x1b/-l app==web,tier!=back\n");
+    assert_eq!(names(&app), ["dev/web-a"]);
+    typed(&mut app, "/\x1b/-l tier\n");
+    assert_eq!(names(&app).len(), 3);
+    typed(&mut app, "/\x1b/-l app.kubernetes.io/part-of=web\n");
+    assert_eq!(names(&app), ["dev/argo-web"]);
+    // `!key`: objects without the label (the 5 seeded rows and the Argo CD app).
+    typed(&mut app, "/\x1b/-l !tier\n");
+    assert_eq!(names(&app).len(), 6);
+    // `key!=value` admits objects without the key, as kubectl does.
+    typed(&mut app, "/\x1b/-l app!=web\n");
+    assert_eq!(names(&app).len(), 7);
+    // A leading `!` inverts the whole filter.
+    typed(&mut app, "/\x1b/!-l app=web\n");
+    assert_eq!(names(&app).len(), 7);
+    // The label filter combines with the view.
+    typed(&mut app, "\x1b:hr\n/-l tier=back\n");
+    assert_eq!(names(&app), ["prod/db"]);
+    // Labels follow live updates.
+    app.update(upsert(
+        "prod",
+        &labelled(hr("db", "data"), json!({"app": "db", "tier": "front"})),
+    ));
+    app.refresh_view();
+    assert!(names(&app).is_empty());
 }
 
 #[test]

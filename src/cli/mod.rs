@@ -6,6 +6,7 @@ pub mod config;
 pub mod console;
 pub mod controller;
 pub mod demo;
+pub mod get;
 pub mod logging;
 pub mod policy;
 pub mod signals;
@@ -20,9 +21,10 @@ use std::process::ExitCode;
 #[command(after_help = "Examples:
   flotilla                                                       # the console: every context, all namespaces
   flotilla --context prod -c ks --readonly                       # one context, Kustomizations, no changes
+  flotilla get ks -o json --fail-on-not-ready                    # the same rows for scripts and CI
   flotilla apiserver --kubeconfig-out /tmp/flotilla.kubeconfig   # three embedded clusters for kubectl
   flotilla build ./clusters/production --flux                    # kustomize build, as Flux would
-  flotilla controller -v                                         # reconcile GitRepositories and Kustomizations
+  flotilla controller -v                                         # reconcile Flux sources, Kustomizations, image automation
   flotilla demo                                                  # three clusters, Git, registry, reconciler, console")]
 pub struct Cli {
     /// Write logs here instead of $XDG_STATE_HOME/flotilla/flotilla.log.
@@ -49,6 +51,8 @@ pub enum Command {
     Controller(controller::Args),
     /// Build a kustomization directory and print the objects (like `kustomize build`).
     Build(build::Args),
+    /// List GitOps objects of every context once, as the console shows them (table, JSON or YAML).
+    Get(get::Args),
     /// Image policies: `flotilla policy eval` picks a tag the way a Flux ImagePolicy would.
     Policy(policy::Args),
 }
@@ -62,6 +66,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Build(args)) => build::run(args),
         Some(Command::Controller(args)) => controller::run(args, verbose),
         Some(Command::Demo(args)) => demo::run(args),
+        Some(Command::Get(args)) => get::run(args),
         Some(Command::Policy(args)) => policy::run(args),
     }
 }

@@ -161,7 +161,12 @@ impl Clients {
         }
     }
 
-    async fn timed<T, F>(&self, context: &str, what: &str, fut: F) -> Result<T, ClusterError>
+    pub(super) async fn timed<T, F>(
+        &self,
+        context: &str,
+        what: &str,
+        fut: F,
+    ) -> Result<T, ClusterError>
     where
         F: std::future::Future<Output = Result<T, kube::Error>>,
     {

@@ -16,6 +16,7 @@
 //! // rx yields Update::{Context, Kinds, Resync, Upsert, Remove}; store.apply(update).
 //! // On demand: clients.fetch_object(..), clients.events_for(..), clients.apply_action(&row.key(), &action).
 //! // `:events`: EventWatch::start(&clients, &selected, ns, event_tx) sends ObjectEvents of GitOps objects.
+//! // Scripts (`flotilla get`): clients.list_rows(context, ns, kind) lists once, same discovery and Rows.
 //! ```
 
 pub mod actions;
@@ -24,6 +25,7 @@ pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod kubeconfig;
+pub mod listing;
 pub mod session;
 
 pub use actions::{Action, ObjectTarget, PlannedPatch};
@@ -31,6 +33,7 @@ pub use clients::{Clients, Timeouts};
 pub use error::ClusterError;
 pub use events::{EventWatch, ObjectEvent};
 pub use kubeconfig::{Contexts, KubeconfigSource};
+pub use listing::ContextListing;
 pub use session::{SessionOptions, SessionSet};
 
 use crate::model::KindInfo;

@@ -518,7 +518,7 @@ impl Session {
 }
 
 /// Fills in apiVersion/kind when the server left them out of list items, then summarises.
-fn to_row(context: &str, ar: &ApiResource, mut obj: DynamicObject) -> Option<Row> {
+pub(crate) fn to_row(context: &str, ar: &ApiResource, mut obj: DynamicObject) -> Option<Row> {
     if obj.types.is_none() {
         obj.types = Some(TypeMeta {
             api_version: ar.api_version.clone(),

@@ -150,6 +150,9 @@ pub struct Row {
     pub detail: DetailedStatus,
     /// READY cell: the Ready condition (Flux) or Synced+Healthy (Argo CD).
     pub ready: ConditionStatus,
+    /// Why: the Ready condition's reason (Flux; the kstatus verdict when there is none), or Argo CD's
+    /// error condition type, else its health status.
+    pub reason: String,
     /// STATUS cell: the Ready message, or Argo CD's sync/health summary.
     pub message: String,
     /// REVISION cell.
@@ -166,6 +169,73 @@ pub struct Row {
     pub cells: KindCells,
     /// `spec.dependsOn` of Kustomizations and HelmReleases.
     pub depends_on: Vec<ObjectRef>,
+    /// `metadata.labels` (for `-l` filters and `flotilla get`).
+    pub labels: Labels,
+}
+
+/// An object's `metadata.labels`, sorted by key: one allocation, none when there are no labels.
+///
+/// Non-string values (which a real API server rejects) are skipped rather than failing the row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Labels(Box<[(Box<str>, Box<str>)]>);
+
+impl Labels {
+    /// Reads `metadata.labels` of `obj` (empty when absent or not an object).
+    pub fn from_object(obj: &Value) -> Labels {
+        let Some(map) = at(obj, &["metadata", "labels"]).and_then(Value::as_object) else {
+            return Labels::default();
+        };
+        Labels::from_pairs(
+            map.iter()
+                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))),
+        )
+    }
+
+    /// Builds labels from key/value pairs (a later duplicate key wins).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Labels {
+        let mut v: Vec<(Box<str>, Box<str>)> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        // Stable sort keeps insertion order among equal keys; keep the last of each run.
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(v.len());
+        for pair in v {
+            match out.last_mut() {
+                Some(last) if last.0 == pair.0 => *last = pair,
+                _ => out.push(pair),
+            }
+        }
+        Labels(out.into_boxed_slice())
+    }
+
+    /// The value of label `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+            .ok()
+            .map(|i| self.0[i].1.as_ref())
+    }
+
+    /// Whether label `key` is set (to any value).
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Every label, sorted by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no labels.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl Row {
@@ -187,6 +257,16 @@ impl Row {
         } else {
             flux_ready_and_message(obj, &assessment)
         };
+        let reason = if argo_app {
+            health::argo_error_condition(obj)
+                .and_then(|c| c.split_once(':').map(|(t, _)| t.to_string()))
+                .unwrap_or_else(|| assessment.detail.as_str().to_string())
+        } else {
+            conditions::ready(obj)
+                .map(|c| c.reason)
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| assessment.detail.as_str().to_string())
+        };
         let (suspended, suspended_since) = suspension(obj, argo_app);
         Some(Row {
             context: context.to_string(),
@@ -197,6 +277,7 @@ impl Row {
             health: assessment.health,
             detail: assessment.detail,
             ready,
+            reason,
             message,
             revision: revision(info.kind, obj),
             suspended,
@@ -205,6 +286,7 @@ impl Row {
             last_reconcile: last_reconcile(info.kind, obj),
             cells: cells(info.kind, obj, &namespace),
             depends_on: depends_on(info.kind, obj, &namespace),
+            labels: Labels::from_object(obj),
             namespace,
         })
     }

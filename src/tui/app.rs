@@ -3,7 +3,7 @@
 use super::detail::{self, DetailView, Loaded};
 use super::keymap::{Command, Key, Keymap, Scope};
 use super::prompt::{Prompt, PromptKind};
-use super::table::{Filter, FilterError, RowScope, SortBy, TableView, ViewKind};
+use super::table::{Filter, RowScope, SortBy, TableView, ViewKind};
 use super::theme::Theme;
 use super::yaml::YamlView;
 use crate::cluster::{Action, ContextState, HealthCounts, ObjectEvent, Store, Update};
@@ -1054,10 +1054,6 @@ impl App {
 
     fn apply_filter(&mut self, text: &str) {
         match Filter::parse(text) {
-            Ok(Some(f)) if f.needs_labels() => {
-                self.flash = Flash::error(FilterError::NoLabels.to_string());
-                self.table.set_filter(None);
-            }
             Ok(f) => self.table.set_filter(f),
             Err(e) => {
                 self.flash = Flash::error(e.to_string());

@@ -5,11 +5,11 @@
 use crate::cluster::Store;
 use crate::model::KindInfo;
 use crate::model::health::Health;
-use crate::model::row::{Row, RowKey};
+use crate::model::row::{Labels, Row, RowKey};
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher, Utf32Str};
 use regex::{Regex, RegexBuilder};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// What a table view lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +86,7 @@ pub enum SortBy {
 enum Matching {
     /// Case-insensitive regex over context, kind, namespace, name and message.
     Regex(Regex),
-    /// `-l key=value,key2=value2` (also `key!=value`, `key`): needs labels on rows.
+    /// `-l key=value,key2=value2` (also `key!=value`, `key`, `!key`) over `metadata.labels`.
     Labels(Vec<LabelTerm>),
     /// `-f text`: fuzzy match (nucleo) over `namespace/name`.
     Fuzzy(String),
@@ -121,11 +121,6 @@ pub enum FilterError {
         /// The term.
         term: String,
     },
-    /// Rows carry no labels yet.
-    #[error(
-        "-l: label filters are not available: rows do not carry labels yet (the model's Row has no labels field)"
-    )]
-    NoLabels,
 }
 
 impl Filter {
@@ -176,7 +171,7 @@ impl Filter {
         Filter::parse(text).ok().flatten()
     }
 
-    /// Whether this is a label filter (which rows cannot answer yet).
+    /// Whether this is a label filter (which the events list cannot answer).
     pub fn needs_labels(&self) -> bool {
         self.label_terms().is_some()
     }
@@ -217,8 +212,7 @@ impl Filter {
                 let m = fuzzy.get_or_insert_with(|| FuzzyMatcher::new(f));
                 m.matches_path(&row.namespace, &row.name)
             }
-            // Rows have no labels: nothing matches (the App refuses these filters with a flash).
-            Matching::Labels(_) => false,
+            Matching::Labels(terms) => selector_matches(terms, &row.labels),
         };
         hit != self.invert
     }
@@ -261,19 +255,21 @@ impl FuzzyMatcher {
 }
 
 impl LabelTerm {
-    /// Whether an object's labels satisfy this term (`key=value`, `key!=value`, `key`), as kubectl's
-    /// equality-based selectors do. Ready for when rows carry labels.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    /// Whether an object's labels satisfy this term (`key=value`, `key!=value`, `key`, `!key`), as
+    /// kubectl's equality-based and existence selectors do (`key!=value` admits objects without `key`).
+    pub fn matches(&self, labels: &Labels) -> bool {
+        let found = labels.get(&self.key);
         match (&self.value, self.negated) {
-            (None, _) => labels.contains_key(&self.key),
-            (Some(v), false) => labels.get(&self.key) == Some(v),
-            (Some(v), true) => labels.get(&self.key) != Some(v),
+            (None, false) => found.is_some(),
+            (None, true) => found.is_none(),
+            (Some(v), false) => found == Some(v.as_str()),
+            (Some(v), true) => found != Some(v.as_str()),
         }
     }
 }
 
 /// Whether labels satisfy every term of a selector.
-pub fn selector_matches(terms: &[LabelTerm], labels: &BTreeMap<String, String>) -> bool {
+pub fn selector_matches(terms: &[LabelTerm], labels: &Labels) -> bool {
     terms.iter().all(|t| t.matches(labels))
 }
 
@@ -289,16 +285,22 @@ pub fn parse_selector(sel: &str) -> Result<Vec<LabelTerm>, FilterError> {
                 (k, Some(v), true)
             } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
                 (k, Some(v), false)
+            } else if let Some(k) = term.strip_prefix('!') {
+                (k, None, true)
             } else {
                 (term, None, false)
             };
             let key = key.trim();
-            if key.is_empty() || key.contains(char::is_whitespace) || key.contains('=') {
+            if key.is_empty() || key.contains(|c: char| c.is_whitespace() || "=!,".contains(c)) {
+                return Err(bad());
+            }
+            let value = value.map(str::trim);
+            if value.is_some_and(|v| v.contains(|c: char| c.is_whitespace() || "=!".contains(c))) {
                 return Err(bad());
             }
             Ok(LabelTerm {
                 key: key.to_string(),
-                value: value.map(|v| v.trim().to_string()),
+                value: value.map(str::to_string),
                 negated,
             })
         })
@@ -570,19 +572,24 @@ mod tests {
                 },
             ]
         );
-        for bad in ["=x", "a b=c", ",", "a,,b"] {
+        for bad in [
+            "=x", "a b=c", ",", "a,,b", "!", "!=x", "a=b=c", "a!b", "a=b c",
+        ] {
             assert!(parse_selector(bad).is_err(), "{bad}");
         }
-        let labels: BTreeMap<String, String> = [
-            ("app".to_string(), "web".to_string()),
-            ("env".to_string(), "prod".to_string()),
-        ]
-        .into();
+        let labels = Labels::from_pairs([("app", "web"), ("env", "prod")]);
         let sel = |s: &str| parse_selector(s).unwrap();
         assert!(selector_matches(&sel("app=web,env"), &labels));
         assert!(selector_matches(&sel("app==web,tier!=db"), &labels));
+        assert!(selector_matches(&sel("!tier,app"), &labels));
+        assert!(selector_matches(
+            &sel("app="),
+            &Labels::from_pairs([("app", "")])
+        ));
         assert!(!selector_matches(&sel("app!=web"), &labels));
+        assert!(!selector_matches(&sel("!app"), &labels));
         assert!(!selector_matches(&sel("tier"), &labels));
         assert!(!selector_matches(&sel("app=api"), &labels));
+        assert!(!selector_matches(&sel("app="), &labels));
     }
 }

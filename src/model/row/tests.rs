@@ -410,6 +410,7 @@ fn failing_and_suspended_flux_rows() {
     let r = Row::from_object("dev", &o).expect("row");
     assert_eq!(r.health, Health::Failing);
     assert_eq!(r.ready, ConditionStatus::False);
+    assert_eq!(r.reason, "HealthCheckFailed");
     assert!(r.message.starts_with("health check failed"));
     assert_eq!(r.last_reconcile, Some(T0 + 3600));
 
@@ -430,6 +431,7 @@ fn argo_rows() {
     let a = row_of("Application");
     assert_eq!(a.ready, ConditionStatus::True);
     assert_eq!(a.message, "Synced, Healthy");
+    assert_eq!(a.reason, "Healthy");
     assert_eq!(a.revision, "1a2b3c4");
     assert_eq!(a.last_reconcile, Some(T0 + 180));
     assert!(!a.suspended);
@@ -462,6 +464,7 @@ fn argo_rows() {
         "OutOfSync, Degraded: Deployment \"guestbook-ui\" exceeded its progress deadline"
     );
     assert!(r.suspended);
+    assert_eq!(r.reason, "Degraded");
     assert_eq!(r.suspended_since, Some(T0 + 1800));
     assert!(matches!(
         r.cells,
@@ -499,6 +502,11 @@ fn argo_rows() {
             "Unknown, Unknown"
         )
     );
+    let mut erroring = bare.clone();
+    erroring["status"] =
+        json!({"conditions": [{"type": "ComparisonError", "message": "repo not found"}]});
+    let r = Row::from_object("dev", &erroring).expect("row");
+    assert_eq!(r.reason, "ComparisonError");
 }
 
 #[test]
@@ -587,4 +595,45 @@ fn row_stays_small() {
         "Row is {} bytes",
         std::mem::size_of::<Row>()
     );
+}
+
+#[test]
+fn labels_are_read_sorted_and_tolerant() {
+    let mut o = obj(
+        "kustomize.toolkit.fluxcd.io/v1",
+        "Kustomization",
+        "apps",
+        json!({"sourceRef": {"kind": "GitRepository", "name": "podinfo"}}),
+        ready("ok"),
+    );
+    o["metadata"]["labels"] = json!({"tier": "web", "app.kubernetes.io/name": "podinfo",
+        "bad": 5, "empty": "", "nested": {"x": "y"}});
+    let r = Row::from_object("dev", &o).expect("registry kind");
+    let all: Vec<(&str, &str)> = r.labels.iter().collect();
+    assert_eq!(
+        all,
+        [
+            ("app.kubernetes.io/name", "podinfo"),
+            ("empty", ""),
+            ("tier", "web")
+        ]
+    );
+    assert_eq!(r.labels.get("tier"), Some("web"));
+    assert_eq!(r.labels.get("bad"), None);
+    assert!(r.labels.contains_key("empty"));
+    assert!(!r.labels.contains_key("nested"));
+    assert_eq!(r.labels.len(), 3);
+
+    for junk in [json!(null), json!("a=b"), json!(["a"]), json!(7)] {
+        o["metadata"]["labels"] = junk;
+        let r = Row::from_object("dev", &o).expect("registry kind");
+        assert!(r.labels.is_empty());
+    }
+}
+
+#[test]
+fn duplicate_label_pairs_keep_the_last() {
+    let l = Labels::from_pairs([("b", "1"), ("a", "x"), ("b", "2")]);
+    assert_eq!(l.iter().collect::<Vec<_>>(), [("a", "x"), ("b", "2")]);
+    assert_eq!(Labels::default().get("a"), None);
 }
