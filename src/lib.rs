@@ -6,6 +6,7 @@
 pub mod apiserver;
 pub mod cli;
 pub mod cluster;
+pub mod diff;
 pub mod kustomize;
 pub mod model;
 pub mod patch;
