@@ -124,6 +124,13 @@ pub fn readiness(obj: Option<&Value>) -> (Readiness, String, String) {
             "no conditions yet".to_string(),
         );
     }
+    // A failed attempt leaves observedGeneration behind; its Ready reason says more than that.
+    if let Some(c) = ready
+        .as_ref()
+        .filter(|c| c.status == ConditionStatus::False)
+    {
+        return (Readiness::NotReady, c.reason.clone(), c.message.clone());
+    }
     if generation.is_some() && observed != generation {
         return (
             Readiness::NotReady,
