@@ -7,6 +7,7 @@ pub mod apiserver;
 pub mod cli;
 pub mod cluster;
 pub mod demo;
+pub mod diff;
 pub mod kustomize;
 pub mod model;
 pub mod patch;

@@ -6,10 +6,13 @@ pub mod config;
 pub mod console;
 pub mod controller;
 pub mod demo;
+pub mod diff;
 pub mod get;
 pub mod logging;
 pub mod policy;
 pub mod signals;
+pub mod trace;
+pub mod tree;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -55,6 +58,12 @@ pub enum Command {
     Get(get::Args),
     /// Image policies: `flotilla policy eval` picks a tag the way a Flux ImagePolicy would.
     Policy(policy::Args),
+    /// Health tree of a Kustomization or Argo CD Application (`tree ks|app NAME`), or dependsOn chains (`tree deps NAME`).
+    Tree(tree::Args),
+    /// Which Kustomization manages an object, from which source, revision and path (like `flux trace`).
+    Trace(trace::Args),
+    /// What applying a Kustomization would change (like `flux diff`; exit 0 none, 1 changes, 2 error).
+    Diff(diff::Args),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -68,5 +77,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Demo(args)) => demo::run(args),
         Some(Command::Get(args)) => get::run(args),
         Some(Command::Policy(args)) => policy::run(args),
+        Some(Command::Tree(args)) => tree::run(args),
+        Some(Command::Trace(args)) => trace::run(args),
+        Some(Command::Diff(args)) => diff::run(args),
     }
 }

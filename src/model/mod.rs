@@ -4,9 +4,12 @@
 pub mod age;
 pub mod conditions;
 pub mod crd;
+pub mod depends;
 pub mod health;
 pub mod kinds;
 pub mod row;
+pub mod trace;
+pub mod tree;
 
 pub use conditions::{Condition, ConditionStatus};
 pub use health::{Assessment, Health, assess};

@@ -11,6 +11,7 @@
 //! carrying its Flux reason and requeue class.
 
 pub mod controller;
+pub mod desired;
 pub mod error;
 pub mod health;
 pub mod inventory;

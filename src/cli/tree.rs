@@ -1,0 +1,251 @@
+//! `flotilla tree`: the health tree of a Kustomization or an Argo CD Application, or the dependsOn
+//! chains of a Kustomization, printed from the live cluster.
+
+use anyhow::{Context, Result, anyhow};
+use futures::stream::{self, StreamExt};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::cluster::{Contexts, KubeconfigSource};
+use crate::diff::live::LiveClient;
+use crate::model::depends;
+use crate::model::tree::{self, HealthTree, ObjectIndex, ObjectRef};
+
+/// Requests in flight at once while fetching a tree's objects.
+const FETCH_CONCURRENCY: usize = 16;
+
+/// What to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TreeKind {
+    /// A Flux Kustomization's health tree.
+    #[value(alias = "kustomization")]
+    Ks,
+    /// An Argo CD Application's health tree.
+    #[value(alias = "application")]
+    App,
+    /// A Kustomization's dependsOn chain, reverse chain and blocker.
+    #[value(alias = "dependson")]
+    Deps,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Indented text like `flux tree`.
+    Text,
+    /// JSON (the same data a view renders).
+    Json,
+}
+
+/// Arguments of `flotilla tree`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  flotilla tree ks apps -n flux-system              # source → Kustomization → inventory, with the root cause
+  flotilla tree ks flux-system -o json              # the same as JSON
+  flotilla tree app guestbook -n argocd             # an Argo CD Application from status.resources
+  flotilla tree deps apps -n flux-system            # dependsOn chain, reverse chain, 'blocked by'")]
+pub struct Args {
+    /// `ks`, `app` or `deps`.
+    #[arg(value_enum)]
+    pub kind: TreeKind,
+    /// The object's name.
+    pub name: String,
+    /// Namespace (default: flux-system, argocd for apps).
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Kubeconfig file (default: KUBECONFIG, else ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub output: Format,
+}
+
+/// Runs `flotilla tree`: exit 0 printed, 2 error.
+pub fn run(args: Args) -> ExitCode {
+    block_on("tree", tree(args))
+}
+
+/// Runs a CLI future on a fresh runtime; prints its error and exits 2 on failure.
+pub(crate) fn block_on<F>(command: &str, fut: F) -> ExitCode
+where
+    F: std::future::Future<Output = Result<ExitCode>>,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("flotilla {command}: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(fut) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("flotilla {command}: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A client for `context` (else the kubeconfig's current context) and the context's name.
+pub(crate) async fn connect(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+) -> Result<(String, kube::Client)> {
+    let source = KubeconfigSource::from_env(kubeconfig)?;
+    let contexts = Contexts::load(&source)?;
+    let name = match context {
+        Some(c) => c.to_string(),
+        None => contexts
+            .current()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("the kubeconfig has no current context; pass --context"))?,
+    };
+    if !contexts.names().contains(&name) {
+        return Err(anyhow!(
+            "context {name} is not in the kubeconfig (known: {})",
+            contexts.names().join(", ")
+        ));
+    }
+    let options = kube::config::KubeConfigOptions {
+        context: Some(name.clone()),
+        ..Default::default()
+    };
+    let mut config = kube::Config::from_custom_kubeconfig(contexts.kubeconfig().clone(), &options)
+        .await
+        .with_context(|| format!("context {name}: cannot build a client configuration"))?;
+    config.connect_timeout = Some(std::time::Duration::from_secs(5));
+    let client = kube::Client::try_from(config)
+        .with_context(|| format!("context {name}: cannot build a client"))?;
+    Ok((name, client))
+}
+
+/// The identity of a GitOps object by its registry kind.
+pub(crate) fn gitops_ref(kind: &str, namespace: &str, name: &str) -> Result<ObjectRef> {
+    let info = crate::model::lookup(kind).ok_or_else(|| anyhow!("unknown kind {kind}"))?;
+    Ok(ObjectRef {
+        group: info.group.to_string(),
+        version: info.preferred_version().to_string(),
+        kind: info.kind.to_string(),
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+    })
+}
+
+/// Reads one object or fails with "not found".
+pub(crate) async fn must_get(live: &LiveClient, r: &ObjectRef) -> Result<serde_json::Value> {
+    live.get(r)
+        .await?
+        .ok_or_else(|| anyhow!("{} not found", r.display()))
+}
+
+/// Fetches the given objects (bounded concurrency) into `index`; read failures are reported on
+/// stderr and the object is left out (shown as NotFound).
+pub async fn fetch_into(live: &LiveClient, refs: Vec<ObjectRef>, index: &mut ObjectIndex) {
+    let results: Vec<_> = stream::iter(refs)
+        .map(|r| async move {
+            let got = live.get(&r).await;
+            (r, got)
+        })
+        .buffer_unordered(FETCH_CONCURRENCY)
+        .collect()
+        .await;
+    for (r, got) in results {
+        match got {
+            Ok(Some(obj)) => index.insert(obj),
+            Ok(None) => {}
+            Err(e) => eprintln!("warning: {}: {e}", r.display()),
+        }
+    }
+}
+
+/// Fetches everything the tree of `ks` needs: its source, its inventory, and nested
+/// Kustomizations' inventories, level by level.
+pub async fn fetch_kustomization_objects(live: &LiveClient, ks: &serde_json::Value) -> ObjectIndex {
+    let mut index = ObjectIndex::new();
+    let mut asked: HashSet<ObjectRef> = HashSet::new();
+    loop {
+        let todo: Vec<ObjectRef> = tree::kustomization_refs(ks, &index)
+            .into_iter()
+            .filter(|r| asked.insert(r.clone()))
+            .collect();
+        if todo.is_empty() {
+            return index;
+        }
+        fetch_into(live, todo, &mut index).await;
+    }
+}
+
+/// The health tree of a Kustomization, fetched from the cluster.
+pub async fn kustomization_health_tree(
+    live: &LiveClient,
+    namespace: &str,
+    name: &str,
+) -> Result<HealthTree> {
+    let ks = must_get(live, &gitops_ref("Kustomization", namespace, name)?).await?;
+    let index = fetch_kustomization_objects(live, &ks).await;
+    let source = tree::source_of(&ks).and_then(|r| index.get(&r).cloned());
+    Ok(tree::kustomization_tree(&ks, source.as_ref(), &index))
+}
+
+/// The health tree of an Argo CD Application; live objects are read from the same cluster for
+/// resources whose health the Application does not store.
+pub async fn application_health_tree(
+    live: &LiveClient,
+    namespace: &str,
+    name: &str,
+) -> Result<HealthTree> {
+    let app = must_get(live, &gitops_ref("Application", namespace, name)?).await?;
+    let wanted: Vec<ObjectRef> = tree::application_resources(&app)
+        .into_iter()
+        .filter(|r| r.pointer("/health/status").is_none())
+        .map(tree::argo_resource_ref)
+        .filter(|r| !r.version.is_empty() && !r.name.is_empty())
+        .collect();
+    let mut index = ObjectIndex::new();
+    fetch_into(live, wanted, &mut index).await;
+    Ok(tree::application_tree(&app, &index))
+}
+
+async fn tree(args: Args) -> Result<ExitCode> {
+    let (_, client) = connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+    let live = LiveClient::new(client);
+    let default_ns = match args.kind {
+        TreeKind::App => "argocd",
+        _ => "flux-system",
+    };
+    let ns = args.namespace.as_deref().unwrap_or(default_ns);
+    let out = match args.kind {
+        TreeKind::Ks | TreeKind::App => {
+            let t = if args.kind == TreeKind::Ks {
+                kustomization_health_tree(&live, ns, &args.name).await?
+            } else {
+                application_health_tree(&live, ns, &args.name).await?
+            };
+            match args.output {
+                Format::Text => tree::render_text(&t),
+                Format::Json => format!("{}\n", serde_json::to_string_pretty(&t)?),
+            }
+        }
+        TreeKind::Deps => {
+            let me = gitops_ref("Kustomization", ns, &args.name)?;
+            let subject = must_get(&live, &me).await?;
+            let all = live.list(&me.api_version(), &me.kind, "").await?;
+            let view = depends::depends_on_view(&subject, &all);
+            match args.output {
+                Format::Text => depends::render_text(&view),
+                Format::Json => format!("{}\n", serde_json::to_string_pretty(&view)?),
+            }
+        }
+    };
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
