@@ -50,7 +50,11 @@ impl ApiserverProcess {
     pub async fn start(clusters: &[&str]) -> ApiserverProcess {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig.yaml");
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        // FLOTILLA_BIN (e.g. a release build, for measurements) else the binary cargo built.
+        let bin = std::env::var_os("FLOTILLA_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_flotilla")));
+        let child = tokio::process::Command::new(bin)
             .args([
                 "apiserver",
                 "--no-simulate",
