@@ -983,3 +983,35 @@ fn sync_command_carries_prune() {
             .is_some_and(|f| f.error && f.text.contains("unknown option"))
     );
 }
+
+#[test]
+fn the_in_process_reconciler_shows_in_the_header_and_extension_commands_run() {
+    let mut app = seeded();
+    assert!(
+        !screen(&app, 120, 24).contains("reconciler"),
+        "no reconciler segment without one"
+    );
+    app.update(Event::Reconciler {
+        queued: 2,
+        in_flight: 1,
+    });
+    let s = screen(&app, 120, 24);
+    assert!(s.contains("reconciler 1 running 2 queued"), "{s}");
+
+    // Without the extension the word is not a command.
+    let effects = typed(&mut app, ":demo commit\n");
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Extension(_))));
+    // With it, the whole line goes to the runtime, and its answer is flashed.
+    app.extensions = vec!["demo".to_string()];
+    let effects = typed(&mut app, ":demo commit\n");
+    assert_eq!(effects, vec![Effect::Extension("demo commit".into())]);
+    app.update(Event::CommandDone(Ok(
+        "demo: committed abc1234 \"scale podinfo\"".into(),
+    )));
+    assert!(screen(&app, 120, 24).contains("demo: committed abc1234"));
+    app.update(Event::CommandDone(Err(
+        ":demo nope: unknown demo command".into()
+    )));
+    let flash = app.flash.clone().unwrap();
+    assert!(flash.error && flash.text.contains("unknown demo command"));
+}

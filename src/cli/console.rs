@@ -19,6 +19,7 @@ use ratatui::backend::CrosstermBackend;
 use std::io::Stdout;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
@@ -62,6 +63,22 @@ pub struct Args {
     pub keymap: Option<String>,
 }
 
+/// What an embedding command (the demo) adds to the console: the in-process reconciler's counters
+/// for the header, and extra `:` commands.
+#[derive(Clone, Default)]
+pub struct Extras {
+    /// Reads (queued, in flight) of the in-process reconciler.
+    pub reconciler: Option<Arc<dyn Fn() -> (usize, usize) + Send + Sync>>,
+    /// `:WORD ...` commands: the word and the handler (the whole command line in, the line to show
+    /// or the error out).
+    pub commands: Vec<(String, CommandHandler)>,
+}
+
+/// Runs one extension command.
+pub type CommandHandler = Arc<
+    dyn Fn(String) -> futures::future::BoxFuture<'static, Result<String, String>> + Send + Sync,
+>;
+
 /// Parses a view name as `-c` and `:` accept it.
 pub fn parse_view(name: &str) -> Option<ViewKind> {
     ViewKind::parse(name)
@@ -69,6 +86,11 @@ pub fn parse_view(name: &str) -> Option<ViewKind> {
 
 /// Runs the console; exit code 2 for unusable configuration, 1 for runtime failures.
 pub fn run(args: Args) -> ExitCode {
+    run_with(args, Extras::default())
+}
+
+/// [`run`] with what an embedding command adds (see [`Extras`]).
+pub fn run_with(args: Args, extras: Extras) -> ExitCode {
     let dir = config_dir();
     let config = match Config::load(dir.as_deref()) {
         Ok(c) => c,
@@ -123,7 +145,7 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(console(args, config, theme, keymap, view)) {
+    match runtime.block_on(console(args, config, theme, keymap, view, extras)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("flotilla: {e:#}");
@@ -167,6 +189,7 @@ async fn console(
     theme: Theme,
     keymap: Keymap,
     view: ViewKind,
+    extras: Extras,
 ) -> Result<()> {
     let source = KubeconfigSource::from_env(args.kubeconfig.as_deref())?;
     let contexts = Contexts::load(&source)?;
@@ -207,6 +230,11 @@ async fn console(
         &selected,
         view,
     );
+    app.extensions = extras.commands.iter().map(|(w, _)| w.clone()).collect();
+    if let Some(read) = &extras.reconciler {
+        let (queued, in_flight) = read();
+        app.update(Event::Reconciler { queued, in_flight });
+    }
     app.update(Event::Tick(now()));
     let start = app.start_effects();
 
@@ -218,6 +246,7 @@ async fn console(
         events: None,
         clipboard: None,
         clipboard_env: clipboard::Environment::from_env(),
+        extras,
     };
     let result = event_loop(&mut terminal, &mut app, &mut runtime, &mut updates, start).await;
     restore_terminal();
@@ -254,6 +283,8 @@ struct Runtime {
     /// The system clipboard, kept alive once opened (X11 serves copies from its owner).
     clipboard: Option<arboard::Clipboard>,
     clipboard_env: clipboard::Environment,
+    /// The embedding command's additions.
+    extras: Extras,
 }
 
 impl Runtime {
@@ -324,6 +355,28 @@ impl Runtime {
                     });
                 }
             }
+            Effect::Extension(line) => {
+                let word = line.split_whitespace().next().unwrap_or("").to_string();
+                let rest = line[word.len()..].trim().to_string();
+                let handler = self
+                    .extras
+                    .commands
+                    .iter()
+                    .find(|(w, _)| *w == word)
+                    .map(|(_, h)| Arc::clone(h));
+                let tx = tx.clone();
+                match handler {
+                    Some(h) => {
+                        tokio::spawn(async move {
+                            let _ = tx.send(Event::CommandDone(h(rest).await));
+                        });
+                    }
+                    None => {
+                        let _ =
+                            tx.send(Event::CommandDone(Err(format!(":{word}: unknown command"))));
+                    }
+                }
+            }
             Effect::Copy { text, what } => {
                 let env = self.clipboard_env;
                 let result = clipboard::copy(
@@ -376,7 +429,13 @@ async fn event_loop(
             Some(u) = updates.recv() => Event::Cluster(u),
             Some(e) = events.recv() => e,
             Some(e) = object_events.recv() => Event::ObjectEvent(e),
-            _ = tick.tick() => Event::Tick(now()),
+            _ = tick.tick() => {
+                if let Some(read) = &runtime.extras.reconciler {
+                    let (queued, in_flight) = read();
+                    app.update(Event::Reconciler { queued, in_flight });
+                }
+                Event::Tick(now())
+            }
             _ = sigterm.recv() => return Ok(()),
         };
         let mut batch = vec![first];

@@ -86,7 +86,7 @@ pub fn run(args: Args) -> ExitCode {
         // The console builds its own runtime on this thread; the demo keeps running on the
         // worker threads of `runtime` meanwhile.
         match console_args(&demo) {
-            Ok(a) => crate::cli::console::run(a),
+            Ok(a) => crate::cli::console::run_with(a, console_extras(&demo)),
             Err(e) => {
                 eprintln!("flotilla demo: {e:#}");
                 ExitCode::FAILURE
@@ -95,6 +95,28 @@ pub fn run(args: Args) -> ExitCode {
     };
     runtime.block_on(demo.shutdown());
     code
+}
+
+/// The demo's additions to the console: the in-process reconciler's queue in the header, and
+/// `:demo commit` / `:demo publish`.
+fn console_extras(demo: &Demo) -> crate::cli::console::Extras {
+    let stats = demo.stats();
+    let handle = demo.handle();
+    let run: crate::cli::console::CommandHandler = std::sync::Arc::new(move |words: String| {
+        let handle = handle.clone();
+        Box::pin(async move {
+            handle
+                .run_command(&words)
+                .await
+                .map_err(|e| format!(":demo {words}: {e}"))
+        })
+    });
+    crate::cli::console::Extras {
+        reconciler: Some(std::sync::Arc::new(move || {
+            (stats.queue_len(), stats.in_flight())
+        })),
+        commands: vec![("demo".to_string(), run)],
+    }
 }
 
 /// The console's arguments for the demo's kubeconfig (every context, all namespaces).

@@ -50,11 +50,22 @@ pub enum Event {
     },
     /// A copy finished: what was copied and how (`name apps via OSC 52`), or why it failed.
     Copied(Result<String, String>),
+    /// The in-process reconciler's queue: keys waiting for a worker, and runs in flight.
+    Reconciler {
+        /// Keys due and waiting.
+        queued: usize,
+        /// Runs in progress.
+        in_flight: usize,
+    },
+    /// An extension command (`:demo commit`) finished: the line to show, or the error.
+    CommandDone(Result<String, String>),
 }
 
 /// Work for the runtime to do outside `update`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
+    /// Run an extension command given on the `:` line (answered by [`Event::CommandDone`]).
+    Extension(String),
     /// Fetch the full object (answered by [`Event::Fetched`]).
     Fetch(RowKey),
     /// Fetch the object's Events (answered by [`Event::EventsFetched`]).
@@ -311,6 +322,10 @@ pub struct App {
     pub size: (u16, u16),
     /// Set once the user quits.
     pub quitting: bool,
+    /// The in-process reconciler's (queued, in flight), when one runs in this process.
+    pub reconciler: Option<(usize, usize)>,
+    /// Extra `:` command words the runtime serves (e.g. `demo`), answered by [`Effect::Extension`].
+    pub extensions: Vec<String>,
     running: Option<Running>,
     /// Header counts and the store generation they were taken at.
     counts: (u64, HealthCounts),
@@ -351,6 +366,8 @@ impl App {
             now: 0,
             size: (80, 24),
             quitting: false,
+            reconciler: None,
+            extensions: Vec::new(),
             running: None,
             counts: (0, HealthCounts::default()),
         };
@@ -412,6 +429,17 @@ impl App {
                 self.flash = match result {
                     Ok(what) => Flash::info(format!("copied {what}")),
                     Err(e) => Flash::error(format!("copy failed: {e}")),
+                };
+                Vec::new()
+            }
+            Event::Reconciler { queued, in_flight } => {
+                self.reconciler = Some((queued, in_flight));
+                Vec::new()
+            }
+            Event::CommandDone(result) => {
+                self.flash = match result {
+                    Ok(line) => Flash::info(line),
+                    Err(e) => Flash::error(e),
                 };
                 Vec::new()
             }
@@ -1067,6 +1095,10 @@ impl App {
         let mut words = input.split_whitespace();
         let word = words.next().unwrap_or("");
         let arg = words.next();
+        if self.extensions.iter().any(|e| e == word) {
+            self.flash = Flash::info(format!(":{} …", input.trim()));
+            return vec![Effect::Extension(input.trim().to_string())];
+        }
         let view = match word {
             "" => return Vec::new(),
             "q" | "q!" | "quit" | "qa" => return self.quit(),

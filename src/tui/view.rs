@@ -110,6 +110,17 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
             t.progressing,
         ));
     }
+    if let Some((queued, in_flight)) = app.reconciler {
+        counts.push(Span::styled("reconciler ", t.header_key));
+        counts.push(Span::styled(
+            format!("{in_flight} running {queued} queued "),
+            if queued + in_flight > 0 {
+                t.progressing
+            } else {
+                t.text
+            },
+        ));
+    }
     if app.settings.readonly {
         counts.push(Span::styled(" READ-ONLY ", t.readonly_badge));
     }
