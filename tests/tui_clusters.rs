@@ -155,7 +155,7 @@ impl Harness {
                         .unwrap(),
                     );
                 }
-                Effect::Copy { .. } | Effect::Quit => {}
+                Effect::Copy { .. } | Effect::Quit | Effect::Extension(_) => {}
             }
         }
     }
