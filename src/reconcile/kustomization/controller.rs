@@ -3,8 +3,6 @@
 
 use futures::future::BoxFuture;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::Api;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -15,7 +13,7 @@ use super::error::ReconcileError;
 use super::inventory::Inventory;
 use super::spec::{KustomizationSpec, SourceRef, format_duration, parse_kustomization};
 use super::status::{self, Phase};
-use super::{health, overlay, prune, stages, substitute};
+use super::{desired, health, overlay, prune, stages};
 use crate::model::kinds::{self, KindInfo};
 use crate::reconcile::apply::Applier;
 use crate::reconcile::runtime::{self, Next, ObjectKey, Outcome, Reconciler, dynamic_api};
@@ -440,43 +438,16 @@ impl KustomizationReconciler {
             })?
     }
 
-    /// Step 6's substitution: variables from `substituteFrom` ConfigMaps/Secrets, then inline.
+    /// Step 6's substitution, through the pipeline `flotilla diff` shares ([`desired`]).
     async fn substitute(
         &self,
         run: &Run,
         spec: &KustomizationSpec,
         objects: Vec<Value>,
     ) -> Result<Vec<Value>, ReconcileError> {
-        let Some(pb) = &spec.post_build else {
-            return Ok(objects);
-        };
-        let ns = run.namespace().to_string();
-        let mut sources: Vec<Option<Value>> = Vec::new();
-        for r in &pb.substitute_from {
-            let got = if r.kind == "Secret" {
-                Api::<Secret>::namespaced(self.client.clone(), &ns)
-                    .get_opt(&r.name)
-                    .await
-                    .map(|o| o.map(|s| serde_json::to_value(s).unwrap_or(Value::Null)))
-            } else {
-                Api::<ConfigMap>::namespaced(self.client.clone(), &ns)
-                    .get_opt(&r.name)
-                    .await
-                    .map(|o| o.map(|c| serde_json::to_value(c).unwrap_or(Value::Null)))
-            };
-            let got = got.map_err(|e| {
-                ReconcileError::BuildFailed(format!(
-                    "substitute from '{}/{}' error: {e}",
-                    r.kind, r.name
-                ))
-            })?;
-            sources.push(got);
-        }
+        let sources = desired::substitute_sources(&self.client, spec, run.namespace()).await?;
         let refs: Vec<Option<&Value>> = sources.iter().map(Option::as_ref).collect();
-        let vars = substitute::collect_variables(pb, &refs)
-            .map_err(|e| ReconcileError::BuildFailed(e.to_string()))?;
-        substitute::substitute_all(objects, Some(pb), &vars, true)
-            .map_err(|e| ReconcileError::BuildFailed(e.to_string()))
+        desired::substitute_objects(objects, spec, &refs)
     }
 
     /// Deletion (§3.7): garbage-collect the inventory per deletionPolicy.
