@@ -1,7 +1,7 @@
 //! Bad input gets the right `Status` error (kube-wire.md §A14), never a 5xx. The random-input run
 //! lives in apiserver_fuzz.rs.
 
-mod common;
+use crate::common;
 
 use common::{RawResponse, TcpServer, raw, raw_router};
 use flotilla::apiserver::Cluster;

@@ -1,7 +1,7 @@
 //! `flotilla apiserver`: writes a kubeconfig, prints one line per cluster, serves until SIGTERM and
 //! exits 0.
 
-mod common;
+use crate::common;
 
 use common::{PATIENCE, wait_until};
 use k8s_openapi::api::core::v1::Namespace;

@@ -2,7 +2,7 @@
 //! server without the builtin compact CRDs, and an object of each kind can be created, listed with
 //! `kubectl get <short name or plural> -A`, patched, watched and deleted.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

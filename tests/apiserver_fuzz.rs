@@ -3,7 +3,7 @@
 //! faults the test injects, error bodies are `Status` objects, and afterwards the store is consistent
 //! (everything lists and gets, has uid and resourceVersion, and a watch from 0 replays exactly the list).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! kube-wire.md §A18, kube-rs part: every check runs against the embedded API server both in-process
 //! (`kube::Client::new(cluster.router(), ..)`) and over TCP (Server + written kubeconfig).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

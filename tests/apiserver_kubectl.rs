@@ -1,7 +1,7 @@
 //! kube-wire.md §A18, kubectl part: kubectl 1.32 against a Server over TCP, with a per-test HOME,
 //! KUBECONFIG and KUBECACHEDIR. Skipped (with a printed reason) when kubectl is not installed.
 
-mod common;
+use crate::common;
 
 use common::{PATIENCE, TcpServer, configmap, wait_until};
 use k8s_openapi::api::apps::v1::Deployment;

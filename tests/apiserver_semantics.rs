@@ -2,7 +2,7 @@
 //! and over TCP: names, namespaces, selectors, dry runs, collections, garbage collection, CRD
 //! validation and removal, multi-version CRs, metadata-only reads.
 
-mod common;
+use crate::common;
 
 use common::{Env, PATIENCE, configmap, wait_until};
 use flotilla::apiserver::ClusterOptions;

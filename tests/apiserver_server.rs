@@ -1,7 +1,7 @@
 //! The multi-cluster `Server`: isolated clusters, the kubeconfig it writes, the HTTP fault endpoint
 //! and shutdown.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

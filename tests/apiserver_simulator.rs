@@ -1,7 +1,7 @@
 //! The workload simulator: Deployments become Available, a `broken` image never does, Jobs complete.
 //! Uses a short rollout delay and generous polling; never asserts timings.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

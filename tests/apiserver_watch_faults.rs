@@ -2,7 +2,7 @@
 //! history compaction and a burst of 500s, and ends up with exactly the store's state: no lost update.
 //! Each check runs in-process and over TCP.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

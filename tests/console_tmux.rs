@@ -8,7 +8,7 @@
 //! The ignored test `measure_release_console_first_table_and_rss` is the measured run of BENCHMARKS.md
 //! ("Console"); see there for the command.
 
-mod console_support;
+use crate::console_support;
 
 use console_support::{ApiserverProcess, PATIENCE, git, hr, ks, ready};
 use serde_json::json;

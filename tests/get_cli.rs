@@ -2,7 +2,7 @@
 //! failing, suspended and Argo CD objects in two clusters; output formats, filters, exit codes, and
 //! a dead third context that is reported while the live ones are still printed.
 
-mod console_support;
+use crate::console_support;
 
 use console_support::{ApiserverProcess, application, git, hr, ks, ready};
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 //! author, pushes, "no change → no commit", a rejected push retried on the moved branch, and the
 //! bad inputs (missing policy, non-YAML file, removed template field).
 
-mod image_support;
+use crate::image_support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -5,7 +5,7 @@
 //! Kustomization applies it → the Deployment runs 1.0.1. Push 2.0.0 → nothing changes. Push 1.1.0 →
 //! the next commit and rollout.
 
-mod image_support;
+use crate::image_support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! htpasswd basic auth) and against a scripted HTTP server for the token flow, rate limits,
 //! malformed answers and a 50,000-tag list. Skips (with a printed reason) without docker-registry.
 
-mod image_support;
+use crate::image_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

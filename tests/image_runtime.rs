@@ -2,7 +2,7 @@
 //! bare git remote. Push 1.0.0/1.0.1/2.0.0 → the policy `>=1.0.0 <2.0.0` picks 1.0.1 → the
 //! automation commits it; push 1.1.0 and request a rescan → the next commit.
 
-mod image_support;
+use crate::image_support;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! The reconciler's Kubernetes I/O against the embedded API server (in-process): staged server-side
 //! apply, prune, inventory deletion, health polling and Events.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! chosen with `--context`, `-v` summaries on stderr, `--namespace` and `--watch-label-selector`
 //! filtering, and a clean exit on SIGTERM.
 
-mod common;
+use crate::common;
 
 use common::gitrepo::{Repo, have_git};
 use common::{PATIENCE, wait_until};

@@ -2,7 +2,7 @@
 //! and real git repositories: artifact and conditions as Flux writes them, requestedAt, suspend,
 //! fetch failures keeping the last artifact, the finalizer, and a fetch over `git daemon`.
 
-mod common;
+use crate::common;
 
 use common::gitrepo::{Repo, have_git};
 use common::{PATIENCE, in_process, quiet_options, wait_until};

@@ -4,7 +4,7 @@
 //! format, dependsOn, health failures, suspend, requestedAt, build and apply failures that must
 //! not prune, API faults, restart and deletion.
 
-mod common;
+use crate::common;
 
 use common::gitrepo::{Repo, have_git};
 use common::{PATIENCE, TcpServer, in_process, wait_until};

@@ -3,7 +3,7 @@
 //! triggers (new object, generation change, requestedAt change — and not status or label edits),
 //! requeue after the time a run asks for, dependants woken by a signal change, and the finalizer.
 
-mod common;
+use crate::common;
 
 use common::{PATIENCE, in_process, quiet_options, wait_until};
 use flotilla::model::kinds::{self, KindInfo};

@@ -2,7 +2,7 @@
 //! over TCP with the workload simulator; `flotilla tree`, `trace` and `diff` run as users run them
 //! (the real binary with the server's kubeconfig) and through the library.
 
-mod common;
+use crate::common;
 
 use common::gitrepo::{Repo, have_git};
 use common::{PATIENCE, TcpServer, wait_until};
