@@ -24,6 +24,7 @@ pub mod clients;
 pub mod discovery;
 pub mod error;
 pub mod events;
+pub mod images;
 pub mod kubeconfig;
 pub mod listing;
 pub mod session;

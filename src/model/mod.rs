@@ -6,6 +6,7 @@ pub mod conditions;
 pub mod crd;
 pub mod depends;
 pub mod health;
+pub mod images;
 pub mod kinds;
 pub mod row;
 pub mod trace;
