@@ -21,6 +21,7 @@
 
 pub mod actions;
 pub mod clients;
+pub mod commits;
 pub mod discovery;
 pub mod error;
 pub mod events;

@@ -281,6 +281,50 @@ impl HealthTree {
     pub fn node_at(&self, path: &[usize]) -> Option<&TreeNode> {
         path.iter().try_fold(&self.root, |n, &i| n.children.get(i))
     }
+
+    /// Adds the source's commit (`"subject" by author, 5m ago`) to the source node's detail.
+    pub fn set_source_commit(&mut self, commit: &CommitInfo, now: i64) {
+        if self.root.role != NodeRole::Source {
+            return;
+        }
+        let line = commit.describe(now);
+        if self.root.detail.is_empty() {
+            self.root.detail = line;
+        } else {
+            self.root.detail = format!("{} {line}", self.root.detail);
+        }
+    }
+}
+
+/// The commit a source's revision points at, read from a local copy of its repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommitInfo {
+    /// The commit id (hex).
+    pub id: String,
+    /// The first line of its message.
+    pub subject: String,
+    /// The author's name.
+    pub author: String,
+    /// Author time (unix seconds), when it parses.
+    pub time: Option<i64>,
+}
+
+impl CommitInfo {
+    /// `"subject" by author, 5m ago` (the age left out when the time is unknown).
+    pub fn describe(&self, now: i64) -> String {
+        let subject: String = self.subject.chars().take(72).collect();
+        match self.time {
+            Some(t) => {
+                let age = std::time::Duration::from_secs(u64::try_from(now - t).unwrap_or(0));
+                format!(
+                    "\"{subject}\" by {}, {} ago",
+                    self.author,
+                    crate::model::age::human_duration(age)
+                )
+            }
+            None => format!("\"{subject}\" by {}", self.author),
+        }
+    }
 }
 
 /// Unix seconds now (for kstatus's time-dependent rules).

@@ -324,3 +324,34 @@ fn json_output_names_roles_and_root_cause() {
         "Failing"
     );
 }
+
+#[test]
+fn source_commit_is_added_to_the_source_node_only() {
+    let root = ks("apps", "default", &[], OK);
+    let index = ObjectIndex::new();
+    let commit = CommitInfo {
+        id: "abc".into(),
+        subject: "Scale podinfo to 3".into(),
+        author: "Ada".into(),
+        time: Some(NOW - 300),
+    };
+    let mut tree = kustomization_tree_at(&root, Some(&git(true)), &index, NOW);
+    let revision = tree.root.detail.clone();
+    tree.set_source_commit(&commit, NOW);
+    assert_eq!(
+        tree.root.detail,
+        format!("{revision} \"Scale podinfo to 3\" by Ada, 5m ago")
+    );
+    // An Argo CD Application's tree has no source node: nothing is attached.
+    let app = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"namespace": "argocd", "name": "guestbook"}});
+    let mut bare = application_tree_at(&app, &index, NOW);
+    let before = bare.root.detail.clone();
+    bare.set_source_commit(&commit, NOW);
+    assert_eq!(bare.root.detail, before);
+    let unknown_time = CommitInfo {
+        time: None,
+        ..commit
+    };
+    assert_eq!(unknown_time.describe(NOW), "\"Scale podinfo to 3\" by Ada");
+}
