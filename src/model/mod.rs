@@ -7,6 +7,7 @@ pub mod crd;
 pub mod depends;
 pub mod health;
 pub mod images;
+pub mod inventory;
 pub mod kinds;
 pub mod row;
 pub mod trace;

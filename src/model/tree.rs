@@ -53,31 +53,17 @@ impl ObjectRef {
     /// Parses a Flux inventory entry (`{id: "<ns>_<name>_<group>_<kind>", v}`); `None` when malformed.
     pub fn from_inventory_entry(entry: &Value) -> Option<ObjectRef> {
         let id = entry.get("id")?.as_str()?;
-        let (namespace, rest) = id.split_once('_')?;
-        let (rest, kind) = rest.rsplit_once('_')?;
-        let (name, group) = rest.rsplit_once('_')?;
-        if name.is_empty() || kind.is_empty() {
-            return None;
-        }
-        let rbac = group == "rbac.authorization.k8s.io"
-            && matches!(
-                kind,
-                "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding"
-            );
+        let p = crate::model::inventory::parse_id(id)?;
         Some(ObjectRef {
-            group: group.to_string(),
+            group: p.group,
             version: entry
                 .get("v")
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string(),
-            kind: kind.to_string(),
-            namespace: namespace.to_string(),
-            name: if rbac {
-                name.replace("__", ":")
-            } else {
-                name.to_string()
-            },
+            kind: p.kind,
+            namespace: p.namespace,
+            name: p.name,
         })
     }
 

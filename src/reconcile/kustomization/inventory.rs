@@ -3,14 +3,6 @@
 
 use serde_json::{Value, json};
 
-/// Kinds whose names may contain `:`, encoded as `__` in ids.
-const RBAC_KINDS: [&str; 4] = ["Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"];
-const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
-
-fn is_rbac(group: &str, kind: &str) -> bool {
-    group == RBAC_GROUP && RBAC_KINDS.contains(&kind)
-}
-
 /// The identity of an object: namespace, name, group, kind (version excluded).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectRef {
@@ -41,33 +33,16 @@ impl ObjectRef {
 
     /// The inventory id, e.g. `default_podinfo_apps_Deployment`.
     pub fn id(&self) -> String {
-        let name = if is_rbac(&self.group, &self.kind) {
-            self.name.replace(':', "__")
-        } else {
-            self.name.clone()
-        };
-        format!("{}_{}_{}_{}", self.namespace, name, self.group, self.kind)
+        crate::model::inventory::format_id(&self.namespace, &self.name, &self.group, &self.kind)
     }
 
-    /// Parses an inventory id: first `_` ends the namespace, last `_` starts the kind, the previous
-    /// `_` starts the group.
+    /// Parses an inventory id (see [`crate::model::inventory::parse_id`]).
     pub fn parse_id(id: &str) -> Option<Self> {
-        let (namespace, rest) = id.split_once('_')?;
-        let (rest, kind) = rest.rsplit_once('_')?;
-        let (name, group) = rest.rsplit_once('_')?;
-        if name.is_empty() || kind.is_empty() {
-            return None;
-        }
-        let name = if is_rbac(group, kind) {
-            name.replace("__", ":")
-        } else {
-            name.to_string()
-        };
-        Some(ObjectRef {
-            namespace: namespace.to_string(),
-            name,
-            group: group.to_string(),
-            kind: kind.to_string(),
+        crate::model::inventory::parse_id(id).map(|p| ObjectRef {
+            namespace: p.namespace,
+            name: p.name,
+            group: p.group,
+            kind: p.kind,
         })
     }
 
