@@ -698,3 +698,66 @@ fn snapshot_of_a_policy_with_every_fate() {
     };
     insta::assert_snapshot!(render_text(&d));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_are_listed_with_the_repository_secret() {
+    let Some(registry) = start_registry(Some(("robot", "s3cret"))).await else {
+        return;
+    };
+    for tag in ["1.0.0", "1.2.0"] {
+        registry.push_image("team/api", tag).await;
+    }
+    let server = TcpServer::start(ClusterOptions {
+        name: "prod".into(),
+        ..ClusterOptions::default()
+    })
+    .await;
+    let prod = server.client().await;
+    let config =
+        json!({"auths": {registry.addr.clone(): {"username": "robot", "password": "s3cret"}}});
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(config.to_string());
+    create(
+        &prod,
+        json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "regcred", "namespace": "default"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": encoded}}),
+    )
+    .await;
+    let image = format!("{}/team/api", registry.addr);
+    create(&prod, json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+        "metadata": {"name": "private", "namespace": "default"},
+        "spec": {"image": image, "interval": "10m", "insecure": true, "secretRef": {"name": "regcred"}}})).await;
+    create(
+        &prod,
+        json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+        "metadata": {"name": "anonymous", "namespace": "default"},
+        "spec": {"image": image, "interval": "10m", "insecure": true}}),
+    )
+    .await;
+    create(&prod, policy("with-secret", "private", ">=1.0.0")).await;
+    create(&prod, policy("without-secret", "anonymous", ">=1.0.0")).await;
+
+    let clients = clients(std::slice::from_ref(&server.kubeconfig));
+    let options = ImageOptions {
+        all: false,
+        data_dir: None,
+        remote_timeout: Duration::from_secs(10),
+    };
+    let d = image_decisions_with(&clients, &target("prod", "ip", "with-secret"), &options)
+        .await
+        .expect("decisions");
+    let tags = &d.sections[0].tags;
+    assert_eq!(tags.error, None);
+    assert_eq!(tags.chosen.as_deref(), Some("1.2.0"));
+    let d = image_decisions_with(&clients, &target("prod", "ip", "without-secret"), &options)
+        .await
+        .expect("decisions");
+    let err = d.sections[0].tags.error.as_deref().unwrap_or_default();
+    assert!(err.contains("ImageRepository default/anonymous"), "{err}");
+    assert!(
+        err.contains("401") || err.to_lowercase().contains("auth"),
+        "{err}"
+    );
+}
