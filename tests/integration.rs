@@ -29,6 +29,7 @@ mod image_automation;
 mod image_e2e;
 mod image_registry;
 mod image_runtime;
+mod images_view;
 mod kustomization_pipeline;
 mod kustomize_conformance;
 mod kustomize_fuzz_regressions;

@@ -8,6 +8,7 @@ pub mod controller;
 pub mod demo;
 pub mod diff;
 pub mod get;
+pub mod images;
 pub mod logging;
 pub mod policy;
 pub mod signals;
@@ -64,6 +65,8 @@ pub enum Command {
     Trace(trace::Args),
     /// What applying a Kustomization would change (like `flux diff`; exit 0 none, 1 changes, 2 error).
     Diff(diff::Args),
+    /// Why an ImagePolicy picked its tag: scan, tag fates, Git markers, last push, running images.
+    Images(images::Args),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -80,5 +83,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Tree(args)) => tree::run(args),
         Some(Command::Trace(args)) => trace::run(args),
         Some(Command::Diff(args)) => diff::run(args),
+        Some(Command::Images(args)) => images::run(args),
     }
 }

@@ -180,6 +180,32 @@ pub fn find_markers(text: &str) -> Vec<(usize, String)> {
         .collect()
 }
 
+/// A marker and the current value of the scalar it follows (read-only; for the image view).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MarkedValue {
+    /// 1-based line of the marker comment.
+    pub line: usize,
+    /// The setter text (`ns:name[:tag|:name|:digest]`).
+    pub setter: String,
+    /// The decoded value the marker applies to; `None` when it does not follow a scalar.
+    pub value: Option<String>,
+}
+
+/// Every `$imagepolicy` marker in `text` with the value it marks, without rewriting anything.
+pub fn marked_values(text: &str) -> Vec<MarkedValue> {
+    scan(text)
+        .markers
+        .into_iter()
+        .map(|m| MarkedValue {
+            line: m.line,
+            value: m.target.as_ref().map(|t| {
+                scanner::decode_scalar(text.get(t.span.clone()).unwrap_or_default(), t.style)
+            }),
+            setter: m.setter,
+        })
+        .collect()
+}
+
 /// Rewrites the values marked for policies in `refs`; other bytes stay as they were.
 pub fn rewrite_text(text: &str, refs: &PolicyRefs) -> Result<TextRewrite, SetterError> {
     let scanned = scan(text);
