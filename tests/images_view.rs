@@ -14,12 +14,12 @@ use std::time::Duration;
 use common::gitrepo::{Repo, have_git};
 use common::{TcpServer, wait_until};
 use flotilla::apiserver::ClusterOptions;
-use flotilla::cluster::images::{ImageOptions, ImageTarget, image_decisions_with};
 use flotilla::cluster::{Clients, Contexts, Timeouts};
 use flotilla::model::images::{
     ImageDecisions, ImageRef, MarkerRef, PolicyDecisions, TagDecisions, render_text, tag_rows,
 };
 use flotilla::reconcile::controller::{Controller, ControllerOptions};
+use flotilla::reconcile::image::decisions::{ImageOptions, ImageTarget, image_decisions_with};
 use flotilla::reconcile::image::policy::{CompiledPolicy, PolicySpec, TagFate};
 use image_support::start_registry;
 use kube::api::{

@@ -161,12 +161,8 @@ impl Clients {
         }
     }
 
-    pub(super) async fn timed<T, F>(
-        &self,
-        context: &str,
-        what: &str,
-        fut: F,
-    ) -> Result<T, ClusterError>
+    /// Runs one request of `context` under the request timeout, naming `what` in errors.
+    pub async fn timed<T, F>(&self, context: &str, what: &str, fut: F) -> Result<T, ClusterError>
     where
         F: std::future::Future<Output = Result<T, kube::Error>>,
     {

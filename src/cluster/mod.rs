@@ -25,7 +25,6 @@ pub mod commits;
 pub mod discovery;
 pub mod error;
 pub mod events;
-pub mod images;
 pub mod kubeconfig;
 pub mod listing;
 pub mod session;

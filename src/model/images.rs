@@ -1,6 +1,6 @@
 //! The image decisions view (`i` in the console, `flotilla images`): an ImagePolicy's scan, every tag's
 //! fate, the Git markers that reference the policy, the automation's last push and the image running in
-//! each cluster. Pure: gathered by `cluster::images`, rendered here.
+//! each cluster. Pure: gathered by `reconcile::image::decisions`, rendered here.
 
 use serde::Serialize;
 
@@ -25,7 +25,7 @@ pub enum Tone {
     Dim,
 }
 
-/// Everything the view shows (filled in by `cluster::images::image_decisions`).
+/// Everything the view shows (filled in by `reconcile::image::decisions::image_decisions`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageDecisions {

@@ -5,6 +5,7 @@
 //! and the events to record. The watch/queue loop that calls them lives in the runtime.
 
 pub mod automation;
+pub mod decisions;
 pub mod message_template;
 pub mod policy;
 pub mod policy_reconcile;

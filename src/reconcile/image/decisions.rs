@@ -969,7 +969,7 @@ async fn download(url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
         .get(url)
         .send()
         .await
-        .map_err(|e| format!("GET {url}: {}", super::error::error_chain(&e)))?;
+        .map_err(|e| format!("GET {url}: {}", crate::cluster::error::error_chain(&e)))?;
     if !response.status().is_success() {
         return Err(format!("GET {url}: HTTP {}", response.status()));
     }
@@ -977,7 +977,7 @@ async fn download(url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| format!("GET {url}: {}", super::error::error_chain(&e)))?
+        .map_err(|e| format!("GET {url}: {}", crate::cluster::error::error_chain(&e)))?
     {
         if (body.len() + chunk.len()) as u64 > MAX_ARTIFACT_BYTES {
             return Err(format!(
