@@ -202,6 +202,17 @@ pub fn update_ref(
     let full_name: gix::refs::FullName = name
         .try_into()
         .map_err(|e| PushError::Failed(format!("'{name}' is not a valid reference name: {e}")))?;
+    // As receive.denyCurrentBranch does: a work tree's checked-out branch would be left with a
+    // stale index and files.
+    if !repo.is_bare()
+        && let Ok(Some(head)) = repo.head_name()
+        && head.as_bstr() == name.as_bytes()
+    {
+        return Err(PushError::Failed(format!(
+            "refusing to update {name}: it is checked out in the work tree of {}",
+            repo.path().display()
+        )));
+    }
     let current = current_value(repo, name).map_err(PushError::Failed)?;
     let rejected = |actual: Option<gix::ObjectId>, why: &str| {
         let actual = actual.map_or_else(|| "absent".to_string(), |id| id.to_string());
@@ -323,6 +334,30 @@ mod tests {
     }
 
     #[test]
+    fn the_checked_out_branch_of_a_work_tree_is_not_pushed_to() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = gix::init(dir.path().join("w")).expect("init");
+        let time = gix::date::Time::new(1_700_000_000, 0);
+        let mut buf = gix::date::parse::TimeBuf::default();
+        let sig = gix::actor::SignatureRef {
+            name: "T".into(),
+            email: "t@example.com".into(),
+            time: time.to_str(&mut buf),
+        };
+        let a = commit_on(&repo, &[], "a");
+        let head = repo
+            .head_name()
+            .expect("head")
+            .expect("symbolic")
+            .as_bstr()
+            .to_string();
+        let err = update_ref(&repo, &head, a, Expected::Any, sig).expect_err("checked out");
+        assert!(matches!(err, PushError::Failed(_)), "{err}");
+        assert!(err.to_string().contains("checked out"), "{err}");
+        update_ref(&repo, "refs/heads/other", a, Expected::Absent, sig).expect("other branch");
+    }
+
+    #[test]
     fn ref_updates_check_the_old_value() {
         let dir = tempfile::tempdir().expect("tempdir");
         let repo = gix::init_bare(dir.path().join("r.git")).expect("init");
@@ -361,6 +396,7 @@ mod tests {
         ));
         let never = AtomicBool::new(false);
         assert!(reaches(&repo, &[b], a, &never).expect("walk"));
+        assert!(!reaches(&repo, &[], a, &never).expect("no tips"));
         assert!(!reaches(&repo, &[b], c, &never).expect("walk"));
     }
 }
