@@ -5,6 +5,8 @@
 #[macro_use]
 mod common;
 mod console_support;
+#[path = "common/demo.rs"]
+mod demo_support;
 mod image_support;
 
 mod apiserver_bad_input;
@@ -23,6 +25,7 @@ mod cluster_watch;
 mod console_tmux;
 mod demo_cli;
 mod demo_headless;
+mod demo_no_git;
 mod demo_registry;
 mod get_cli;
 mod image_automation;

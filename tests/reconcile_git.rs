@@ -334,3 +334,135 @@ async fn new_commits_are_fetched_at_the_interval() {
     assert!(controller.stats().runs() >= 2, "ran at least twice");
     controller.shutdown().await;
 }
+
+/// The same repository through the in-process file:// path and through `git daemon` gives the
+/// same revision and byte-identical artifacts (digest and size).
+#[tokio::test]
+async fn file_and_network_fetches_store_identical_artifacts() {
+    if !have_git() {
+        return;
+    }
+    let repo = Repo::new();
+    repo.write("deploy/app.yaml", "kind: ConfigMap\n");
+    repo.write("bin/run.sh", "#!/bin/sh\necho hi\n");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let script = repo.work.join("bin/run.sh");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let commit = repo.commit("identical");
+    let Some((_daemon, url)) = repo.serve() else {
+        return;
+    };
+    let (_cluster, client) = in_process(quiet_options());
+    let data = tempfile::tempdir().unwrap();
+    let controller = start(&client, data.path());
+    let api = gitrepo_api(&client);
+    create(&api, gitrepository("local", &repo.url())).await;
+    create(&api, gitrepository("network", &url)).await;
+    let local = wait_ready(&api, "local", |c| c["status"] == "True").await;
+    let network = wait_ready(&api, "network", |c| c["status"] == "True").await;
+    let (a, b) = (&local["status"]["artifact"], &network["status"]["artifact"]);
+    assert_eq!(a["revision"], format!("main@sha1:{commit}"));
+    assert_eq!(a["revision"], b["revision"]);
+    assert_eq!(a["digest"], b["digest"]);
+    assert_eq!(a["size"], b["size"]);
+    controller.shutdown().await;
+}
+
+/// Issue 8: `flotilla controller` (the real binary) with `PATH` set to an empty directory, so no
+/// `git` can run, reconciles file:// GitRepositories by branch, annotated tag, semver and commit,
+/// picks up a new commit, and reports a missing branch as Flux does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_without_git_on_path_fetches_file_remotes() {
+    use common::TcpServer;
+    use common::gitrepo::git;
+    if !have_git() {
+        return;
+    }
+    let repo = Repo::new();
+    repo.write("a.yaml", "a: 1\n");
+    let first = repo.commit("one");
+    git(&repo.work, &["tag", "1.0.0"]);
+    repo.write("a.yaml", "a: 2\n");
+    let second = repo.commit("two");
+    git(&repo.work, &["tag", "-a", "v1.1.0", "-m", "annotated"]);
+    git(&repo.work, &["tag", "2.0.0"]);
+    git(&repo.work, &["push", "-q", "origin", "--tags"]);
+
+    let server = TcpServer::start(quiet_options()).await;
+    let client = server.client().await;
+    let api = gitrepo_api(&client);
+    let dir = tempfile::tempdir().unwrap();
+    let empty_path = dir.path().join("empty-bin");
+    std::fs::create_dir(&empty_path).unwrap();
+    let _controller = tokio::process::Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        .arg("controller")
+        .arg("--kubeconfig")
+        .arg(&server.kubeconfig)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--log-file")
+        .arg(dir.path().join("controller.log"))
+        .env_clear()
+        .env("PATH", &empty_path)
+        .env("HOME", dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("controller runs");
+
+    let with_ref = |name: &str, reference: Value| {
+        let mut obj = gitrepository(name, &repo.url());
+        obj["spec"]["ref"] = reference;
+        obj["spec"]["interval"] = json!("1s");
+        obj
+    };
+    create(&api, with_ref("branch", json!({"branch": "main"}))).await;
+    create(&api, with_ref("tag", json!({"tag": "v1.1.0"}))).await;
+    create(
+        &api,
+        with_ref("semver", json!({"semver": ">=1.0.0 <2.0.0"})),
+    )
+    .await;
+    create(&api, with_ref("commit", json!({"commit": first}))).await;
+    create(&api, with_ref("missing", json!({"branch": "nope"}))).await;
+
+    for (name, revision) in [
+        ("branch", format!("main@sha1:{second}")),
+        ("tag", format!("v1.1.0@sha1:{second}")),
+        // The annotated tag is the highest match below 2.0.0, peeled to its commit.
+        ("semver", format!("v1.1.0@sha1:{second}")),
+        ("commit", format!("sha1:{first}")),
+    ] {
+        let obj = wait_ready(&api, name, |c| c["status"] == "True").await;
+        assert_eq!(obj["status"]["artifact"]["revision"], revision, "{name}");
+        assert_eq!(
+            condition(&obj, "Ready").unwrap()["message"],
+            format!("stored artifact for revision '{revision}'"),
+            "{name}"
+        );
+    }
+    let obj = wait_ready(&api, "missing", |c| c["status"] == "False").await;
+    let ready = condition(&obj, "Ready").unwrap();
+    assert_eq!(ready["reason"], "GitOperationFailed");
+    let message = ready["message"].as_str().unwrap();
+    assert!(
+        message.contains("nope") && message.contains(&repo.url()),
+        "{message}"
+    );
+    assert_eq!(condition(&obj, "FetchFailed").unwrap()["status"], "True");
+
+    // A new commit on the remote is picked up at the interval.
+    repo.write("a.yaml", "a: 3\n");
+    let third = repo.commit("three");
+    let obj = wait_ready(&api, "branch", |c| {
+        c["message"].as_str().is_some_and(|m| m.contains(&third))
+    })
+    .await;
+    assert_eq!(
+        obj["status"]["artifact"]["revision"],
+        format!("main@sha1:{third}")
+    );
+}

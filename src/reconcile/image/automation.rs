@@ -2,8 +2,11 @@
 //! gix ([`crate::reconcile::source::git::fetch`]), rewrite setter markers under `update.path`
 //! with the latest refs of the namespace's ImagePolicies, commit the changed files with gix
 //! (a new tree over the checked-out commit in the fetch cache, so nothing partial is ever
-//! committed), and push with the `git` CLI (gix has no push). A rejected push is retried once on
-//! a fresh fetch of the branch.
+//! committed), and push. A `file://` source is written in-process (the commit's objects go into
+//! the remote's object database and the branch moves with a ref transaction that requires the
+//! fetched value, [`crate::reconcile::source::git_local`]), so no `git` binary is needed; other
+//! URLs are pushed with the `git` CLI (gix has no push). A rejected push is retried once on a
+//! fresh fetch of the branch.
 //!
 //! Work files live under `<data_dir>/image-automation/<namespace>/<name>/`, so each automation
 //! has its own fetch cache.
@@ -20,6 +23,7 @@ use super::policy_reconcile::latest_ref_of;
 use super::setters::{ObjectId, PolicyRefs, SetterRun, apply_setters_to_dir};
 use super::{EventType, ObjectMeta, RunResult, StatusWriter};
 use crate::model::conditions::format_time;
+use crate::reconcile::source::git_local;
 use crate::reconcile::source::git_ref::commit_of_revision;
 use crate::reconcile::source::{
     Checkout, GitAuth, GitCredentials, GitError, GitRef, fetch, remote_head, revision_string,
@@ -846,10 +850,24 @@ fn update_once(
         ));
     }
     let message = render(&run)?;
-    let repo = open_cache_with(work_dir, &checkout.commit).map_err(UpdateFailure::Other)?;
+    // A file:// remote was read in-process (nothing in the fetch cache): the commit goes
+    // straight into its object database and the branch moves with a checked ref update.
+    let local = git_local::local_path(&plan.url);
+    let repo = match &local {
+        Some(path) => git_local::open(path).map_err(|m| {
+            UpdateFailure::Other(retry(
+                "GitOperationFailed",
+                format!("failed to update source '{}': {m}", plan.url),
+            ))
+        })?,
+        None => open_cache_with(work_dir, &checkout.commit).map_err(UpdateFailure::Other)?,
+    };
     let commit = write_commit(&repo, &checkout, &changed, plan, &message, now)
         .map_err(|e| UpdateFailure::Other(retry("GitOperationFailed", e)))?;
-    push(&repo, plan, &commit)?;
+    match local {
+        Some(_) => push_local(&repo, plan, &checkout, &commit, now)?,
+        None => push(&repo, plan, &commit)?,
+    }
     let revision = if plan.switch_branch() {
         checkout.revision.clone()
     } else {
@@ -936,6 +954,91 @@ fn write_commit(
         .new_commit_as(signature, signature, message, new_tree.detach(), [parent])
         .map_err(|e| format!("writing commit: {e}"))?;
     Ok(commit.id.to_hex().to_string())
+}
+
+/// The reference a refspec side names: full names as they are, short ones as branches.
+fn full_ref_name(name: &str) -> String {
+    if name.starts_with("refs/") {
+        name.to_string()
+    } else {
+        format!("refs/heads/{name}")
+    }
+}
+
+/// Pushes `commit` (already in `repo`, the remote of a file:// URL) without the git CLI: the push
+/// branch moves only if it still holds the commit the checkout was made from (or, for a new
+/// branch, still does not exist), so a concurrent push is rejected and the run retried, never
+/// overwritten. `refspec`, when set, pushes the push branch (`HEAD`, its short or full name)
+/// to its destination as `git push` would: fast-forward only unless it starts with `+`.
+fn push_local(
+    repo: &gix::Repository,
+    plan: &GitPlan,
+    checkout: &Checkout,
+    commit: &str,
+    now: Timestamp,
+) -> Result<(), UpdateFailure> {
+    use crate::reconcile::source::git_local::{Expected, PushError, update_ref};
+    let other = |m: String| UpdateFailure::Other(retry("GitOperationFailed", m));
+    let new = gix::ObjectId::from_hex(commit.as_bytes())
+        .map_err(|e| other(format!("bad commit id {commit}: {e}")))?;
+    let fetched = gix::ObjectId::from_hex(checkout.commit.as_bytes())
+        .map_err(|e| other(format!("bad commit id {}: {e}", checkout.commit)))?;
+    let branch_ref = format!("refs/heads/{}", plan.push_branch);
+    let expected = if checkout.reference == branch_ref || !plan.switch_branch() {
+        Expected::Value(fetched)
+    } else {
+        // The push branch did not exist when the checkout fell back to the checkout ref.
+        Expected::Absent
+    };
+    let time = gix::date::Time::new(now.as_second(), 0);
+    let mut time_buf = gix::date::parse::TimeBuf::default();
+    let committer = gix::actor::SignatureRef {
+        name: plan.author_name.as_str().into(),
+        email: plan.author_email.as_str().into(),
+        time: time.to_str(&mut time_buf),
+    };
+    let url = &plan.url;
+    let failed = |e: PushError| match e {
+        PushError::Rejected(m) => UpdateFailure::PushRejected(format!("push to '{url}': {m}")),
+        PushError::Failed(m) => other(format!("failed to update source: push to '{url}': {m}")),
+    };
+    update_ref(repo, &branch_ref, new, expected, committer).map_err(failed)?;
+    if let Some(refspec) = &plan.refspec {
+        let (force, spec) = match refspec.strip_prefix('+') {
+            Some(rest) => (true, rest),
+            None => (false, refspec.as_str()),
+        };
+        let (src, dst) = spec.split_once(':').unwrap_or((spec, spec));
+        if !(src == "HEAD" || src == plan.push_branch || src == branch_ref) {
+            return Err(UpdateFailure::Other(stalled(
+                "InvalidSourceConfiguration",
+                format!(
+                    "spec.git.push.refspec '{refspec}': only the push branch ('{}' or HEAD) can be pushed to a file:// remote",
+                    plan.push_branch
+                ),
+            )));
+        }
+        let dst = if dst == "HEAD" {
+            branch_ref.clone()
+        } else {
+            full_ref_name(dst)
+        };
+        if gix::refs::FullName::try_from(dst.as_str()).is_err() {
+            return Err(UpdateFailure::Other(stalled(
+                "InvalidSourceConfiguration",
+                format!("spec.git.push.refspec '{refspec}': '{dst}' is not a valid reference"),
+            )));
+        }
+        if dst != branch_ref {
+            let mode = if force {
+                Expected::Any
+            } else {
+                Expected::FastForward
+            };
+            update_ref(repo, &dst, new, mode, committer).map_err(failed)?;
+        }
+    }
+    Ok(())
 }
 
 /// Pushes `commit` to the push branch (and the refspec) with the `git` CLI.
@@ -1181,6 +1284,225 @@ mod tests {
         ] {
             assert!(label_selector_string(&bad).is_err(), "{bad}");
         }
+    }
+
+    /// A bare repository made with gix only, `main` holding `deploy/app.yaml` with a marker.
+    fn bare_remote(dir: &Path) -> (gix::Repository, gix::ObjectId) {
+        let repo = gix::init_bare(dir.join("remote.git")).expect("init");
+        let app = "image: registry.local/app:1.0.0 # {\"$imagepolicy\": \"default:app\"}\n";
+        let id = commit_file(&repo, None, "deploy/app.yaml", app, "initial");
+        (repo, id)
+    }
+
+    /// Commits `path` = `text` on top of `parent` and moves `main` there (no git CLI).
+    fn commit_file(
+        repo: &gix::Repository,
+        parent: Option<gix::ObjectId>,
+        path: &str,
+        text: &str,
+        message: &str,
+    ) -> gix::ObjectId {
+        use crate::reconcile::source::git_local::{Expected, update_ref};
+        let base = match parent {
+            Some(p) => repo
+                .find_commit(p)
+                .expect("parent")
+                .tree_id()
+                .expect("tree")
+                .detach(),
+            None => {
+                repo.write_object(gix::objs::Tree::empty()).expect("tree");
+                gix::ObjectId::empty_tree(repo.object_hash())
+            }
+        };
+        let mut editor = repo.edit_tree(base).expect("editor");
+        let blob = repo.write_blob(text.as_bytes()).expect("blob");
+        editor
+            .upsert(path, gix::object::tree::EntryKind::Blob, blob.detach())
+            .expect("upsert");
+        let tree = editor.write().expect("write tree").detach();
+        let time = gix::date::Time::new(1_700_000_000, 0);
+        let mut buf = gix::date::parse::TimeBuf::default();
+        let sig = gix::actor::SignatureRef {
+            name: "Someone".into(),
+            email: "someone@example.com".into(),
+            time: time.to_str(&mut buf),
+        };
+        let id = repo
+            .new_commit_as(sig, sig, message, tree, parent)
+            .expect("commit")
+            .id;
+        let expected = parent.map_or(Expected::Absent, Expected::Value);
+        update_ref(repo, "refs/heads/main", id, expected, sig).expect("move main");
+        id
+    }
+
+    fn local_plan(url: &str) -> GitPlan {
+        GitPlan {
+            url: url.to_string(),
+            auth: None,
+            timeout: Duration::from_secs(30),
+            checkout: GitRef::branch("main"),
+            checkout_branch: Some("main".to_string()),
+            push_branch: "main".to_string(),
+            refspec: None,
+            push_options: Vec::new(),
+            update_path: "deploy".to_string(),
+            author_name: "Flux Bot".to_string(),
+            author_email: "flux@example.com".to_string(),
+        }
+    }
+
+    fn main_of(repo: &gix::Repository) -> gix::ObjectId {
+        repo.find_reference("refs/heads/main")
+            .expect("main")
+            .into_fully_peeled_id()
+            .expect("id")
+            .detach()
+    }
+
+    /// A file:// push moves the branch only from the commit the checkout saw: a branch moved by
+    /// someone else in between is a rejected push (the caller retries on a fresh fetch), never
+    /// overwritten; the retry builds on the moved head and keeps the other commit.
+    #[test]
+    fn file_pushes_reject_a_moved_branch_and_the_redo_builds_on_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (remote, initial) = bare_remote(dir.path());
+        let url = format!("file://{}", dir.path().join("remote.git").display());
+        let plan = local_plan(&url);
+        let work = dir.path().join("work");
+        let mut refs = PolicyRefs::new();
+        refs.insert(
+            "default:app".to_string(),
+            super::super::setters::LatestRef {
+                name: "registry.local/app".to_string(),
+                tag: "1.0.1".to_string(),
+                digest: String::new(),
+            },
+        );
+        let now = Timestamp::from_second(1_700_000_100).expect("time");
+        // Someone pushes while the automation is between its checkout and its push.
+        let mut concurrent = None;
+        let first = update_once(&plan, &work, &refs, now, |_| {
+            concurrent = Some(commit_file(
+                &remote,
+                Some(initial),
+                "deploy/other.yaml",
+                "kind: ConfigMap\n",
+                "concurrent change",
+            ));
+            Ok("automation".to_string())
+        });
+        let concurrent = concurrent.expect("render ran");
+        match first {
+            Err(UpdateFailure::PushRejected(m)) => {
+                assert!(m.contains(&url) && m.contains("refs/heads/main"), "{m}")
+            }
+            Err(UpdateFailure::Other(e)) => panic!("not a rejection: {e}"),
+            Ok(_) => panic!("a push over a moved branch went through"),
+        }
+        assert_eq!(main_of(&remote), concurrent, "the other push is not lost");
+        // The redo (what `run` does on a rejection) starts from the moved head.
+        let (applied, message) =
+            update_once(&plan, &work, &refs, now, |_| Ok("automation".to_string()))
+                .unwrap_or_else(|_| panic!("the redo pushes"));
+        assert_eq!(message, "automation");
+        let (pushed, branch) = applied.pushed.expect("pushed");
+        assert_eq!(branch, "main");
+        let head = main_of(&remote);
+        assert_eq!(head.to_string(), pushed);
+        assert_eq!(applied.revision, format!("main@sha1:{pushed}"));
+        let commit = remote.find_commit(head).expect("commit");
+        let parents: Vec<gix::ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
+        assert_eq!(parents, [concurrent]);
+        let tree = commit.tree().expect("tree");
+        let read = |path: &str| {
+            let entry = tree
+                .lookup_entry_by_path(path)
+                .expect("lookup")
+                .unwrap_or_else(|| panic!("{path} in the pushed tree"));
+            String::from_utf8(entry.object().expect("blob").data.clone()).expect("utf8")
+        };
+        assert!(read("deploy/app.yaml").contains("registry.local/app:1.0.1 #"));
+        assert_eq!(read("deploy/other.yaml"), "kind: ConfigMap\n");
+        // Nothing left to change: no commit, the branch stays.
+        let (again, _) = update_once(&plan, &work, &refs, now, |_| Ok(String::new()))
+            .unwrap_or_else(|_| panic!("no-op run"));
+        assert!(again.pushed.is_none());
+        assert_eq!(main_of(&remote), head);
+    }
+
+    /// A new push branch is created from the checkout ref; if it appears in the meantime, the
+    /// push is rejected rather than forced. A refspec pushes the branch on, fast-forward only.
+    #[test]
+    fn file_pushes_create_branches_and_follow_refspecs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (remote, initial) = bare_remote(dir.path());
+        let url = format!("file://{}", dir.path().join("remote.git").display());
+        let mut plan = local_plan(&url);
+        plan.push_branch = "auto".to_string();
+        plan.refspec = Some("refs/heads/auto:refs/heads/release".to_string());
+        let work = dir.path().join("work");
+        let mut refs = PolicyRefs::new();
+        refs.insert(
+            "default:app".to_string(),
+            super::super::setters::LatestRef {
+                name: "registry.local/app".to_string(),
+                tag: "2.0.0".to_string(),
+                digest: String::new(),
+            },
+        );
+        let now = Timestamp::from_second(1_700_000_100).expect("time");
+        let (applied, _) = update_once(&plan, &work, &refs, now, |_| Ok("bump".to_string()))
+            .unwrap_or_else(|_| panic!("pushes a new branch"));
+        let (pushed, branch) = applied.pushed.expect("pushed");
+        assert_eq!(branch, "auto");
+        let id = |name: &str| {
+            remote
+                .find_reference(name)
+                .expect(name)
+                .into_fully_peeled_id()
+                .expect("id")
+                .detach()
+                .to_string()
+        };
+        assert_eq!(id("refs/heads/auto"), pushed);
+        assert_eq!(id("refs/heads/release"), pushed);
+        assert_eq!(
+            main_of(&remote),
+            initial,
+            "the checkout branch is untouched"
+        );
+
+        // `auto` appears while a run that saw no `auto` is working: rejected.
+        let dir2 = tempfile::tempdir().expect("tempdir");
+        let (remote2, initial2) = bare_remote(dir2.path());
+        let url2 = format!("file://{}", dir2.path().join("remote.git").display());
+        let mut plan2 = local_plan(&url2);
+        plan2.push_branch = "auto".to_string();
+        let result = update_once(&plan2, &dir2.path().join("work"), &refs, now, |_| {
+            use crate::reconcile::source::git_local::{Expected, update_ref};
+            let time = gix::date::Time::new(1_700_000_000, 0);
+            let mut buf = gix::date::parse::TimeBuf::default();
+            let sig = gix::actor::SignatureRef {
+                name: "Someone".into(),
+                email: "someone@example.com".into(),
+                time: time.to_str(&mut buf),
+            };
+            update_ref(&remote2, "refs/heads/auto", initial2, Expected::Absent, sig)
+                .expect("someone creates auto");
+            Ok("bump".to_string())
+        });
+        assert!(matches!(result, Err(UpdateFailure::PushRejected(_))));
+        assert_eq!(
+            remote2
+                .find_reference("refs/heads/auto")
+                .expect("auto")
+                .into_fully_peeled_id()
+                .expect("id")
+                .detach(),
+            initial2
+        );
     }
 
     #[test]

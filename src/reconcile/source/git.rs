@@ -2,6 +2,9 @@
 //! fetches limited to the wanted refs, ref resolution as Flux's clone code does it, a checkout of
 //! the resolved tree into a fresh directory, and a cheap ls-remote for unchanged upstreams.
 //!
+//! `file://` URLs never reach gix's transport (which would run `git upload-pack`): they are
+//! served in-process by [`super::git_local`], reading the remote repository directly.
+//!
 //! Everything here is blocking; call it from `tokio::task::spawn_blocking`. Fetches are full
 //! (not shallow) so later fetches of the same URL are incremental. The cache of one URL is used
 //! by one fetch at a time within the process.
@@ -18,6 +21,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::git_auth::{GitAuth, GitCredentials, SshAuth};
+use super::git_local;
 use super::git_ref::{GitRef, ResolvedRef, revision_string};
 use crate::reconcile::semver::{Constraints, Version, parse_tag};
 
@@ -177,6 +181,11 @@ pub fn validate_url(url: &str) -> Result<(), GitError> {
     let parsed = gix::url::parse(url.as_bytes().as_bstr()).map_err(|e| invalid(e.to_string()))?;
     if scheme != "file" && parsed.host().is_none_or(str::is_empty) {
         return Err(invalid("missing host".to_string()));
+    }
+    if scheme.eq_ignore_ascii_case("file") && git_local::local_path(url).is_none() {
+        return Err(invalid(
+            "file:// URLs must name a path on this machine".to_string(),
+        ));
     }
     Ok(())
 }
@@ -696,17 +705,30 @@ impl Job {
     }
 
     fn remote_head(&self) -> Result<RemoteHead, GitError> {
+        if let Some(path) = git_local::local_path(&self.url) {
+            let repo = self.open_local(&path)?;
+            let refs = git_local::advertised_refs(&repo).map_err(|m| self.op_error(m))?;
+            return self.select_head(&refs);
+        }
         let auth_files = self.auth_files(Duration::from_secs(30))?;
         let cache = self.cache_dir();
         let lock = lock_for(&cache);
         let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let repo = self.open_cache(&auth_files.overrides)?;
         let refs = self.with_connection(&repo, |prepare| Ok(advertised(prepare.ref_map())))?;
+        self.select_head(&refs)
+    }
+
+    /// The remote ref (and commit) this job wants among the advertised `refs`, without objects.
+    fn select_head(
+        &self,
+        refs: &[(String, gix::ObjectId, gix::ObjectId)],
+    ) -> Result<RemoteHead, GitError> {
         let (reference, commit) = match &self.resolved {
             ResolvedRef::Semver(range) => {
                 let range = self.parse_range(range)?;
                 // Ref names are unique, so the name tie-break makes the maximum deterministic.
-                let (_, (name, _, peeled)) = semver_tags(&range, &refs)
+                let (_, (name, _, peeled)) = semver_tags(&range, refs)
                     .max_by(|(va, a), (vb, b)| va.precedence(vb).then_with(|| a.0.cmp(&b.0)))
                     .ok_or_else(|| {
                         self.not_found(format!("no match found for semver: {}", range.as_str()))
@@ -744,7 +766,84 @@ impl Job {
         }
     }
 
+    /// Fails early, before any object moves, when the wanted ref is not advertised, the semver
+    /// range does not parse, or a semver ref meets a remote without tags.
+    fn check_advertised(
+        &self,
+        refs: &[(String, gix::ObjectId, gix::ObjectId)],
+    ) -> Result<(), GitError> {
+        if let Some(wanted) = self.wanted_ref()
+            && !refs.iter().any(|(name, _, _)| *name == wanted)
+        {
+            return Err(self.not_found(format!("couldn't find remote ref '{wanted}'")));
+        }
+        if let ResolvedRef::Semver(range) = &self.resolved {
+            let range = self.parse_range(range)?;
+            if !refs
+                .iter()
+                .any(|(name, _, _)| name.starts_with("refs/tags/"))
+            {
+                return Err(
+                    self.not_found(format!("no match found for semver: {}", range.as_str()))
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the repository of a `file://` URL; a missing path or a non-repository fails like
+    /// an unreachable server does (GitOperationFailed).
+    fn open_local(&self, path: &Path) -> Result<gix::Repository, GitError> {
+        git_local::open(path).map_err(|m| self.op_error(m))
+    }
+
+    /// [`Job::fetch`] for a `file://` URL, in-process: refs and objects are read straight from
+    /// the remote repository (no cache, no `git upload-pack`), with the same ref selection and
+    /// checkout as the network path, so revisions and artifacts are identical.
+    fn fetch_local(&self, path: &Path, interrupt: &AtomicBool) -> Result<Checkout, GitError> {
+        let repo = self.open_local(path)?;
+        let refs = git_local::advertised_refs(&repo).map_err(|m| self.op_error(m))?;
+        self.check_advertised(&refs)?;
+        if interrupt.load(Ordering::Relaxed) {
+            return Err(self.op_error("interrupted"));
+        }
+        let (reference, commit_id) = self.resolve_fetched(&repo, &refs)?;
+        if let ResolvedRef::Commit { .. } = &self.resolved {
+            // A fetch only transfers what the fetched refs reach; an unreachable (e.g. dangling)
+            // commit must not resolve just because the remote still stores it.
+            let tips: Vec<gix::ObjectId> = match self.wanted_ref() {
+                Some(wanted) => refs
+                    .iter()
+                    .filter(|(name, _, _)| *name == wanted)
+                    .map(|(_, _, peeled)| *peeled)
+                    .collect(),
+                None => refs
+                    .iter()
+                    .filter(|(name, _, _)| {
+                        name.starts_with("refs/heads/") || name.starts_with("refs/tags/")
+                    })
+                    .map(|(_, _, peeled)| *peeled)
+                    .collect(),
+            };
+            let tips: Vec<gix::ObjectId> = tips
+                .into_iter()
+                .filter(|id| repo.find_commit(*id).is_ok())
+                .collect();
+            if !git_local::reaches(&repo, &tips, commit_id, interrupt)
+                .map_err(|m| self.op_error(m))?
+            {
+                return Err(self.not_found(format!(
+                    "unable to resolve commit '{commit_id}': it is not reachable from the fetched refs"
+                )));
+            }
+        }
+        self.checkout(&repo, &reference, commit_id, interrupt)
+    }
+
     fn fetch(&self, interrupt: &AtomicBool) -> Result<Checkout, GitError> {
+        if let Some(path) = git_local::local_path(&self.url) {
+            return self.fetch_local(&path, interrupt);
+        }
         let auth_files = self.auth_files(Duration::from_secs(30))?;
         let cache = self.cache_dir();
         let lock = lock_for(&cache);
@@ -752,23 +851,7 @@ impl Job {
         let repo = self.open_cache(&auth_files.overrides)?;
         let refs = self.with_connection(&repo, |prepare| {
             let refs = advertised(prepare.ref_map());
-            if let Some(wanted) = self.wanted_ref()
-                && !refs.iter().any(|(name, _, _)| *name == wanted)
-            {
-                return Err(self.not_found(format!("couldn't find remote ref '{wanted}'")));
-            }
-            if let ResolvedRef::Semver(range) = &self.resolved {
-                // Fail early on a bad range and on a remote without tags.
-                let range = self.parse_range(range)?;
-                if !refs
-                    .iter()
-                    .any(|(name, _, _)| name.starts_with("refs/tags/"))
-                {
-                    return Err(
-                        self.not_found(format!("no match found for semver: {}", range.as_str()))
-                    );
-                }
-            }
+            self.check_advertised(&refs)?;
             if interrupt.load(Ordering::Relaxed) {
                 return Err(self.op_error("interrupted"));
             }

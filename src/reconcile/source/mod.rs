@@ -9,6 +9,7 @@ pub mod controller;
 pub mod exclusions;
 pub mod git;
 pub mod git_auth;
+pub mod git_local;
 pub mod git_ref;
 
 pub use artifact::{
