@@ -6,11 +6,14 @@
 pub mod app;
 pub mod clipboard;
 pub mod detail;
+pub mod diff_view;
 pub mod keymap;
 pub mod panels;
 pub mod prompt;
+pub mod report_view;
 pub mod table;
 pub mod theme;
+pub mod tree_view;
 pub mod view;
 pub mod yaml;
 
