@@ -46,5 +46,6 @@ mod tui_clusters;
 mod tui_console;
 mod tui_live;
 mod tui_table;
+mod tui_views;
 mod views_e2e;
 mod views_render;

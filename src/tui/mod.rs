@@ -4,6 +4,7 @@
 //! tokio tasks and feeds their results back as events; [`view::render`] draws `&App`.
 
 pub mod app;
+pub mod blocked;
 pub mod clipboard;
 pub mod detail;
 pub mod diff_view;

@@ -278,8 +278,8 @@ pub fn render(app: &App, v: &TreeView, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     frame.render_widget(Clear, area);
     let title = format!(
-        " tree {} {} {}/{} — enter/space/←/→ fold, T trace, i images, esc back ",
-        v.key.context, v.key.kind, v.key.namespace, v.key.name
+        " tree {} {}/{} — ←/→ fold, T trace, i images, esc back ",
+        v.key.context, v.key.namespace, v.key.name
     );
     let block = Block::default()
         .borders(Borders::TOP)

@@ -496,7 +496,8 @@ fn render_table(app: &App, frame: &mut Frame, area: Rect) {
                     age(app, Some(p.since)),
                     row.message.replace('\n', " ")
                 ),
-                None => row.message.replace('\n', " "),
+                None => super::blocked::blocked_by(&app.store, row)
+                    .unwrap_or_else(|| row.message.replace('\n', " ")),
             };
             let mut out: Vec<Cell> = vec![Cell::from(if marked { "*" } else { " " })];
             for (i, v) in values.iter().enumerate() {
