@@ -47,5 +47,6 @@ mod tui_console;
 mod tui_live;
 mod tui_table;
 mod tui_views;
+mod views_console;
 mod views_e2e;
 mod views_render;
