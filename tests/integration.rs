@@ -24,6 +24,7 @@ mod console_tmux;
 mod demo_cli;
 mod demo_headless;
 mod demo_registry;
+mod demo_tmux;
 mod get_cli;
 mod image_automation;
 mod image_e2e;
