@@ -104,5 +104,50 @@ async fn console_views_find_the_broken_deployment_and_the_blocker() {
             .contains(&("Kustomization".to_string(), "apps".to_string())),
         "{trace:?}"
     );
+
+    // A HelmRelease: its chart source and the objects carrying its owner labels.
+    let hr_api = kube::Api::<kube::api::DynamicObject>::namespaced_with(
+        c.clone(),
+        "default",
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"),
+            "helmreleases",
+        ),
+    );
+    create(
+        &hr_api,
+        json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+               "metadata": {"name": "web", "namespace": "default"},
+               "spec": {"interval": "5m", "chart": {"spec": {"chart": "podinfo", "version": "6.x",
+                        "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}}}),
+    )
+    .await;
+    let cm_api = kube::Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(c.clone(), "apps");
+    for (name, owner) in [("web-config", "web"), ("other-config", "other")] {
+        let cm = serde_json::from_value(json!({"metadata": {"name": name, "namespace": "apps",
+            "labels": {"helm.toolkit.fluxcd.io/name": owner, "helm.toolkit.fluxcd.io/namespace": "default"}},
+            "data": {"a": "b"}}))
+        .unwrap();
+        cm_api
+            .create(&kube::api::PostParams::default(), &cm)
+            .await
+            .expect("configmap");
+    }
+    let key = RowKey {
+        kind: "HelmRelease",
+        ..row("web")
+    };
+    let fetched = views.health_tree(&key).await.expect("helm release tree");
+    let text = flotilla::model::tree::render_text(&fetched.value);
+    assert!(
+        text.contains("HelmRepository/default/charts NotFound"),
+        "{text}"
+    );
+    assert!(
+        text.contains("HelmRelease/default/web") && text.contains("chart podinfo@6.x"),
+        "{text}"
+    );
+    assert!(text.contains("ConfigMap/apps/web-config"), "{text}");
+    assert!(!text.contains("other-config"), "{text}");
     env.stop().await;
 }
