@@ -155,6 +155,27 @@ impl Harness {
                         .unwrap(),
                     );
                 }
+                Effect::FetchTree(key) => {
+                    let views = flotilla::cli::console::ConsoleViews::new(clients, None);
+                    tokio::spawn(async move {
+                        let result = views.health_tree(&key).await.map(Box::new);
+                        let _ = tx.send(Event::TreeFetched { key, result });
+                    });
+                }
+                Effect::FetchDiff(key) => {
+                    let views = flotilla::cli::console::ConsoleViews::new(clients, None);
+                    tokio::spawn(async move {
+                        let result = views.diff(&key).await;
+                        let _ = tx.send(Event::DiffFetched { key, result });
+                    });
+                }
+                Effect::FetchReport(request) => {
+                    let views = flotilla::cli::console::ConsoleViews::new(clients, None);
+                    tokio::spawn(async move {
+                        let result = views.report(&request).await;
+                        let _ = tx.send(Event::ReportFetched { request, result });
+                    });
+                }
                 Effect::Copy { .. } | Effect::Quit | Effect::Extension(_) => {}
             }
         }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 
-const CONTEXT: &str = "default";
+pub(crate) const CONTEXT: &str = "default";
 
 fn options() -> ClusterOptions {
     ClusterOptions {
@@ -33,7 +33,7 @@ fn api(client: &kube::Client, group: &str, kind: &str, plural: &str) -> Api<Dyna
     Api::namespaced_with(client.clone(), "default", &ar)
 }
 
-fn ks_api(client: &kube::Client) -> Api<DynamicObject> {
+pub(crate) fn ks_api(client: &kube::Client) -> Api<DynamicObject> {
     api(
         client,
         "kustomize.toolkit.fluxcd.io",
@@ -42,20 +42,20 @@ fn ks_api(client: &kube::Client) -> Api<DynamicObject> {
     )
 }
 
-async fn create(api: &Api<DynamicObject>, obj: Value) {
+pub(crate) async fn create(api: &Api<DynamicObject>, obj: Value) {
     let o: DynamicObject = serde_json::from_value(obj).expect("object");
     api.create(&PostParams::default(), &o)
         .await
         .expect("create");
 }
 
-fn deployment(name: &str, image: &str) -> String {
+pub(crate) fn deployment(name: &str, image: &str) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: {name}\n  template:\n    metadata:\n      labels:\n        app: {name}\n    spec:\n      containers:\n        - name: app\n          image: {image}\n"
     )
 }
 
-fn kustomization(name: &str, path: &str, extra: Value) -> Value {
+pub(crate) fn kustomization(name: &str, path: &str, extra: Value) -> Value {
     let mut spec = json!({
         "interval": "10m", "retryInterval": "1s", "timeout": "4s", "path": path, "prune": true,
         "targetNamespace": "apps", "sourceRef": {"kind": "GitRepository", "name": "repo"}
@@ -69,15 +69,15 @@ fn kustomization(name: &str, path: &str, extra: Value) -> Value {
            "metadata": {"name": name, "namespace": "default"}, "spec": spec})
 }
 
-struct Env {
-    server: TcpServer,
-    client: kube::Client,
+pub(crate) struct Env {
+    pub(crate) server: TcpServer,
+    pub(crate) client: kube::Client,
     data: tempfile::TempDir,
     controller: Option<Controller>,
 }
 
 impl Env {
-    async fn start(repo: &Repo) -> Env {
+    pub(crate) async fn start(repo: &Repo) -> Env {
         let server = TcpServer::start(options()).await;
         let client = server.client().await;
         let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "apps"}})).unwrap();
@@ -114,7 +114,7 @@ impl Env {
         }
     }
 
-    async fn wait_ready(&self, name: &str, status: &str, reason: &str) -> Value {
+    pub(crate) async fn wait_ready(&self, name: &str, status: &str, reason: &str) -> Value {
         let api = ks_api(&self.client);
         wait_until(
             &format!("Kustomization {name} Ready={status} {reason}"),
@@ -152,11 +152,11 @@ impl Env {
         )
     }
 
-    fn data_dir(&self) -> &Path {
+    pub(crate) fn data_dir(&self) -> &Path {
         self.data.path()
     }
 
-    async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         if let Some(c) = self.controller.take() {
             c.shutdown().await;
         }

@@ -2,11 +2,19 @@
 //! one watch session per context, and runs the event loop until the user quits or SIGTERM arrives.
 
 use super::config::Config;
+use crate::cluster::images::image_decisions;
+use crate::cluster::views::{self, DesiredSource, Fetched};
 use crate::cluster::{
     Clients, Contexts, EventWatch, KubeconfigSource, ObjectEvent, SessionOptions, SessionSet,
 };
+use crate::diff::DiffReport;
+use crate::diff::live::LiveClient;
+use crate::model::row::RowKey;
+use crate::model::tree::{HealthTree, ObjectRef};
+use crate::tui::app::object_ref;
 use crate::tui::clipboard;
 use crate::tui::keymap::config_dir;
+use crate::tui::report_view::{ReportData, ReportRequest};
 use crate::tui::{App, Effect, Event, Keymap, Settings, Theme, ViewKind, view};
 use anyhow::{Context as _, Result};
 use crossterm::event::Event as TermEvent;
@@ -16,6 +24,7 @@ use crossterm::terminal::{
 };
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
+use std::collections::HashMap;
 use std::io::Stdout;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +81,109 @@ pub struct Extras {
     /// `:WORD ...` commands: the word and the handler (the whole command line in, the line to show
     /// or the error out).
     pub commands: Vec<(String, CommandHandler)>,
+    /// The in-process controller's data directory (artifacts under `<dir>/<context>/artifacts`),
+    /// where the diff view reads the desired state from.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The console's view fetchers: the `cluster::views` functions over one cached reader per
+/// context (its discovery cache survives the tree's refreshes).
+#[derive(Clone)]
+pub struct ConsoleViews {
+    clients: Clients,
+    live: Arc<std::sync::Mutex<HashMap<String, LiveClient>>>,
+    data_dir: Option<PathBuf>,
+}
+
+impl ConsoleViews {
+    /// Fetchers over `clients`; diffs read artifacts from `data_dir` when given, else download them.
+    pub fn new(clients: Clients, data_dir: Option<PathBuf>) -> ConsoleViews {
+        ConsoleViews {
+            clients,
+            live: Arc::default(),
+            data_dir,
+        }
+    }
+
+    async fn live(&self, context: &str) -> Result<LiveClient, String> {
+        if let Some(l) = self
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(context)
+        {
+            return Ok(l.clone());
+        }
+        let client = self
+            .clients
+            .client(context)
+            .await
+            .map_err(|e| e.to_string())?;
+        let live = LiveClient::new(client);
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(context.to_string(), live.clone());
+        Ok(live)
+    }
+
+    /// The identity of an object at the version its context serves (GitOps kinds), else as given.
+    fn served(&self, context: &str, mut object: ObjectRef) -> ObjectRef {
+        if let Some(v) = self.clients.served_version(context, &object.kind)
+            && crate::model::lookup(&object.kind).is_some_and(|k| k.group == object.group)
+        {
+            object.version = v;
+        }
+        object
+    }
+
+    /// The health tree of a Kustomization, HelmRelease or Application row, with read failures.
+    pub async fn health_tree(&self, key: &RowKey) -> Result<Fetched<HealthTree>, String> {
+        let live = self.live(&key.context).await?;
+        let target = self.served(&key.context, object_ref(key));
+        views::health_tree(&live, &target)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The diff of a Kustomization row.
+    pub async fn diff(&self, key: &RowKey) -> Result<DiffReport, String> {
+        let live = self.live(&key.context).await?;
+        let target = self.served(&key.context, object_ref(key));
+        let source = DesiredSource::Artifact {
+            data_dir: self.data_dir.clone(),
+            context: key.context.clone(),
+        };
+        views::kustomization_diff(&live, &target, &source)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// A report: dependsOn, trace or image decisions.
+    pub async fn report(&self, request: &ReportRequest) -> Result<ReportData, String> {
+        match request {
+            ReportRequest::DependsOn(key) => {
+                let live = self.live(&key.context).await?;
+                let target = self.served(&key.context, object_ref(key));
+                views::depends_on(&live, &target)
+                    .await
+                    .map(|v| ReportData::DependsOn(Box::new(v)))
+                    .map_err(|e| e.to_string())
+            }
+            ReportRequest::Trace { context, object } => {
+                let live = self.live(context).await?;
+                let target = self.served(context, object.clone());
+                views::trace_object(&live, &target)
+                    .await
+                    .map(ReportData::Trace)
+                    .map_err(|e| e.to_string())
+            }
+            ReportRequest::Images(target) => image_decisions(&self.clients, target)
+                .await
+                .map(|d| ReportData::Images(Box::new(d)))
+                .map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// Runs one extension command.
@@ -240,6 +352,7 @@ async fn console(
 
     let mut terminal = take_terminal()?;
     let mut runtime = Runtime {
+        views: ConsoleViews::new(clients.clone(), extras.data_dir.clone()),
         clients: clients.clone(),
         contexts: selected.clone(),
         namespace,
@@ -276,6 +389,8 @@ fn spawn_input(tx: UnboundedSender<Event>) {
 /// What the event loop needs to run effects.
 struct Runtime {
     clients: Clients,
+    /// The view fetchers.
+    views: ConsoleViews,
     contexts: Vec<String>,
     namespace: Option<String>,
     /// The `:events` watch, started on first use.
@@ -322,6 +437,30 @@ impl Runtime {
                         })
                         .map_err(|e| e.to_string());
                     let _ = tx.send(Event::EventsFetched { key, result });
+                });
+            }
+            Effect::FetchTree(key) => {
+                let views = self.views.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let result = views.health_tree(&key).await.map(Box::new);
+                    let _ = tx.send(Event::TreeFetched { key, result });
+                });
+            }
+            Effect::FetchDiff(key) => {
+                let views = self.views.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let result = views.diff(&key).await;
+                    let _ = tx.send(Event::DiffFetched { key, result });
+                });
+            }
+            Effect::FetchReport(request) => {
+                let views = self.views.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let result = views.report(&request).await;
+                    let _ = tx.send(Event::ReportFetched { request, result });
                 });
             }
             Effect::WatchEvents => {

@@ -116,6 +116,7 @@ fn console_extras(demo: &Demo) -> crate::cli::console::Extras {
             (stats.queue_len(), stats.in_flight())
         })),
         commands: vec![("demo".to_string(), run)],
+        data_dir: Some(demo.data_dir().join("controller")),
     }
 }
 

@@ -3,15 +3,13 @@
 //! with `--path`, else from the source artifact in the controller's data directory), dry-run with
 //! server-side apply and compared with the live objects.
 
-use anyhow::{Context, Result, anyhow, bail};
-use std::path::{Component, Path, PathBuf};
+use anyhow::Result;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::tree::{Format, block_on, connect, gitops_ref, must_get};
+use super::tree::{Format, block_on, connect, gitops_ref};
+use crate::cluster::views::{self, DesiredSource};
 use crate::diff::{self, live::LiveClient};
-use crate::reconcile::kustomization::desired;
-use crate::reconcile::kustomization::spec::parse_kustomization;
-use crate::reconcile::source::{Artifact, ArtifactStore};
 
 /// What to diff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -71,96 +69,21 @@ fn default_data_dir() -> Option<PathBuf> {
         .map(|d| d.join("flotilla").join("controller"))
 }
 
-/// The root to build from and the spec.path to use for a local `--path` directory: when `dir`
-/// ends with the Kustomization's `spec.path`, the directory above it (so `../base` references
-/// resolve as in the artifact); else `dir` itself with path `.`.
-pub fn local_root(dir: &Path, spec_path: &str) -> (PathBuf, String) {
-    let parts: Vec<&str> = Path::new(spec_path)
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(p) => p.to_str(),
-            _ => None,
-        })
-        .collect();
-    let mut root = dir.to_path_buf();
-    for p in parts.iter().rev() {
-        if root.file_name().and_then(|n| n.to_str()) != Some(*p) {
-            return (dir.to_path_buf(), ".".to_string());
-        }
-        root.pop();
-    }
-    (root, spec_path.to_string())
-}
-
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use crate::cluster::views::local_root;
 
 async fn run_diff(args: Args) -> Result<ExitCode> {
     let (context, client) = connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
-    let live = LiveClient::new(client.clone());
+    let live = LiveClient::new(client);
     let DiffKind::Ks = args.kind;
-    let ks = must_get(
-        &live,
-        &gitops_ref("Kustomization", &args.namespace, &args.name)?,
-    )
-    .await?;
-    let mut spec = parse_kustomization(&ks)
-        .map_err(|e| anyhow!("Kustomization {}/{}: {e}", args.namespace, args.name))?;
-    let mut _scratch = None;
-    let root = match &args.path {
-        Some(dir) => {
-            let dir = dir
-                .canonicalize()
-                .with_context(|| format!("--path {}", dir.display()))?;
-            if !dir.is_dir() {
-                bail!("--path {} is not a directory", dir.display());
-            }
-            let (root, path) = local_root(&dir, &spec.path);
-            spec.path = path;
-            root
-        }
-        None => {
-            let data_dir = args
-                .data_dir
-                .clone()
-                .or_else(default_data_dir)
-                .ok_or_else(|| {
-                    anyhow!("no data directory: pass --data-dir or --path (HOME is unset)")
-                })?;
-            let source_ref = crate::model::tree::source_of(&ks)
-                .ok_or_else(|| anyhow!("Kustomization has no spec.sourceRef"))?;
-            let source = must_get(&live, &source_ref).await?;
-            let artifact = source
-                .pointer("/status/artifact")
-                .and_then(Artifact::from_status)
-                .ok_or_else(|| anyhow!("{} has no artifact yet", source_ref.display()))?;
-            let store = ArtifactStore::new(data_dir.join(&context).join("artifacts"));
-            let dir = std::env::temp_dir()
-                .join(format!("flotilla-diff-{}", uuid::Uuid::new_v4().simple()));
-            let scratch = Scratch(dir.clone());
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            store.extract(&artifact, &dir).with_context(|| {
-                format!(
-                    "artifact {} of {} (is --data-dir the controller's?)",
-                    artifact.revision,
-                    source_ref.display()
-                )
-            })?;
-            _scratch = Some(scratch);
-            dir
-        }
+    let target = gitops_ref("Kustomization", &args.namespace, &args.name)?;
+    let source = match &args.path {
+        Some(dir) => DesiredSource::LocalDir(dir.clone()),
+        None => DesiredSource::Artifact {
+            data_dir: args.data_dir.clone().or_else(default_data_dir),
+            context,
+        },
     };
-    let sources = desired::substitute_sources(&client, &spec, &args.namespace).await?;
-    let refs: Vec<Option<&serde_json::Value>> = sources.iter().map(Option::as_ref).collect();
-    let stages = desired::desired_stages(&root, &spec, &args.name, &args.namespace, &refs)?;
-    let report = diff::diff_kustomization(&live, &ks, &stages).await;
+    let report = views::kustomization_diff(&live, &target, &source).await?;
     match args.output {
         Format::Text => print!("{}", diff::render_text(&report)),
         Format::Json => println!(
@@ -184,6 +107,7 @@ async fn run_diff(args: Args) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn local_root_strips_the_spec_path_suffix() {

@@ -5,7 +5,7 @@ use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::tree::{block_on, connect, must_get};
+use super::tree::{block_on, connect};
 use crate::diff::live::LiveClient;
 use crate::model::trace;
 use crate::model::tree::ObjectRef;
@@ -66,18 +66,7 @@ async fn run_trace(args: Args) -> Result<ExitCode> {
         },
         name: args.name.clone(),
     };
-    let obj = must_get(&live, &me).await?;
-    let manager = match trace::managed_by(&obj) {
-        Some(r) => live.get(&r).await?,
-        None => None,
-    };
-    let source = match manager.as_ref().and_then(trace::source_ref_of) {
-        Some(r) => live.get(&r).await?,
-        None => None,
-    };
-    print!(
-        "{}",
-        trace::render_text(&trace::trace(&obj, manager.as_ref(), source.as_ref()))
-    );
+    let traced = crate::cluster::views::trace_object(&live, &me).await?;
+    print!("{}", trace::render_text(&traced));
     Ok(ExitCode::SUCCESS)
 }

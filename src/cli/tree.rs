@@ -2,18 +2,14 @@
 //! chains of a Kustomization, printed from the live cluster.
 
 use anyhow::{Context, Result, anyhow};
-use futures::stream::{self, StreamExt};
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::cluster::views;
 use crate::cluster::{Contexts, KubeconfigSource};
 use crate::diff::live::LiveClient;
 use crate::model::depends;
-use crate::model::tree::{self, HealthTree, ObjectIndex, ObjectRef};
-
-/// Requests in flight at once while fetching a tree's objects.
-const FETCH_CONCURRENCY: usize = 16;
+use crate::model::tree::{self, HealthTree, ObjectRef};
 
 /// What to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -130,89 +126,38 @@ pub(crate) async fn connect(
 
 /// The identity of a GitOps object by its registry kind.
 pub(crate) fn gitops_ref(kind: &str, namespace: &str, name: &str) -> Result<ObjectRef> {
-    let info = crate::model::lookup(kind).ok_or_else(|| anyhow!("unknown kind {kind}"))?;
-    Ok(ObjectRef {
-        group: info.group.to_string(),
-        version: info.preferred_version().to_string(),
-        kind: info.kind.to_string(),
-        namespace: namespace.to_string(),
-        name: name.to_string(),
-    })
+    Ok(views::gitops_ref(kind, namespace, name, None)?)
 }
 
-/// Reads one object or fails with "not found".
-pub(crate) async fn must_get(live: &LiveClient, r: &ObjectRef) -> Result<serde_json::Value> {
-    live.get(r)
-        .await?
-        .ok_or_else(|| anyhow!("{} not found", r.display()))
-}
-
-/// Fetches the given objects (bounded concurrency) into `index`; read failures are reported on
-/// stderr and the object is left out (shown as NotFound).
-pub async fn fetch_into(live: &LiveClient, refs: Vec<ObjectRef>, index: &mut ObjectIndex) {
-    let results: Vec<_> = stream::iter(refs)
-        .map(|r| async move {
-            let got = live.get(&r).await;
-            (r, got)
-        })
-        .buffer_unordered(FETCH_CONCURRENCY)
-        .collect()
-        .await;
-    for (r, got) in results {
-        match got {
-            Ok(Some(obj)) => index.insert(obj),
-            Ok(None) => {}
-            Err(e) => eprintln!("warning: {}: {e}", r.display()),
-        }
+/// Prints the read failures met while building a view (the objects show as missing).
+pub(crate) fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
     }
 }
 
-/// Fetches everything the tree of `ks` needs: its source, its inventory, and nested
-/// Kustomizations' inventories, level by level.
-pub async fn fetch_kustomization_objects(live: &LiveClient, ks: &serde_json::Value) -> ObjectIndex {
-    let mut index = ObjectIndex::new();
-    let mut asked: HashSet<ObjectRef> = HashSet::new();
-    loop {
-        let todo: Vec<ObjectRef> = tree::kustomization_refs(ks, &index)
-            .into_iter()
-            .filter(|r| asked.insert(r.clone()))
-            .collect();
-        if todo.is_empty() {
-            return index;
-        }
-        fetch_into(live, todo, &mut index).await;
-    }
-}
-
-/// The health tree of a Kustomization, fetched from the cluster.
+/// The health tree of a Kustomization, fetched from the cluster (read failures on stderr).
 pub async fn kustomization_health_tree(
     live: &LiveClient,
     namespace: &str,
     name: &str,
 ) -> Result<HealthTree> {
-    let ks = must_get(live, &gitops_ref("Kustomization", namespace, name)?).await?;
-    let index = fetch_kustomization_objects(live, &ks).await;
-    let source = tree::source_of(&ks).and_then(|r| index.get(&r).cloned());
-    Ok(tree::kustomization_tree(&ks, source.as_ref(), &index))
+    let r = gitops_ref("Kustomization", namespace, name)?;
+    let fetched = views::kustomization_tree(live, &r).await?;
+    warn(&fetched.warnings);
+    Ok(fetched.value)
 }
 
-/// The health tree of an Argo CD Application; live objects are read from the same cluster for
-/// resources whose health the Application does not store.
+/// The health tree of an Argo CD Application (read failures on stderr).
 pub async fn application_health_tree(
     live: &LiveClient,
     namespace: &str,
     name: &str,
 ) -> Result<HealthTree> {
-    let app = must_get(live, &gitops_ref("Application", namespace, name)?).await?;
-    let wanted: Vec<ObjectRef> = tree::application_resources(&app)
-        .into_iter()
-        .filter(|r| r.pointer("/health/status").is_none())
-        .map(tree::argo_resource_ref)
-        .filter(|r| !r.version.is_empty() && !r.name.is_empty())
-        .collect();
-    let mut index = ObjectIndex::new();
-    fetch_into(live, wanted, &mut index).await;
-    Ok(tree::application_tree(&app, &index))
+    let r = gitops_ref("Application", namespace, name)?;
+    let fetched = views::application_tree(live, &r).await?;
+    warn(&fetched.warnings);
+    Ok(fetched.value)
 }
 
 async fn tree(args: Args) -> Result<ExitCode> {
@@ -237,9 +182,7 @@ async fn tree(args: Args) -> Result<ExitCode> {
         }
         TreeKind::Deps => {
             let me = gitops_ref("Kustomization", ns, &args.name)?;
-            let subject = must_get(&live, &me).await?;
-            let all = live.list(&me.api_version(), &me.kind, "").await?;
-            let view = depends::depends_on_view(&subject, &all);
+            let view = views::depends_on(&live, &me).await?;
             match args.output {
                 Format::Text => depends::render_text(&view),
                 Format::Json => format!("{}\n", serde_json::to_string_pretty(&view)?),

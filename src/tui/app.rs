@@ -1,14 +1,21 @@
 //! The console's state and its one entry point, [`App::update`]: an event in, effects out. No I/O here.
 
 use super::detail::{self, DetailView, Loaded};
+use super::diff_view::DiffView;
 use super::keymap::{Command, Key, Keymap, Scope};
 use super::prompt::{Prompt, PromptKind};
+use super::report_view::{ReportData, ReportRequest, ReportView};
 use super::table::{Filter, RowScope, SortBy, TableView, ViewKind};
 use super::theme::Theme;
+use super::tree_view::TreeView;
 use super::yaml::YamlView;
+use crate::cluster::images::ImageTarget;
+use crate::cluster::views::Fetched;
 use crate::cluster::{Action, ContextState, HealthCounts, ObjectEvent, Store, Update};
+use crate::diff::DiffReport;
 use crate::model::KindInfo;
 use crate::model::row::{Row, RowKey};
+use crate::model::tree::{HealthTree, ObjectRef};
 use crossterm::event::{KeyCode, KeyEvent};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -59,6 +66,27 @@ pub enum Event {
     },
     /// An extension command (`:demo commit`) finished: the line to show, or the error.
     CommandDone(Result<String, String>),
+    /// A health tree arrived (answers [`Effect::FetchTree`]).
+    TreeFetched {
+        /// The object.
+        key: RowKey,
+        /// The tree and the objects that could not be read, or the error message.
+        result: Result<Box<Fetched<HealthTree>>, String>,
+    },
+    /// A diff arrived (answers [`Effect::FetchDiff`]).
+    DiffFetched {
+        /// The Kustomization.
+        key: RowKey,
+        /// The report, or the error message.
+        result: Result<DiffReport, String>,
+    },
+    /// A report arrived (answers [`Effect::FetchReport`]).
+    ReportFetched {
+        /// What was asked.
+        request: ReportRequest,
+        /// The data, or the error message.
+        result: Result<ReportData, String>,
+    },
 }
 
 /// Work for the runtime to do outside `update`.
@@ -81,6 +109,13 @@ pub enum Effect {
         /// The action.
         action: Action,
     },
+    /// Build the health tree of a Kustomization, HelmRelease or Application (answered by
+    /// [`Event::TreeFetched`]).
+    FetchTree(RowKey),
+    /// Diff a Kustomization against the cluster (answered by [`Event::DiffFetched`]).
+    FetchDiff(RowKey),
+    /// Gather a report: dependsOn, trace or image decisions (answered by [`Event::ReportFetched`]).
+    FetchReport(ReportRequest),
     /// Copy text to the clipboard (answered by [`Event::Copied`]).
     Copy {
         /// The text.
@@ -165,6 +200,12 @@ pub enum Focus {
     Contexts(Picker),
     /// The namespace picker (`:ns`).
     Namespaces(Picker),
+    /// The health tree (`t`).
+    Tree(Box<TreeView>),
+    /// The diff of a Kustomization (`x`).
+    Diff(DiffView),
+    /// A text report: dependsOn (`D`), trace (`T`) or image decisions (`i`).
+    Report(ReportView),
 }
 
 /// Console options fixed at start.
@@ -392,7 +433,7 @@ impl App {
             Event::Tick(now) => {
                 self.now = now;
                 self.expire_pending();
-                Vec::new()
+                self.refresh_tree()
             }
             Event::Cluster(update) => {
                 self.on_cluster(update);
@@ -441,6 +482,30 @@ impl App {
                     Ok(line) => Flash::info(line),
                     Err(e) => Flash::error(e),
                 };
+                Vec::new()
+            }
+            Event::TreeFetched { key, result } => {
+                if let Some(v) = self.open_tree_mut()
+                    && v.key == key
+                {
+                    v.receive(result);
+                }
+                Vec::new()
+            }
+            Event::DiffFetched { key, result } => {
+                if let Focus::Diff(v) = &mut self.focus
+                    && v.key == key
+                {
+                    v.receive(result);
+                }
+                Vec::new()
+            }
+            Event::ReportFetched { request, result } => {
+                if let Focus::Report(r) = &mut self.focus
+                    && r.request == request
+                {
+                    r.receive(result);
+                }
                 Vec::new()
             }
         };
@@ -606,6 +671,9 @@ impl App {
             Focus::Detail(d) => self.on_detail_key(d, key),
             Focus::Contexts(p) => self.on_contexts_key(p, key, ev),
             Focus::Namespaces(p) => self.on_namespaces_key(p, key),
+            Focus::Tree(v) => self.on_tree_key(v, key),
+            Focus::Diff(v) => self.on_diff_key(v, key),
+            Focus::Report(r) => self.on_report_key(r, key),
             Focus::Help => {
                 // Any key closes help except quit, which still quits.
                 if self.keymap.command(Scope::Global, key) == Some(Command::Quit) {
@@ -722,6 +790,15 @@ impl App {
                 let effect = self.copy_name(&d.key);
                 self.focus = Focus::Detail(d);
                 return vec![effect];
+            }
+            Command::Tree
+            | Command::DependsOn
+            | Command::Trace
+            | Command::Diff
+            | Command::Images => {
+                let key = d.key.clone();
+                self.focus = Focus::Detail(d);
+                return self.open_view(cmd, key);
             }
             c => {
                 if let Some(action) = action_of(c) {
@@ -848,10 +925,347 @@ impl App {
                     return vec![self.copy_name(&key)];
                 }
             }
+            Command::Tree
+            | Command::DependsOn
+            | Command::Trace
+            | Command::Diff
+            | Command::Images => match self.selected_key() {
+                Some(key) => return self.open_view(cmd, key),
+                None => self.flash = Flash::error("no row selected"),
+            },
             Command::Favourite(n) => self.favourite(n),
             // Actions are handled above.
             _ => {}
         }
+        Vec::new()
+    }
+
+    /// Opens the view a command asks for on `key` (refused with a flash for kinds it does not
+    /// apply to).
+    fn open_view(&mut self, cmd: Command, key: RowKey) -> Vec<Effect> {
+        let kind = key.kind;
+        let supported: &[&str] = match cmd {
+            Command::Tree => &["Kustomization", "HelmRelease", "Application"],
+            Command::DependsOn => &["Kustomization", "HelmRelease"],
+            Command::Diff => &["Kustomization"],
+            Command::Images => &["ImagePolicy", "ImageRepository"],
+            _ => &[],
+        };
+        if cmd != Command::Trace && !supported.contains(&kind) {
+            self.flash = Flash::error(format!(
+                "{} is for {}, not {kind}",
+                view_name(cmd),
+                supported.join(", ")
+            ));
+            return Vec::new();
+        }
+        match cmd {
+            Command::Tree => {
+                self.focus = Focus::Tree(Box::new(TreeView::loading(key.clone(), self.now)));
+                vec![Effect::FetchTree(key)]
+            }
+            Command::Diff => {
+                self.focus = Focus::Diff(DiffView::loading(key.clone()));
+                vec![Effect::FetchDiff(key)]
+            }
+            Command::DependsOn => self.open_report(ReportRequest::DependsOn(key)),
+            Command::Images => self.open_report(ReportRequest::Images(ImageTarget {
+                context: key.context,
+                kind: key.kind.to_string(),
+                namespace: key.namespace,
+                name: key.name,
+            })),
+            _ => {
+                let object = object_ref(&key);
+                self.open_report(ReportRequest::Trace {
+                    context: key.context,
+                    object,
+                })
+            }
+        }
+    }
+
+    /// Opens a report over the current overlay (Esc returns to it).
+    fn open_report(&mut self, request: ReportRequest) -> Vec<Effect> {
+        let parent = match std::mem::replace(&mut self.focus, Focus::Table) {
+            Focus::Table | Focus::Prompt(_) | Focus::Help | Focus::Confirm(_) => None,
+            other => Some(Box::new(other)),
+        };
+        self.focus = Focus::Report(ReportView::loading(request.clone(), parent));
+        vec![Effect::FetchReport(request)]
+    }
+
+    /// The open health tree, also while a report opened from it is on top.
+    fn open_tree_mut(&mut self) -> Option<&mut TreeView> {
+        match &mut self.focus {
+            Focus::Tree(v) => Some(v),
+            Focus::Report(r) => match r.parent.as_deref_mut() {
+                Some(Focus::Tree(v)) => Some(v),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Asks for the open tree again once [`super::tree_view::REFRESH_SECS`] have passed.
+    fn refresh_tree(&mut self) -> Vec<Effect> {
+        let now = self.now;
+        if let Focus::Tree(v) = &mut self.focus
+            && v.refresh_due(now)
+        {
+            v.requested_at = now;
+            v.in_flight = true;
+            return vec![Effect::FetchTree(v.key.clone())];
+        }
+        Vec::new()
+    }
+
+    fn on_tree_key(&mut self, mut v: Box<TreeView>, key: Key) -> Vec<Effect> {
+        if !key.ctrl && !key.alt {
+            let handled = match key.code {
+                KeyCode::Enter | KeyCode::Char(' ') => {
+                    v.toggle();
+                    true
+                }
+                KeyCode::Left => {
+                    v.left();
+                    true
+                }
+                KeyCode::Right => {
+                    v.right();
+                    true
+                }
+                _ => false,
+            };
+            if handled {
+                self.focus = Focus::Tree(v);
+                return Vec::new();
+            }
+        }
+        let page = self.page() as isize;
+        match self.keymap.command(Scope::Table, key) {
+            Some(Command::Quit) => return self.quit(),
+            Some(Command::Back) => return Vec::new(),
+            Some(Command::Up) => v.step(-1),
+            Some(Command::Down) => v.step(1),
+            Some(Command::Top) => v.step(isize::MIN / 2),
+            Some(Command::Bottom) => v.step(isize::MAX / 2),
+            Some(Command::PageUp) => v.step(-page),
+            Some(Command::PageDown) => v.step(page),
+            Some(Command::Copy) => {
+                if let Some(tree) = &v.tree {
+                    let effect = Effect::Copy {
+                        text: crate::model::tree::render_text(tree),
+                        what: format!("tree of {}", v.key.name),
+                    };
+                    self.focus = Focus::Tree(v);
+                    return vec![effect];
+                }
+            }
+            Some(
+                cmd @ (Command::Trace
+                | Command::Images
+                | Command::DependsOn
+                | Command::Tree
+                | Command::Diff),
+            ) => {
+                let target = v.selected_node().map(|n| (n.role, n.object.clone()));
+                let context = v.key.context.clone();
+                self.focus = Focus::Tree(v);
+                return match target {
+                    Some((crate::model::tree::NodeRole::KindGroup, _)) | None => {
+                        self.flash = Flash::error(format!("{}: select an object", view_name(cmd)));
+                        Vec::new()
+                    }
+                    Some((_, object)) => self.open_for_object(cmd, context, object),
+                };
+            }
+            _ => {}
+        }
+        self.focus = Focus::Tree(v);
+        Vec::new()
+    }
+
+    /// Opens a view on an object of a tree (any kind, not only table rows).
+    fn open_for_object(&mut self, cmd: Command, context: String, object: ObjectRef) -> Vec<Effect> {
+        match cmd {
+            Command::Trace => self.open_report(ReportRequest::Trace { context, object }),
+            Command::Images
+                if matches!(
+                    object.kind.as_str(),
+                    "Deployment" | "StatefulSet" | "DaemonSet" | "ImagePolicy" | "ImageRepository"
+                ) =>
+            {
+                self.open_report(ReportRequest::Images(ImageTarget {
+                    context,
+                    kind: object.kind,
+                    namespace: object.namespace,
+                    name: object.name,
+                }))
+            }
+            Command::Images => {
+                self.flash = Flash::error(format!(
+                    "image decisions are for ImagePolicy, ImageRepository, Deployment, StatefulSet, DaemonSet, not {}",
+                    object.kind
+                ));
+                Vec::new()
+            }
+            _ => match crate::cluster::clients::kind_info(&object.kind) {
+                Ok(info) if info.group == object.group => {
+                    let key = RowKey {
+                        context,
+                        kind: info.kind,
+                        namespace: object.namespace,
+                        name: object.name,
+                    };
+                    self.open_view(cmd, key)
+                }
+                _ => {
+                    self.flash = Flash::error(format!(
+                        "{} is not available for {}",
+                        view_name(cmd),
+                        object.kind
+                    ));
+                    Vec::new()
+                }
+            },
+        }
+    }
+
+    fn on_report_key(&mut self, mut r: ReportView, key: Key) -> Vec<Effect> {
+        match self.keymap.command(Scope::Table, key) {
+            Some(Command::Quit) => return self.quit(),
+            Some(Command::Back) => {
+                if let Some(parent) = r.parent {
+                    self.focus = *parent;
+                }
+                return Vec::new();
+            }
+            Some(Command::Copy) if !r.is_empty() => {
+                let effect = Effect::Copy {
+                    text: r.text(),
+                    what: r.request.title(),
+                };
+                self.focus = Focus::Report(r);
+                return vec![effect];
+            }
+            Some(c) => {
+                if let Some(pos) = self.scrolled(c, r.scroll, r.len()) {
+                    r.scroll = pos;
+                }
+            }
+            None => {}
+        }
+        self.focus = Focus::Report(r);
+        Vec::new()
+    }
+
+    fn on_diff_key(&mut self, mut v: DiffView, key: Key) -> Vec<Effect> {
+        if v.typing {
+            if key.ctrl && key.code == KeyCode::Char('c') {
+                return self.quit();
+            }
+            match key.code {
+                KeyCode::Esc => {
+                    v.typing = false;
+                    v.search = None;
+                }
+                KeyCode::Enter => {
+                    v.typing = false;
+                    if !v.jump_match(true, true) {
+                        self.flash = Flash::error(format!(
+                            "not found: {}",
+                            v.search.as_deref().unwrap_or("")
+                        ));
+                    }
+                }
+                KeyCode::Backspace => {
+                    if let Some(s) = v.search.as_mut()
+                        && s.pop().is_none()
+                    {
+                        v.typing = false;
+                        v.search = None;
+                    }
+                }
+                KeyCode::Char(c) if !key.ctrl && !key.alt => {
+                    v.search.get_or_insert_with(String::new).push(c);
+                }
+                _ => {}
+            }
+            self.focus = Focus::Diff(v);
+            return Vec::new();
+        }
+        // The diff's own keys come before the keymap (s, y, Y, n, N mean other things in tables).
+        if !key.ctrl && !key.alt {
+            let mut effects = Vec::new();
+            let handled = match key.code {
+                KeyCode::Char('s') => {
+                    v.toggle_layout();
+                    true
+                }
+                KeyCode::Char(c @ ('n' | 'N')) => {
+                    let forward = c == 'n';
+                    let found = if v.search.is_some() {
+                        v.jump_match(forward, false)
+                    } else {
+                        v.jump_hunk(forward)
+                    };
+                    if !found {
+                        self.flash = Flash::info(if forward {
+                            "no further hunk or match"
+                        } else {
+                            "no earlier hunk or match"
+                        });
+                    }
+                    true
+                }
+                KeyCode::Char('y') => {
+                    match v.hunk_text() {
+                        Some((text, what)) => effects.push(Effect::Copy { text, what }),
+                        None => {
+                            self.flash = Flash::error("no hunk at the top line (n jumps to one)")
+                        }
+                    }
+                    true
+                }
+                KeyCode::Char('Y') => {
+                    match v.full_text() {
+                        Some(text) if !text.is_empty() => effects.push(Effect::Copy {
+                            text,
+                            what: format!("diff of {}", v.key.name),
+                        }),
+                        _ => self.flash = Flash::error("nothing to copy: no changes"),
+                    }
+                    true
+                }
+                _ => false,
+            };
+            if handled {
+                self.focus = Focus::Diff(v);
+                return effects;
+            }
+        }
+        match self.keymap.command(Scope::Table, key) {
+            Some(Command::Quit) => return self.quit(),
+            Some(Command::Back) => {
+                if v.search.is_some() {
+                    v.search = None;
+                } else {
+                    return Vec::new();
+                }
+            }
+            Some(Command::Filter) if v.report.is_some() => {
+                v.typing = true;
+                v.search = Some(String::new());
+            }
+            Some(c) => {
+                if let Some(pos) = self.scrolled(c, v.scroll, v.rows.len()) {
+                    v.scroll = pos;
+                }
+            }
+            None => {}
+        }
+        self.focus = Focus::Diff(v);
         Vec::new()
     }
 
@@ -1222,6 +1636,33 @@ impl App {
     /// Whether mutations on `context` are refused (globally or by config).
     pub fn is_readonly(&self, context: &str) -> bool {
         self.settings.readonly || self.settings.readonly_contexts.contains(context)
+    }
+}
+
+/// A view command's name for messages.
+fn view_name(cmd: Command) -> &'static str {
+    match cmd {
+        Command::Tree => "the health tree",
+        Command::DependsOn => "dependsOn",
+        Command::Diff => "diff",
+        Command::Images => "image decisions",
+        _ => "trace",
+    }
+}
+
+/// The identity of a table row's object (the registry's preferred version; the runtime asks
+/// for the version the context serves).
+pub fn object_ref(key: &RowKey) -> ObjectRef {
+    let (group, version) = match crate::cluster::clients::kind_info(key.kind) {
+        Ok(info) => (info.group, info.preferred_version()),
+        Err(_) => ("", ""),
+    };
+    ObjectRef {
+        group: group.to_string(),
+        version: version.to_string(),
+        kind: key.kind.to_string(),
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
     }
 }
 

@@ -75,6 +75,16 @@ pub enum Command {
     Delete,
     /// Copy the name (in the YAML view: the whole YAML).
     Copy,
+    /// The live health tree of a Kustomization, HelmRelease or Application.
+    Tree,
+    /// The dependsOn chain and reverse chain of a Kustomization or HelmRelease.
+    DependsOn,
+    /// Which Kustomization or HelmRelease manages the object, from which source.
+    Trace,
+    /// What applying a Kustomization would change.
+    Diff,
+    /// The image decisions of an ImagePolicy, ImageRepository or workload.
+    Images,
     /// Switch to namespace favourite N (0-9).
     Favourite(u8),
 }
@@ -163,6 +173,16 @@ pub const COMMANDS: &[(Command, Scope, &str, &str)] = &[
     (Command::Sync, Scope::Table, "sync", "Argo sync"),
     (Command::Delete, Scope::Table, "delete", "delete"),
     (Command::Copy, Scope::Global, "copy", "copy name / YAML"),
+    (Command::Tree, Scope::Table, "tree", "health tree"),
+    (
+        Command::DependsOn,
+        Scope::Table,
+        "depends_on",
+        "dependsOn chains",
+    ),
+    (Command::Trace, Scope::Table, "trace", "trace the manager"),
+    (Command::Diff, Scope::Table, "diff", "diff vs the cluster"),
+    (Command::Images, Scope::Table, "images", "image decisions"),
     (
         Command::Favourite(0),
         Scope::Table,
@@ -632,6 +652,28 @@ mod tests {
         assert_eq!(
             km.command(Scope::Table, Key::parse("ctrl-c").unwrap()),
             Some(Command::Quit)
+        );
+        for (key, cmd) in [
+            ("t", Command::Tree),
+            ("D", Command::DependsOn),
+            ("T", Command::Trace),
+            ("x", Command::Diff),
+            ("i", Command::Images),
+        ] {
+            assert_eq!(
+                km.command(Scope::Table, Key::parse(key).unwrap()),
+                Some(cmd)
+            );
+        }
+        // vim keeps D for delete and moves dependsOn to o.
+        let vim = Keymap::load("vim", None).unwrap();
+        assert_eq!(
+            vim.command(Scope::Table, Key::parse("D").unwrap()),
+            Some(Command::Delete)
+        );
+        assert_eq!(
+            vim.command(Scope::Table, Key::parse("o").unwrap()),
+            Some(Command::DependsOn)
         );
     }
 

@@ -4,13 +4,17 @@
 //! tokio tasks and feeds their results back as events; [`view::render`] draws `&App`.
 
 pub mod app;
+pub mod blocked;
 pub mod clipboard;
 pub mod detail;
+pub mod diff_view;
 pub mod keymap;
 pub mod panels;
 pub mod prompt;
+pub mod report_view;
 pub mod table;
 pub mod theme;
+pub mod tree_view;
 pub mod view;
 pub mod yaml;
 

@@ -16,6 +16,14 @@ fn detail_lines<'a>(app: &'a App, d: &'a DetailView) -> Vec<Line<'a>> {
     let t = &app.theme;
     let mut lines: Vec<Line> = Vec::new();
     let section = |title: &'static str| Line::styled(title, t.title);
+    if let Some(blocked) = app
+        .store
+        .get(&d.key)
+        .and_then(|row| super::blocked::blocked_by(&app.store, row))
+    {
+        lines.push(Line::styled(blocked, t.failing));
+        lines.push(Line::raw(""));
+    }
     lines.push(section("Conditions"));
     match &d.object {
         Loaded::Loading => lines.push(Line::raw("  loading…")),
@@ -97,7 +105,7 @@ pub fn render_detail(app: &App, d: &DetailView, frame: &mut Frame, area: Rect) {
     let visible = usize::from(area.height.saturating_sub(1));
     let scroll = d.scroll.min(lines.len().saturating_sub(visible));
     let title = format!(
-        " detail {} {} {}/{} — y yaml, esc back ",
+        " detail {} {} {}/{} — y yaml, t tree, T trace, esc back ",
         d.key.context, d.key.kind, d.key.namespace, d.key.name
     );
     frame.render_widget(Clear, area);

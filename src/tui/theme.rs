@@ -70,6 +70,9 @@ theme_slots!(
     prompt,
     suggestion,
     help_key,
+    diff_add,
+    diff_del,
+    diff_hunk,
 );
 
 impl Theme {

@@ -29,12 +29,16 @@ pub fn render(app: &App, frame: &mut Frame) {
     render_crumbs(app, frame, crumbs);
     render_bottom(app, frame, bottom);
     match &app.focus {
-        Focus::Help => render_help(app, frame, table),
+        // Help may cover the header too: with the view keys it needs 21 rows at 80×24.
+        Focus::Help => render_help(app, frame, frame.area()),
         Focus::Confirm(c) => render_confirm(app, c, frame, table),
         Focus::Yaml(y) => render_yaml(app, y, frame, table),
         Focus::Detail(d) => super::panels::render_detail(app, d, frame, table),
         Focus::Contexts(p) => super::panels::render_context_picker(app, p, frame, table),
         Focus::Namespaces(p) => super::panels::render_namespace_picker(app, p, frame, table),
+        Focus::Tree(v) => super::tree_view::render(app, v, frame, table),
+        Focus::Diff(v) => super::diff_view::render(app, v, frame, table),
+        Focus::Report(r) => super::report_view::render(app, r, frame, table),
         Focus::Table | Focus::Prompt(_) => {}
     }
 }
@@ -492,7 +496,8 @@ fn render_table(app: &App, frame: &mut Frame, area: Rect) {
                     age(app, Some(p.since)),
                     row.message.replace('\n', " ")
                 ),
-                None => row.message.replace('\n', " "),
+                None => super::blocked::blocked_by(&app.store, row)
+                    .unwrap_or_else(|| row.message.replace('\n', " ")),
             };
             let mut out: Vec<Cell> = vec![Cell::from(if marked { "*" } else { " " })];
             for (i, v) in values.iter().enumerate() {

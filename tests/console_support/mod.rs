@@ -198,3 +198,116 @@ pub fn application(name: &str) -> Value {
                     "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
                     "syncPolicy": {"automated": {"prune": true}}}})
 }
+
+/// Whether tmux can be run (the tmux end-to-end tests skip, saying so, when it cannot).
+pub fn tmux_available() -> bool {
+    std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A private tmux server (its own socket) with one session running `sh` with a fixed prompt;
+/// killed on drop. For end-to-end tests of the real binary in a real terminal.
+pub struct TmuxPane {
+    socket: String,
+}
+
+/// The prompt of [`TmuxPane`]'s shell.
+pub const TMUX_PROMPT: &str = "flotilla-test$";
+
+impl TmuxPane {
+    /// Starts the session `width`×`height` with HOME=`home` and TERM=xterm-256color.
+    pub fn start(name: &str, home: &std::path::Path, width: u16, height: u16) -> TmuxPane {
+        let pane = TmuxPane {
+            socket: format!("flotilla-{name}-{}", std::process::id()),
+        };
+        let path = std::env::var("PATH").unwrap_or_default();
+        let shell = format!(
+            "env -i PATH='{path}' HOME='{}' TERM=xterm-256color PS1='{TMUX_PROMPT} ' sh",
+            home.display()
+        );
+        let out = pane.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "main",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            &shell,
+        ]);
+        assert!(out.status.success(), "tmux new-session: {out:?}");
+        pane
+    }
+
+    /// Runs a tmux command against this server.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    /// The visible pane.
+    pub fn capture(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "main"]).stdout)
+            .into_owned()
+    }
+
+    /// Types `text` literally.
+    pub fn type_text(&self, text: &str) {
+        assert!(
+            self.run(&["send-keys", "-t", "main", "-l", text])
+                .status
+                .success()
+        );
+    }
+
+    /// Sends named keys (`Enter`, `Escape`).
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "main"];
+        args.extend_from_slice(keys);
+        assert!(self.run(&args).status.success());
+    }
+
+    /// A tmux format of the pane (`#{alternate_on}`).
+    pub fn display(&self, format: &str) -> String {
+        String::from_utf8_lossy(&self.run(&["display", "-p", "-t", "main", format]).stdout)
+            .trim()
+            .to_string()
+    }
+
+    /// Polls the pane until `pred` holds; panics with the last screen after `timeout`.
+    pub fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let screen = self.capture();
+            if pred(&screen) {
+                return screen;
+            }
+            if std::time::Instant::now() >= deadline {
+                panic!("timed out after {timeout:?} waiting for {what}; screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TmuxPane {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// The last non-empty line of a screen, trimmed.
+pub fn last_screen_line(screen: &str) -> &str {
+    screen
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+}
