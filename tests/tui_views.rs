@@ -2,8 +2,6 @@
 //! snapshots (TestBackend + insta) with data built by hand, and the key flows on `App::update`.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use flotilla::cluster::images::ImageTarget;
-use flotilla::cluster::views::Fetched;
 use flotilla::cluster::{ContextState, Update};
 use flotilla::diff::{Change, DiffReport, ObjectError, object_diff};
 use flotilla::model::Row;
@@ -12,8 +10,10 @@ use flotilla::model::images::ImageDecisions;
 use flotilla::model::row::RowKey;
 use flotilla::model::trace;
 use flotilla::model::tree::{self, HealthTree, ObjectIndex, ObjectRef};
+use flotilla::reconcile::image::decisions::ImageTarget;
 use flotilla::tui::report_view::{ReportData, ReportRequest};
 use flotilla::tui::{App, Effect, Event, Focus, Keymap, Settings, Theme, ViewKind, view};
+use flotilla::views::Fetched;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::{Value, json};
@@ -592,12 +592,7 @@ fn image_reports_with_an_error_and_with_decisions() {
     insta::assert_snapshot!("images_error", screen(&app, 80, 24));
     key(&mut app, KeyCode::Esc);
     typed(&mut app, "i");
-    // The contract grows fields as the images helper fills it in; the update keeps this building.
-    #[allow(clippy::needless_update)]
-    let decisions = ImageDecisions {
-        policy: "flux-system/podinfo".into(),
-        ..ImageDecisions::default()
-    };
+    let decisions = filled_decisions();
     app.update(Event::ReportFetched {
         request,
         result: Ok(ReportData::Images(Box::new(decisions))),
@@ -605,6 +600,11 @@ fn image_reports_with_an_error_and_with_decisions() {
     let s = screen(&app, 80, 24);
     insta::assert_snapshot!("images_filled", s);
     assert!(s.contains("ImagePolicy flux-system/podinfo"), "{s}");
+    assert!(s.contains("6.0.3"), "the chosen tag is listed: {s}");
+    assert!(
+        s.contains("production"),
+        "the running image's context is listed: {s}"
+    );
     draws_at_every_size(&app);
 }
 
@@ -624,4 +624,84 @@ fn view_keys_refuse_kinds_they_do_not_apply_to() {
         &typed(&mut app, "T")[..],
         [Effect::FetchReport(ReportRequest::Trace { .. })]
     ));
+}
+
+/// Decisions as `reconcile::image::decisions` fills them: one policy with a scan, tag fates from the
+/// real policy explanation, a marker and two running images (one behind).
+fn filled_decisions() -> ImageDecisions {
+    use flotilla::model::images::{
+        AutomationDecisions, ImageRef, MarkerRef, PolicyDecisions, RepositoryScan, RunningImage,
+        TagDecisions, tag_rows,
+    };
+    use flotilla::reconcile::image::policy::{CompiledPolicy, PolicyChoice, PolicySpec};
+    let tags = ["6.0.3", "6.0.2", "6.0.1", "latest", "7.0.0-rc.1"];
+    let spec = PolicySpec {
+        choice: PolicyChoice::SemVer {
+            range: ">=6.0.0 <7.0.0".to_string(),
+        },
+        filter: None,
+    };
+    let explanation = CompiledPolicy::compile(&spec)
+        .expect("valid")
+        .explain(&tags);
+    let (rows, omitted) = tag_rows(&explanation, Some("6.0.2"), false);
+    let image = "registry.demo/podinfo";
+    let running = |context: &str, tag: &str| RunningImage {
+        context: context.into(),
+        kind: "Deployment".into(),
+        namespace: "podinfo".into(),
+        name: "podinfo".into(),
+        container: "podinfo".into(),
+        image: format!("{image}:{tag}"),
+        current: tag == "6.0.3",
+    };
+    ImageDecisions {
+        policy: "flux-system/podinfo".into(),
+        target: "ImagePolicy flux-system/podinfo (context production)".into(),
+        notice: None,
+        sections: vec![PolicyDecisions {
+            context: "production".into(),
+            namespace: "flux-system".into(),
+            name: "podinfo".into(),
+            rule: Some(explanation.policy.clone()),
+            latest: Some(ImageRef {
+                name: image.into(),
+                tag: "6.0.3".into(),
+                digest: String::new(),
+            }),
+            repository: RepositoryScan {
+                namespace: "flux-system".into(),
+                name: "podinfo".into(),
+                image: Some(image.into()),
+                tag_count: Some(tags.len() as u64),
+                scan_time: Some("2026-11-27T16:00:00Z".into()),
+                ..RepositoryScan::default()
+            },
+            tags: TagDecisions {
+                source: Some(format!("registry {image}")),
+                total: tags.len(),
+                chosen: explanation.chosen.clone(),
+                rows,
+                omitted,
+                ..TagDecisions::default()
+            },
+            automations: vec![AutomationDecisions {
+                namespace: "flux-system".into(),
+                name: "podinfo".into(),
+                source: "GitRepository flux-system/flux-system".into(),
+                update_path: "./apps/overlays/production".into(),
+                last_push_commit: Some("4f2c9e1".into()),
+                markers: vec![MarkerRef {
+                    file: "apps/overlays/production/kustomization.yaml".into(),
+                    line: 12,
+                    setter: "flux-system:podinfo:tag".into(),
+                    value: Some("6.0.3".into()),
+                    expected: Some("6.0.3".into()),
+                }],
+                ..AutomationDecisions::default()
+            }],
+            running: vec![running("production", "6.0.3"), running("staging", "6.0.2")],
+            ..PolicyDecisions::default()
+        }],
+    }
 }

@@ -188,9 +188,19 @@ async fn a_broken_image_is_the_root_cause_of_the_tree() {
     env.wait_ready("apps", "False", "HealthCheckFailed").await;
 
     let live = LiveClient::new(env.client.clone());
-    let tree = kustomization_health_tree(&live, "default", "apps")
+    let local = flotilla::views::LocalData {
+        context: CONTEXT.to_string(),
+        data_dir: Some(env.data_dir().to_path_buf()),
+    };
+    let tree = kustomization_health_tree(&live, "default", "apps", &local)
         .await
         .expect("tree");
+    // The source node names the commit, read with gix from the repository.
+    assert!(
+        tree.root.detail.contains("\"broken web\" by "),
+        "{}",
+        tree.root.detail
+    );
     let rc = tree.root_cause.clone().expect("root cause");
     assert_eq!(rc.object.display(), "Deployment/apps/web");
     assert_eq!(rc.status, "Failed");
@@ -213,6 +223,7 @@ async fn a_broken_image_is_the_root_cause_of_the_tree() {
         "{out}"
     );
     assert!(out.contains("Deployment/apps/api Current"), "{out}");
+    assert!(out.contains("\"broken web\" by "), "{out}");
     let (code, out, _) = env
         .flotilla(&["tree", "ks", "apps", "-n", "default", "-o", "json"])
         .await;

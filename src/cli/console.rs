@@ -2,8 +2,6 @@
 //! one watch session per context, and runs the event loop until the user quits or SIGTERM arrives.
 
 use super::config::Config;
-use crate::cluster::images::image_decisions;
-use crate::cluster::views::{self, DesiredSource, Fetched};
 use crate::cluster::{
     Clients, Contexts, EventWatch, KubeconfigSource, ObjectEvent, SessionOptions, SessionSet,
 };
@@ -11,11 +9,13 @@ use crate::diff::DiffReport;
 use crate::diff::live::LiveClient;
 use crate::model::row::RowKey;
 use crate::model::tree::{HealthTree, ObjectRef};
+use crate::reconcile::image::decisions::image_decisions;
 use crate::tui::app::object_ref;
 use crate::tui::clipboard;
 use crate::tui::keymap::config_dir;
 use crate::tui::report_view::{ReportData, ReportRequest};
 use crate::tui::{App, Effect, Event, Keymap, Settings, Theme, ViewKind, view};
+use crate::views::{self, DesiredSource, Fetched};
 use anyhow::{Context as _, Result};
 use crossterm::event::Event as TermEvent;
 use crossterm::execute;
@@ -141,7 +141,11 @@ impl ConsoleViews {
     pub async fn health_tree(&self, key: &RowKey) -> Result<Fetched<HealthTree>, String> {
         let live = self.live(&key.context).await?;
         let target = self.served(&key.context, object_ref(key));
-        views::health_tree(&live, &target)
+        let local = views::LocalData {
+            context: key.context.clone(),
+            data_dir: self.data_dir.clone(),
+        };
+        views::health_tree(&live, &target, &local)
             .await
             .map_err(|e| e.to_string())
     }

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::tree::{Format, block_on, connect, gitops_ref};
-use crate::cluster::views::{self, DesiredSource};
 use crate::diff::{self, live::LiveClient};
+use crate::views::{self, DesiredSource};
 
 /// What to diff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -61,7 +61,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 /// The controller's default data directory (as `flotilla controller` picks it).
-fn default_data_dir() -> Option<PathBuf> {
+pub(crate) fn default_data_dir() -> Option<PathBuf> {
     std::env::var_os("XDG_DATA_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -69,7 +69,7 @@ fn default_data_dir() -> Option<PathBuf> {
         .map(|d| d.join("flotilla").join("controller"))
 }
 
-pub use crate::cluster::views::local_root;
+pub use crate::views::local_root;
 
 async fn run_diff(args: Args) -> Result<ExitCode> {
     let (context, client) = connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;

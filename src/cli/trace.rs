@@ -66,7 +66,7 @@ async fn run_trace(args: Args) -> Result<ExitCode> {
         },
         name: args.name.clone(),
     };
-    let traced = crate::cluster::views::trace_object(&live, &me).await?;
+    let traced = crate::views::trace_object(&live, &me).await?;
     print!("{}", trace::render_text(&traced));
     Ok(ExitCode::SUCCESS)
 }

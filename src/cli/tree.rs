@@ -5,11 +5,11 @@ use anyhow::{Context, Result, anyhow};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cluster::views;
 use crate::cluster::{Contexts, KubeconfigSource};
 use crate::diff::live::LiveClient;
 use crate::model::depends;
 use crate::model::tree::{self, HealthTree, ObjectRef};
+use crate::views;
 
 /// What to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -56,6 +56,10 @@ pub struct Args {
     /// Kubeconfig file (default: KUBECONFIG, else ~/.kube/config).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
+    /// The bundled controller's data directory, whose Git caches name the source's commit
+    /// (default: $XDG_DATA_HOME/flotilla/controller).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub output: Format,
@@ -141,9 +145,10 @@ pub async fn kustomization_health_tree(
     live: &LiveClient,
     namespace: &str,
     name: &str,
+    local: &views::LocalData,
 ) -> Result<HealthTree> {
     let r = gitops_ref("Kustomization", namespace, name)?;
-    let fetched = views::kustomization_tree(live, &r).await?;
+    let fetched = views::kustomization_tree(live, &r, local).await?;
     warn(&fetched.warnings);
     Ok(fetched.value)
 }
@@ -161,8 +166,12 @@ pub async fn application_health_tree(
 }
 
 async fn tree(args: Args) -> Result<ExitCode> {
-    let (_, client) = connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+    let (context, client) = connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
     let live = LiveClient::new(client);
+    let local = views::LocalData {
+        context,
+        data_dir: args.data_dir.clone().or_else(super::diff::default_data_dir),
+    };
     let default_ns = match args.kind {
         TreeKind::App => "argocd",
         _ => "flux-system",
@@ -171,7 +180,7 @@ async fn tree(args: Args) -> Result<ExitCode> {
     let out = match args.kind {
         TreeKind::Ks | TreeKind::App => {
             let t = if args.kind == TreeKind::Ks {
-                kustomization_health_tree(&live, ns, &args.name).await?
+                kustomization_health_tree(&live, ns, &args.name, &local).await?
             } else {
                 application_health_tree(&live, ns, &args.name).await?
             };

@@ -1,9 +1,8 @@
 //! The commit behind a source's revision (subject, author, time), read with gix from a repository on
-//! this machine: the GitRepository's own `file://` remote, or the bundled reconciler's fetch cache
-//! in its data directory. Remote-only sources have no local commit: the reader answers `None`.
+//! this machine (`views::local_repositories` says where to look). A commit no local repository has
+//! reads as `None`.
 
 use crate::model::tree::CommitInfo;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// The commit id of a Flux revision (`main@sha1:<hex>`, `sha1:<hex>`, or a bare hex id).
@@ -14,46 +13,6 @@ pub fn revision_commit(revision: &str) -> Option<&str> {
         .or_else(|| tail.strip_prefix("sha256:"))
         .unwrap_or(tail);
     (hex.len() >= 7 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
-}
-
-/// Where a copy of a GitRepository's history may be on this machine: its `file://` URL, and the
-/// fetch cache the bundled reconciler keeps under `<data_dir>/<context>/git/<ns>/<name>/git-cache/`.
-pub fn local_repositories(
-    source: &serde_json::Value,
-    context: &str,
-    data_dir: Option<&Path>,
-) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if source.get("kind").and_then(|k| k.as_str()) != Some("GitRepository") {
-        return out;
-    }
-    let url = source
-        .pointer("/spec/url")
-        .and_then(|u| u.as_str())
-        .unwrap_or("");
-    if let Some(path) = url.strip_prefix("file://") {
-        out.push(PathBuf::from(path));
-    }
-    let ns = source
-        .pointer("/metadata/namespace")
-        .and_then(|v| v.as_str());
-    let name = source.pointer("/metadata/name").and_then(|v| v.as_str());
-    if let (Some(dir), Some(ns), Some(name)) = (data_dir, ns, name)
-        && !url.is_empty()
-    {
-        // The cache is named after the URL as the reconciler's git fetcher names it.
-        let digest = Sha256::digest(url.as_bytes());
-        let hashed: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
-        out.push(
-            dir.join(context)
-                .join("git")
-                .join(ns)
-                .join(name)
-                .join("git-cache")
-                .join(format!("{hashed}.git")),
-        );
-    }
-    out
 }
 
 /// The commit `id` (hex) from the first of `repos` that has it.
@@ -93,25 +52,6 @@ mod tests {
         assert_eq!(revision_commit("refs/tags/v1@sha1:xyz"), None);
         assert_eq!(revision_commit("main"), None);
         assert_eq!(revision_commit(""), None);
-    }
-
-    #[test]
-    fn local_repositories_are_the_file_url_and_the_reconciler_cache() {
-        let src = serde_json::json!({
-            "kind": "GitRepository",
-            "metadata": {"namespace": "flux-system", "name": "repo"},
-            "spec": {"url": "file:///srv/git/demo.git"}
-        });
-        let dirs = local_repositories(&src, "dev", Some(Path::new("/data")));
-        assert_eq!(dirs[0], PathBuf::from("/srv/git/demo.git"));
-        let cache = dirs[1].to_string_lossy().into_owned();
-        assert!(
-            cache.starts_with("/data/dev/git/flux-system/repo/git-cache/")
-                && cache.ends_with(".git"),
-            "{cache}"
-        );
-        let oci = serde_json::json!({"kind": "OCIRepository", "spec": {"url": "oci://x"}});
-        assert!(local_repositories(&oci, "dev", Some(Path::new("/data"))).is_empty());
     }
 
     #[test]

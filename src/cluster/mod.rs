@@ -28,7 +28,6 @@ pub mod events;
 pub mod kubeconfig;
 pub mod listing;
 pub mod session;
-pub mod views;
 
 pub use actions::{Action, ObjectTarget, PlannedPatch};
 pub use clients::{Clients, Timeouts};

@@ -146,7 +146,7 @@ impl Controller {
                      client,
                      config,
                  }| {
-                    let dir = opts.data_dir.join(safe_dir_name(&name));
+                    let dir = cluster_data_dir(&opts.data_dir, &name);
                     let mut rt = Runtime::new(
                         client.clone(),
                         RuntimeOptions {
@@ -191,6 +191,12 @@ impl Controller {
 }
 
 /// A context name as a directory name (contexts may contain `/` or `:`).
+/// The directory one cluster's reconcilers keep their data in (`<data_dir>/<context, made safe>`):
+/// artifacts under `artifacts/`, Git caches under `git/<ns>/<name>/`.
+pub fn cluster_data_dir(data_dir: &std::path::Path, context: &str) -> std::path::PathBuf {
+    data_dir.join(safe_dir_name(context))
+}
+
 fn safe_dir_name(name: &str) -> String {
     let s: String = name
         .chars()

@@ -9,13 +9,13 @@ use super::table::{Filter, RowScope, SortBy, TableView, ViewKind};
 use super::theme::Theme;
 use super::tree_view::TreeView;
 use super::yaml::YamlView;
-use crate::cluster::images::ImageTarget;
-use crate::cluster::views::Fetched;
 use crate::cluster::{Action, ContextState, HealthCounts, ObjectEvent, Store, Update};
 use crate::diff::DiffReport;
 use crate::model::KindInfo;
 use crate::model::row::{Row, RowKey};
 use crate::model::tree::{HealthTree, ObjectRef};
+use crate::reconcile::image::decisions::ImageTarget;
+use crate::views::Fetched;
 use crossterm::event::{KeyCode, KeyEvent};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

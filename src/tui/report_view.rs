@@ -3,12 +3,12 @@
 //! only scrolls them.
 
 use super::app::{App, Focus};
-use crate::cluster::images::ImageTarget;
 use crate::model::depends::{DependsOnView, Readiness};
 use crate::model::images::{ImageDecisions, Tone, render_lines};
 use crate::model::row::RowKey;
 use crate::model::trace::Trace;
 use crate::model::tree::ObjectRef;
+use crate::reconcile::image::decisions::ImageTarget;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;

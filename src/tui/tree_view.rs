@@ -3,10 +3,10 @@
 //! nodes and selection are kept by node identity across the periodic re-fetches.
 
 use super::app::App;
-use crate::cluster::views::Fetched;
 use crate::model::health::Health;
 use crate::model::row::RowKey;
 use crate::model::tree::{HealthTree, NodeRole, TreeNode, node_line};
+use crate::views::Fetched;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;

@@ -890,7 +890,9 @@ async fn read_artifact(
         .ok_or_else(|| format!("GitRepository {ns}/{name} has no artifact yet"))?;
     let mut local_note = String::new();
     if let Some(dir) = &options.data_dir {
-        let store = ArtifactStore::new(dir.join(context).join("artifacts"));
+        let store = ArtifactStore::new(
+            crate::reconcile::controller::cluster_data_dir(dir, context).join("artifacts"),
+        );
         if let Ok(path) = store.path_of(&artifact.path) {
             if path.is_file() {
                 let bytes = read_file_limited(&path)?;

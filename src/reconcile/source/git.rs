@@ -190,6 +190,13 @@ pub fn validate_url(url: &str) -> Result<(), GitError> {
     Ok(())
 }
 
+/// The bare cache repository of `url` under a GitRepository's work directory (named after the URL).
+pub fn cache_dir(work_dir: &Path, url: &str) -> PathBuf {
+    let digest = Sha256::digest(url.as_bytes());
+    let name: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
+    work_dir.join("git-cache").join(format!("{name}.git"))
+}
+
 /// Fetches `git_ref` of `url` into the cache under `work_dir` and checks the commit out into a
 /// fresh directory below `work_dir/checkouts`.
 pub fn fetch(
@@ -480,9 +487,7 @@ impl Job {
     }
 
     fn cache_dir(&self) -> PathBuf {
-        let digest = Sha256::digest(self.url.as_bytes());
-        let name: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
-        self.work_dir.join("git-cache").join(format!("{name}.git"))
+        cache_dir(&self.work_dir, &self.url)
     }
 
     fn auth_files(&self, timeout_hint: Duration) -> Result<AuthFiles, GitError> {

@@ -1,12 +1,14 @@
 //! The fetchers behind the views (health tree, dependsOn chains, trace, diff): one async function
 //! per view that reads what it needs from one cluster and returns the model value. The CLI
-//! commands (`flotilla tree`, `trace`, `diff`) and the console call the same functions.
+//! commands (`flotilla tree`, `trace`, `diff`) and the console call the same functions. It sits above
+//! `cluster`, `reconcile` and `diff` (it builds desired state and diffs) and below `tui` and `cli`.
 
 use futures::stream::{self, StreamExt};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 
+use crate::cluster::commits;
 use crate::diff::{self, DiffReport, live::LiveClient};
 use crate::model::depends::{self, DependsOnView};
 use crate::model::trace::{self, Trace};
@@ -163,18 +165,87 @@ pub struct Fetched<T> {
     pub warnings: Vec<String>,
 }
 
-/// The health tree of a Kustomization.
+/// Where local copies of sources may be: the context (names the bundled reconciler's per-cluster
+/// directory) and the reconciler's data directory, when known.
+#[derive(Debug, Clone, Default)]
+pub struct LocalData {
+    /// The kubeconfig context.
+    pub context: String,
+    /// The controller's data directory.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The health tree of a Kustomization; the source node names its commit when a local copy of the
+/// repository has it (see [`crate::cluster::commits`]).
 pub async fn kustomization_tree(
     live: &LiveClient,
     ks_ref: &ObjectRef,
+    local: &LocalData,
 ) -> Result<Fetched<HealthTree>, ViewError> {
     let ks = must_get(live, ks_ref).await?;
     let (index, warnings) = fetch_kustomization_objects(live, &ks).await;
     let source = tree::source_of(&ks).and_then(|r| index.get(&r).cloned());
-    Ok(Fetched {
-        value: tree::kustomization_tree(&ks, source.as_ref(), &index),
-        warnings,
+    let mut value = tree::kustomization_tree(&ks, source.as_ref(), &index);
+    if let Some(src) = source
+        && let Some(commit) = source_commit(src, local.clone()).await
+    {
+        value.set_source_commit(&commit, now_unix());
+    }
+    Ok(Fetched { value, warnings })
+}
+
+/// The commit of a source's artifact revision, read from a local repository (blocking I/O off the
+/// async workers).
+async fn source_commit(source: Value, local: LocalData) -> Option<tree::CommitInfo> {
+    tokio::task::spawn_blocking(move || {
+        let revision = source
+            .pointer("/status/artifact/revision")
+            .and_then(Value::as_str)?;
+        let id = commits::revision_commit(revision)?;
+        let repos = local_repositories(&source, &local.context, local.data_dir.as_deref());
+        commits::commit_info(&repos, id)
     })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Where a copy of a GitRepository's history may be on this machine: its `file://` remote, and the
+/// fetch cache the bundled reconciler keeps for it (`<data_dir>/<context>/git/<ns>/<name>/git-cache`,
+/// the layout `reconcile::controller` gives the GitRepository reconciler).
+pub fn local_repositories(source: &Value, context: &str, data_dir: Option<&Path>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if source.get("kind").and_then(Value::as_str) != Some("GitRepository") {
+        return out;
+    }
+    let url = source
+        .pointer("/spec/url")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if let Some(path) = crate::reconcile::source::git_local::local_path(url) {
+        out.push(path);
+    }
+    let ns = source
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str);
+    let name = source.pointer("/metadata/name").and_then(Value::as_str);
+    if let (Some(dir), Some(ns), Some(name)) = (data_dir, ns, name)
+        && !url.is_empty()
+    {
+        let work_dir = crate::reconcile::controller::cluster_data_dir(dir, context)
+            .join("git")
+            .join(ns)
+            .join(name);
+        out.push(crate::reconcile::source::git::cache_dir(&work_dir, url));
+    }
+    out
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// The health tree of an Argo CD Application; live objects are read from the same cluster for
@@ -319,9 +390,10 @@ fn helm_chart_label(hr: &Value) -> String {
 pub async fn health_tree(
     live: &LiveClient,
     target: &ObjectRef,
+    local: &LocalData,
 ) -> Result<Fetched<HealthTree>, ViewError> {
     match target.kind.as_str() {
-        "Kustomization" => kustomization_tree(live, target).await,
+        "Kustomization" => kustomization_tree(live, target, local).await,
         "HelmRelease" => helm_release_tree(live, target).await,
         "Application" => application_tree(live, target).await,
         _ => Err(ViewError::Unsupported {
@@ -506,7 +578,10 @@ pub async fn kustomization_diff(
             let mut why = Vec::new();
             let mut done = false;
             if let Some(data_dir) = data_dir {
-                let store = ArtifactStore::new(data_dir.join(context).join("artifacts"));
+                let store = ArtifactStore::new(
+                    crate::reconcile::controller::cluster_data_dir(data_dir, context)
+                        .join("artifacts"),
+                );
                 match store.extract(&artifact, &dir) {
                     Ok(()) => done = true,
                     Err(e) => why.push(format!("not in {}: {e}", store.root().display())),
@@ -555,6 +630,33 @@ pub async fn kustomization_diff(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn local_repositories_are_the_file_remote_and_the_reconciler_cache() {
+        let src = json!({
+            "kind": "GitRepository",
+            "metadata": {"namespace": "flux-system", "name": "repo"},
+            "spec": {"url": "https://example.com/org/repo.git"}
+        });
+        let dirs = local_repositories(&src, "arn:aws/prod", Some(Path::new("/data")));
+        let work =
+            crate::reconcile::controller::cluster_data_dir(Path::new("/data"), "arn:aws/prod")
+                .join("git/flux-system/repo");
+        assert_eq!(
+            dirs,
+            vec![crate::reconcile::source::git::cache_dir(
+                &work,
+                "https://example.com/org/repo.git"
+            )]
+        );
+        let file = json!({"kind": "GitRepository", "spec": {"url": "file:///srv/demo.git"}});
+        assert_eq!(
+            local_repositories(&file, "dev", None),
+            vec![PathBuf::from("/srv/demo.git")]
+        );
+        let oci = json!({"kind": "OCIRepository", "spec": {"url": "oci://x"}});
+        assert!(local_repositories(&oci, "dev", Some(Path::new("/data"))).is_empty());
+    }
 
     #[test]
     fn local_root_strips_the_spec_path_suffix() {
