@@ -62,5 +62,6 @@ rc=$?
 set -e
 echo "diff_e2e: exit $rc; $(grep -c '^' "$work/out.txt") lines of output; summary: $(tail -n 1 "$work/out.txt")"
 [ "$rc" -eq 1 ] || { echo "diff_e2e: expected exit 1 (changes)"; cat "$work/out.txt" | tail -20; exit 2; }
-hyperfine --warmup 2 --runs 15 -i \
+hyperfine --warmup 2 --runs 15 -i --export-json "$work/times.json" \
   "$bin diff ks bench -n flux-system --path $work/repo/app --kubeconfig $work/kc"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print("diff_e2e: median %.1f ms over %d runs" % (r["median"]*1000, len(r["times"])))' "$work/times.json"
