@@ -1143,4 +1143,148 @@ mod tests {
             Err(ConfigError::Unknown { .. })
         ));
     }
+
+    fn overlay_err(text: &str) -> String {
+        Keymap::builtin_default()
+            .overlay("/u/k.yaml", text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn new_scopes_resolve_before_overlay_and_global() {
+        let km = Keymap::builtin_default();
+        let k = |s: &str| Key::parse(s).unwrap();
+        assert_eq!(km.command(Scope::Dialog, k("y")), Some(Command::Confirm));
+        assert_eq!(km.command(Scope::Dialog, k("esc")), Some(Command::Cancel));
+        assert_eq!(km.command(Scope::Dialog, k("j")), Some(Command::Down));
+        assert_eq!(km.command(Scope::Dialog, k("ctrl-c")), Some(Command::Quit));
+        assert_eq!(km.command(Scope::Picker, k("a")), Some(Command::ShowAll));
+        assert_eq!(km.command(Scope::Yaml, k("/")), Some(Command::Search));
+        assert_eq!(km.command(Scope::Yaml, k("N")), Some(Command::PrevMatch));
+        assert_eq!(km.command(Scope::Tree, k("space")), Some(Command::Toggle));
+        assert_eq!(km.command(Scope::Tree, k("T")), Some(Command::Trace));
+        assert_eq!(km.command(Scope::Diff, k("Y")), Some(Command::CopyAll));
+        assert_eq!(
+            km.command(Scope::Detail, k("ctrl-d")),
+            Some(Command::Delete)
+        );
+        // The table's keys do not leak into overlays any more.
+        assert_eq!(km.command(Scope::Yaml, k("s")), None);
+        assert_eq!(km.command(Scope::Overlay, k("t")), None);
+        // vim: ctrl-d pages in overlays, D deletes in the detail view.
+        let vim = Keymap::load("vim", None).unwrap();
+        assert_eq!(
+            vim.command(Scope::Detail, k("ctrl-d")),
+            Some(Command::PageDown)
+        );
+        assert_eq!(vim.command(Scope::Detail, k("D")), Some(Command::Delete));
+        assert_eq!(vim.command(Scope::Picker, k("l")), Some(Command::Pick));
+        assert_eq!(vim.command(Scope::Tree, k("o")), Some(Command::DependsOn));
+    }
+
+    #[test]
+    fn default_keymap_lists_every_command() {
+        // default.yaml names every command of every scope with its keys.
+        let doc = parse_yaml("default", BUILTIN[0].1).unwrap();
+        for (_, scope, name, _) in COMMANDS {
+            assert!(
+                doc.get(scope.name()).and_then(|s| s.get(name)).is_some(),
+                "default.yaml lacks {}.{name}",
+                scope.name()
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_section_command_and_key_in_new_scopes() {
+        let err = overlay_err("table:\n  down: [j]\ndialogue:\n  confirm: [o]\n");
+        assert!(
+            err.starts_with("/u/k.yaml:3: dialogue: unknown section; use `global`"),
+            "{err}"
+        );
+        // `tree` is both a table command and a section: the error points into the section.
+        let err = overlay_err("table:\n  tree: [t]\ntree:\n  unfold: [l]\n");
+        assert!(
+            err.starts_with("/u/k.yaml:4: tree.unfold: unknown command in `tree`; known: toggle"),
+            "{err}"
+        );
+        let err = overlay_err("diff:\n  side_by_side: [hyper-v]\n");
+        assert!(
+            err.starts_with("/u/k.yaml:2: diff.side_by_side: unknown key"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_key_bound_twice_in_one_scope_is_an_error() {
+        let err = overlay_err("# mine\ndialog:\n  confirm: [n]\n");
+        assert_eq!(
+            err,
+            "/u/k.yaml:3: dialog.confirm: key n is also bound to `dialog.cancel`; a key may mean one command per scope"
+        );
+        let err = overlay_err("picker:\n  pick: [enter]\n  toggle: [space, enter]\n");
+        assert!(
+            err.starts_with("/u/k.yaml:3: picker.toggle: key enter"),
+            "{err}"
+        );
+        // The same key in two scopes is fine, and so is moving a key away first.
+        let mut km = Keymap::builtin_default();
+        km.overlay("x", "diff:\n  side_by_side: [v]\ntree:\n  expand: [v]\n")
+            .unwrap();
+        km.overlay("x", "dialog:\n  confirm: [n]\n  cancel: [esc]\n")
+            .unwrap();
+    }
+
+    #[test]
+    fn shadowing_a_used_outer_command_is_an_error() {
+        // yaml's next_match on c would leave global copy without a key in the YAML view.
+        let err = overlay_err("yaml:\n  next_match: [c]\n");
+        assert_eq!(
+            err,
+            "/u/k.yaml:2: yaml.next_match: `global.copy` would have no key left in `yaml`: c taken by `yaml.next_match`; give one of them another key"
+        );
+        // Scrolling in overlays: taking both keys of overlay.up in the detail view.
+        let err = overlay_err("detail:\n  yaml: [k, up]\n");
+        assert!(
+            err.starts_with("/u/k.yaml:2: detail.yaml: `overlay.up`"),
+            "{err}"
+        );
+        // Blame falls on the outer command when only it was listed.
+        let err = overlay_err("overlay:\n  down: [s]\ndetail:\n  suspend: [s]\n");
+        assert!(
+            err.contains("`overlay.down` would have no key left in `detail`"),
+            "{err}"
+        );
+        // Shadowing what the scope does not use is allowed: diff's `/` replaces global filter, and
+        // a partial shadow leaves the other key.
+        let mut km = Keymap::builtin_default();
+        km.overlay("x", "tree:\n  toggle: [k]\n").unwrap();
+        assert_eq!(
+            km.command(Scope::Tree, Key::parse("k").unwrap()),
+            Some(Command::Toggle)
+        );
+        assert_eq!(
+            km.command(Scope::Tree, Key::parse("up").unwrap()),
+            Some(Command::Up)
+        );
+        // Unbinding a command on purpose is not a conflict.
+        km.overlay("x", "global:\n  copy: []\nyaml:\n  next_match: [c]\n")
+            .unwrap();
+    }
+
+    #[test]
+    fn help_lists_the_focused_scope_and_the_outer_commands_it_uses() {
+        let km = Keymap::builtin_default();
+        let texts =
+            |s: Scope| -> Vec<&str> { km.help_lines(s).into_iter().map(|(_, h)| h).collect() };
+        let yaml = texts(Scope::Yaml);
+        assert!(
+            yaml.contains(&"search") && yaml.contains(&"scroll down") && yaml.contains(&"quit")
+        );
+        assert!(!yaml.contains(&"command prompt") && !yaml.contains(&"suspend"));
+        let table = texts(Scope::Table);
+        assert!(table.contains(&"command prompt") && !table.contains(&"scroll down"));
+        assert!(!texts(Scope::Dialog).contains(&"copy name / YAML"));
+    }
 }
