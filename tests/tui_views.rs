@@ -720,6 +720,9 @@ fn remapped_dialog_keys_confirm_and_cancel() {
     let mut app = remapped("dialog:\n  confirm: [o]\n");
     typed(&mut app, "s");
     assert!(matches!(app.focus, Focus::Confirm(_)));
+    // The dialog's hint follows the keymap.
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("o: yes   n/esc: no"), "{s}");
     // y no longer confirms (nothing else binds it in the dialog), o does.
     assert!(typed(&mut app, "y").is_empty());
     assert!(matches!(app.focus, Focus::Confirm(_)));

@@ -532,6 +532,20 @@ impl Key {
         Some(Key { code, ctrl, alt })
     }
 
+    /// The key as view titles show it: [`Key::label`] with arrows as glyphs (`←`).
+    pub fn short_label(&self) -> String {
+        if self.ctrl || self.alt {
+            return self.label();
+        }
+        match self.code {
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            _ => self.label(),
+        }
+    }
+
     /// How help shows the key (`ctrl-c`, `N`, `pgdn`).
     pub fn label(&self) -> String {
         let base = match self.code {
@@ -881,6 +895,28 @@ impl Keymap {
             .get(&(scope, command))
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+
+    /// How a view's title names the key of `command` in exactly `scope`: its first key (arrows as
+    /// glyphs), or `-` when the user unbound it. Titles follow remapped keys this way.
+    pub fn hint(&self, scope: Scope, command: Command) -> String {
+        self.keys_in(scope, command)
+            .first()
+            .map_or_else(|| "-".to_string(), Key::short_label)
+    }
+
+    /// Every key of `command` in exactly `scope`, joined by `/` (`y/enter`), or `-` when unbound.
+    pub fn hint_all(&self, scope: Scope, command: Command) -> String {
+        let keys: Vec<String> = self
+            .keys_in(scope, command)
+            .iter()
+            .map(Key::short_label)
+            .collect();
+        if keys.is_empty() {
+            "-".into()
+        } else {
+            keys.join("/")
+        }
     }
 
     /// What help shows while `scope` has focus: (keys, help text) for every command that works

@@ -715,9 +715,20 @@ fn render_confirm(app: &App, c: &super::app::Confirm, frame: &mut Frame, area: R
     }
     let below = c.targets.len().saturating_sub(scroll + room);
     if below > 0 {
-        lines.push(Line::raw(format!("  … and {below} more (j/k scroll)")));
+        lines.push(Line::raw(format!(
+            "  … and {below} more ({}/{} scroll)",
+            app.keymap.hint(Scope::Overlay, Command::Down),
+            app.keymap.hint(Scope::Overlay, Command::Up),
+        )));
     }
-    lines.push(Line::styled("y/enter: yes   n/esc: no", t.help_key));
+    lines.push(Line::styled(
+        format!(
+            "{}: yes   {}: no",
+            app.keymap.hint_all(Scope::Dialog, Command::Confirm),
+            app.keymap.hint_all(Scope::Dialog, Command::Cancel),
+        ),
+        t.help_key,
+    ));
     let rect = centered(area, 70, lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);
     frame.render_widget(
@@ -733,10 +744,22 @@ fn render_confirm(app: &App, c: &super::app::Confirm, frame: &mut Frame, area: R
 
 fn render_yaml(app: &App, y: &super::yaml::YamlView, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
+    let km = &app.keymap;
     let hint = match &y.search {
         Some(term) if y.typing => format!(" /{term}█ "),
-        Some(term) => format!(" /{term} — n/N next/prev, c copy, esc back "),
-        None => " — / search, c copy, esc back ".to_string(),
+        Some(term) => format!(
+            " /{term} — {}/{} next/prev, {} copy, {} back ",
+            km.hint(Scope::Yaml, Command::NextMatch),
+            km.hint(Scope::Yaml, Command::PrevMatch),
+            km.hint(Scope::Global, Command::Copy),
+            km.hint(Scope::Global, Command::Back),
+        ),
+        None => format!(
+            " — {} search, {} copy, {} back ",
+            km.hint(Scope::Yaml, Command::Search),
+            km.hint(Scope::Global, Command::Copy),
+            km.hint(Scope::Global, Command::Back),
+        ),
     };
     let title = format!(
         " yaml {} {} {}/{}{hint}",
