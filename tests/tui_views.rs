@@ -705,3 +705,174 @@ fn filled_decisions() -> ImageDecisions {
         }],
     }
 }
+
+/// The console on `:ks` with the `apps` row selected and `keymap` laid over the default keymap.
+fn remapped(keymap: &str) -> App {
+    let mut app = on_apps();
+    let mut km = Keymap::builtin_default();
+    km.overlay("test.yaml", keymap).unwrap();
+    app.keymap = km;
+    app
+}
+
+#[test]
+fn remapped_dialog_keys_confirm_and_cancel() {
+    let mut app = remapped("dialog:\n  confirm: [o]\n");
+    typed(&mut app, "s");
+    assert!(matches!(app.focus, Focus::Confirm(_)));
+    // The dialog's hint follows the keymap.
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("o: yes   n/esc: no"), "{s}");
+    // y no longer confirms (nothing else binds it in the dialog), o does.
+    assert!(typed(&mut app, "y").is_empty());
+    assert!(matches!(app.focus, Focus::Confirm(_)));
+    let fx = typed(&mut app, "o");
+    assert!(
+        matches!(&fx[..], [Effect::Apply { targets, .. }] if targets == &vec![apps_key()]),
+        "{fx:?}"
+    );
+    assert!(matches!(app.focus, Focus::Table));
+    // Remapping cancel keeps esc working through global `back`; the old `n` is gone.
+    let mut app = remapped("dialog:\n  cancel: [q]\n");
+    typed(&mut app, "s");
+    assert!(typed(&mut app, "n").is_empty());
+    assert!(matches!(app.focus, Focus::Confirm(_)));
+    typed(&mut app, "q");
+    assert!(matches!(app.focus, Focus::Table));
+    typed(&mut app, "s");
+    key(&mut app, KeyCode::Esc);
+    assert!(matches!(app.focus, Focus::Table));
+}
+
+#[test]
+fn remapped_picker_keys_show_all_and_pick() {
+    let mut app = remapped("picker:\n  show_all: [A]\n  pick: [p]\n");
+    typed(&mut app, ":ctx");
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(app.focus, Focus::Contexts(_)));
+    typed(&mut app, " ");
+    assert!(app.scope.hidden.contains("staging"));
+    typed(&mut app, "a");
+    assert!(
+        app.scope.hidden.contains("staging"),
+        "a is not show_all any more"
+    );
+    typed(&mut app, "A");
+    assert!(app.scope.hidden.is_empty());
+    key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(app.focus, Focus::Contexts(_)),
+        "enter is not pick any more"
+    );
+    typed(&mut app, "p");
+    assert!(matches!(app.focus, Focus::Table));
+    // The namespace picker shares the scope: p picks there too.
+    typed(&mut app, ":ns");
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(app.focus, Focus::Namespaces(_)));
+    typed(&mut app, "jp");
+    assert_eq!(app.scope.namespace.as_deref(), Some("flux-system"));
+}
+
+#[test]
+fn remapped_yaml_and_overlay_keys_search_and_scroll() {
+    let mut app = remapped("yaml:\n  next_match: [m]\noverlay:\n  down: [J]\n");
+    let fx = typed(&mut app, "y");
+    assert_eq!(fx, vec![Effect::Fetch(apps_key())]);
+    let obj = ks("apps", &[], ("True", "Succeeded", "ok"), &[]);
+    app.update(Event::Fetched {
+        key: apps_key(),
+        result: Ok(obj),
+    });
+    let scroll = |app: &App| match &app.focus {
+        Focus::Yaml(y) => y.scroll,
+        other => panic!("yaml closed: {other:?}"),
+    };
+    typed(&mut app, "j");
+    assert_eq!(scroll(&app), 0, "j no longer scrolls");
+    typed(&mut app, "J");
+    assert_eq!(scroll(&app), 1);
+    // "name" is on two lines (metadata.name, sourceRef.name): n no longer steps, m does.
+    typed(&mut app, "/name");
+    key(&mut app, KeyCode::Enter);
+    let first = scroll(&app);
+    typed(&mut app, "n");
+    assert_eq!(scroll(&app), first);
+    typed(&mut app, "m");
+    assert_ne!(scroll(&app), first);
+}
+
+#[test]
+fn remapped_detail_key_opens_the_yaml() {
+    let mut app = remapped("detail:\n  yaml: [Y]\n");
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(app.focus, Focus::Detail(_)));
+    // The detail's help is the longest (object actions, views, scrolling): it must fit 80×24.
+    typed(&mut app, "?");
+    insta::assert_snapshot!("help_detail", screen(&app, 80, 24));
+    typed(&mut app, "?");
+    assert!(matches!(app.focus, Focus::Detail(_)));
+    assert!(typed(&mut app, "y").is_empty());
+    assert!(matches!(app.focus, Focus::Detail(_)));
+    assert_eq!(typed(&mut app, "Y"), vec![Effect::Fetch(apps_key())]);
+    assert!(matches!(app.focus, Focus::Yaml(_)));
+}
+
+#[test]
+fn remapped_tree_keys_fold() {
+    let mut app = remapped("tree:\n  collapse: [h]\n  expand: [l]\n");
+    typed(&mut app, "t");
+    app.update(tree_answer(failing_tree()));
+    let state = |app: &App| match &app.focus {
+        Focus::Tree(v) => (v.visible().len(), v.selected.clone()),
+        other => panic!("tree closed: {other:?}"),
+    };
+    let open = state(&app);
+    key(&mut app, KeyCode::Left);
+    assert_eq!(state(&app), open, "left no longer folds");
+    // To the Deployments group, then close it.
+    typed(&mut app, "hh");
+    let closed = state(&app);
+    assert!(closed.0 < open.0);
+    key(&mut app, KeyCode::Right);
+    assert_eq!(state(&app), closed, "right no longer unfolds");
+    typed(&mut app, "l");
+    assert!(state(&app).0 > closed.0);
+}
+
+#[test]
+fn remapped_diff_key_and_help_of_the_focused_scope() {
+    let mut app = remapped("diff:\n  side_by_side: [v]\n");
+    typed(&mut app, "x");
+    app.update(Event::DiffFetched {
+        key: apps_key(),
+        result: Ok(small_report()),
+    });
+    let side = |app: &App| match &app.focus {
+        Focus::Diff(v) => v.side_by_side,
+        other => panic!("diff closed: {other:?}"),
+    };
+    typed(&mut app, "s");
+    assert!(!side(&app), "s no longer switches");
+    typed(&mut app, "v");
+    assert!(side(&app));
+    // ? lists the diff's keys (with the remap) and the global ones it uses, not the table's.
+    typed(&mut app, "?");
+    assert!(matches!(&app.focus, Focus::Help(under) if matches!(**under, Focus::Diff(_))));
+    let s = screen(&app, 80, 24);
+    insta::assert_snapshot!("help_diff_remapped", s);
+    assert!(s.contains("help: diff keys"), "{s}");
+    assert!(s.contains("v             unified / side by side"), "{s}");
+    assert!(
+        s.contains("next hunk / match") && s.contains("scroll down"),
+        "{s}"
+    );
+    assert!(
+        !s.contains("command prompt") && !s.contains("sort by name"),
+        "{s}"
+    );
+    draws_at_every_size(&app);
+    // Any key closes help back to the diff, as it was.
+    typed(&mut app, "z");
+    assert!(side(&app));
+}

@@ -188,8 +188,8 @@ pub enum Focus {
     Table,
     /// The `:` prompt or `/` filter line.
     Prompt(Prompt),
-    /// The help overlay.
-    Help,
+    /// The help overlay, over the focus it returns to (its scope's bindings are listed).
+    Help(Box<Focus>),
     /// The confirmation dialog.
     Confirm(Confirm),
     /// The YAML view.
@@ -206,6 +206,23 @@ pub enum Focus {
     Diff(DiffView),
     /// A text report: dependsOn (`D`), trace (`T`) or image decisions (`i`).
     Report(ReportView),
+}
+
+impl Focus {
+    /// The keymap scope that resolves keys while this has focus (help: the one it covers).
+    pub fn scope(&self) -> Scope {
+        match self {
+            Focus::Table | Focus::Prompt(_) => Scope::Table,
+            Focus::Help(under) => under.scope(),
+            Focus::Confirm(_) => Scope::Dialog,
+            Focus::Yaml(_) => Scope::Yaml,
+            Focus::Detail(_) => Scope::Detail,
+            Focus::Contexts(_) | Focus::Namespaces(_) => Scope::Picker,
+            Focus::Tree(_) => Scope::Tree,
+            Focus::Diff(_) => Scope::Diff,
+            Focus::Report(_) => Scope::Overlay,
+        }
+    }
 }
 
 /// Console options fixed at start.
@@ -666,19 +683,20 @@ impl App {
         let key = Key::from_event(&ev);
         match std::mem::replace(&mut self.focus, Focus::Table) {
             Focus::Prompt(prompt) => self.on_prompt_key(prompt, ev),
-            Focus::Confirm(confirm) => self.on_confirm_key(confirm, ev, key),
+            Focus::Confirm(confirm) => self.on_confirm_key(confirm, key),
             Focus::Yaml(y) => self.on_yaml_key(y, key),
             Focus::Detail(d) => self.on_detail_key(d, key),
-            Focus::Contexts(p) => self.on_contexts_key(p, key, ev),
+            Focus::Contexts(p) => self.on_contexts_key(p, key),
             Focus::Namespaces(p) => self.on_namespaces_key(p, key),
             Focus::Tree(v) => self.on_tree_key(v, key),
             Focus::Diff(v) => self.on_diff_key(v, key),
             Focus::Report(r) => self.on_report_key(r, key),
-            Focus::Help => {
+            Focus::Help(under) => {
                 // Any key closes help except quit, which still quits.
-                if self.keymap.command(Scope::Global, key) == Some(Command::Quit) {
+                if self.keymap.command(under.scope(), key) == Some(Command::Quit) {
                     return self.quit();
                 }
+                self.focus = *under;
                 Vec::new()
             }
             Focus::Table => match self.keymap.command(Scope::Table, key) {
@@ -702,9 +720,21 @@ impl App {
         })
     }
 
+    /// Whether a key pressed while a line takes text input quits: only modified keys can, as
+    /// plain characters are typed.
+    fn quits_while_typing(&self, key: Key) -> bool {
+        (key.ctrl || key.alt) && self.keymap.command(Scope::Global, key) == Some(Command::Quit)
+    }
+
+    /// Opens help over `under`, listing the bindings of its scope.
+    fn open_help(&mut self, under: Focus) -> Vec<Effect> {
+        self.focus = Focus::Help(Box::new(under));
+        Vec::new()
+    }
+
     fn on_yaml_key(&mut self, mut y: YamlView, key: Key) -> Vec<Effect> {
         if y.typing {
-            if key.ctrl && key.code == KeyCode::Char('c') {
+            if self.quits_while_typing(key) {
                 return self.quit();
             }
             match key.code {
@@ -737,26 +767,16 @@ impl App {
             self.focus = Focus::Yaml(y);
             return Vec::new();
         }
-        // n / N step through the matches of a search (before the keymap: N also sorts tables).
-        if y.search.is_some() && !key.ctrl && !key.alt {
-            let forward = match key.code {
-                KeyCode::Char('n') => Some(true),
-                KeyCode::Char('N') => Some(false),
-                _ => None,
-            };
-            if let Some(forward) = forward {
-                y.jump(forward, false);
-                self.focus = Focus::Yaml(y);
-                return Vec::new();
+        match self.keymap.command(Scope::Yaml, key) {
+            Some(c @ (Command::NextMatch | Command::PrevMatch)) if y.search.is_some() => {
+                y.jump(c == Command::NextMatch, false);
             }
-        }
-        let cmd = self.keymap.command(Scope::Table, key);
-        match cmd {
-            Some(Command::Filter) if !y.loading => {
+            Some(Command::Search) if !y.loading => {
                 y.typing = true;
                 y.search = Some(String::new());
             }
             Some(Command::Quit) => return self.quit(),
+            Some(Command::Help) => return self.open_help(Focus::Yaml(y)),
             Some(Command::Back) => return Vec::new(),
             Some(Command::Copy) if !y.loading => {
                 let effect = Effect::Copy {
@@ -778,12 +798,13 @@ impl App {
     }
 
     fn on_detail_key(&mut self, mut d: DetailView, key: Key) -> Vec<Effect> {
-        let Some(cmd) = self.keymap.command(Scope::Table, key) else {
+        let Some(cmd) = self.keymap.command(Scope::Detail, key) else {
             self.focus = Focus::Detail(d);
             return Vec::new();
         };
         match cmd {
             Command::Quit => return self.quit(),
+            Command::Help => return self.open_help(Focus::Detail(d)),
             Command::Back => return Vec::new(),
             Command::Yaml => return self.open_yaml(d.key),
             Command::Copy => {
@@ -817,18 +838,17 @@ impl App {
         Vec::new()
     }
 
-    fn on_contexts_key(&mut self, mut p: Picker, key: Key, ev: KeyEvent) -> Vec<Effect> {
-        match self.keymap.command(Scope::Table, key) {
+    fn on_contexts_key(&mut self, mut p: Picker, key: Key) -> Vec<Effect> {
+        match self.keymap.command(Scope::Picker, key) {
             Some(Command::Quit) => return self.quit(),
+            Some(Command::Help) => return self.open_help(Focus::Contexts(p)),
             Some(Command::Back) => return Vec::new(),
-            Some(Command::Up) => p.step(-1),
-            Some(Command::Down) => p.step(1),
-            Some(Command::Mark) => {
+            Some(Command::Toggle) => {
                 if let Some(c) = p.current().cloned() {
                     self.scope.toggle(&c);
                 }
             }
-            Some(Command::Detail) => {
+            Some(Command::Pick) => {
                 if let Some(c) = p.current().cloned() {
                     let all = self.contexts.names();
                     self.scope.only(&c, &all);
@@ -838,29 +858,44 @@ impl App {
                 }
                 return Vec::new();
             }
-            _ if ev.code == KeyCode::Char('a') => self.scope.show_all(),
-            _ => {}
+            Some(Command::ShowAll) => self.scope.show_all(),
+            Some(c) => self.move_picker(&mut p, c),
+            None => {}
         }
         self.focus = Focus::Contexts(p);
         Vec::new()
     }
 
     fn on_namespaces_key(&mut self, mut p: Picker, key: Key) -> Vec<Effect> {
-        match self.keymap.command(Scope::Table, key) {
+        match self.keymap.command(Scope::Picker, key) {
             Some(Command::Quit) => return self.quit(),
+            Some(Command::Help) => return self.open_help(Focus::Namespaces(p)),
             Some(Command::Back) => return Vec::new(),
-            Some(Command::Up) => p.step(-1),
-            Some(Command::Down) => p.step(1),
-            Some(Command::Detail) => {
+            Some(Command::Pick) => {
                 if let Some(ns) = p.current().cloned() {
                     self.set_namespace(&ns);
                 }
                 return Vec::new();
             }
-            _ => {}
+            Some(c) => self.move_picker(&mut p, c),
+            None => {}
         }
         self.focus = Focus::Namespaces(p);
         Vec::new()
+    }
+
+    /// Moves a picker's highlight for a movement command.
+    fn move_picker(&self, p: &mut Picker, cmd: Command) {
+        let delta = match cmd {
+            Command::Up => -1,
+            Command::Down => 1,
+            Command::Top => isize::MIN / 2,
+            Command::Bottom => isize::MAX / 2,
+            Command::PageUp => -(self.page() as isize),
+            Command::PageDown => self.page() as isize,
+            _ => return,
+        };
+        p.step(delta);
     }
 
     fn set_namespace(&mut self, ns: &str) {
@@ -881,7 +916,7 @@ impl App {
         }
         match cmd {
             Command::Quit => return self.quit(),
-            Command::Help => self.focus = Focus::Help,
+            Command::Help => self.focus = Focus::Help(Box::new(Focus::Table)),
             Command::Prompt => self.focus = Focus::Prompt(Prompt::new(PromptKind::Command)),
             Command::Filter => {
                 let mut p = Prompt::new(PromptKind::Filter);
@@ -988,7 +1023,7 @@ impl App {
     /// Opens a report over the current overlay (Esc returns to it).
     fn open_report(&mut self, request: ReportRequest) -> Vec<Effect> {
         let parent = match std::mem::replace(&mut self.focus, Focus::Table) {
-            Focus::Table | Focus::Prompt(_) | Focus::Help | Focus::Confirm(_) => None,
+            Focus::Table | Focus::Prompt(_) | Focus::Help(_) | Focus::Confirm(_) => None,
             other => Some(Box::new(other)),
         };
         self.focus = Focus::Report(ReportView::loading(request.clone(), parent));
@@ -1021,30 +1056,13 @@ impl App {
     }
 
     fn on_tree_key(&mut self, mut v: Box<TreeView>, key: Key) -> Vec<Effect> {
-        if !key.ctrl && !key.alt {
-            let handled = match key.code {
-                KeyCode::Enter | KeyCode::Char(' ') => {
-                    v.toggle();
-                    true
-                }
-                KeyCode::Left => {
-                    v.left();
-                    true
-                }
-                KeyCode::Right => {
-                    v.right();
-                    true
-                }
-                _ => false,
-            };
-            if handled {
-                self.focus = Focus::Tree(v);
-                return Vec::new();
-            }
-        }
         let page = self.page() as isize;
-        match self.keymap.command(Scope::Table, key) {
+        match self.keymap.command(Scope::Tree, key) {
+            Some(Command::Toggle) => v.toggle(),
+            Some(Command::Collapse) => v.left(),
+            Some(Command::Expand) => v.right(),
             Some(Command::Quit) => return self.quit(),
+            Some(Command::Help) => return self.open_help(Focus::Tree(v)),
             Some(Command::Back) => return Vec::new(),
             Some(Command::Up) => v.step(-1),
             Some(Command::Down) => v.step(1),
@@ -1133,8 +1151,9 @@ impl App {
     }
 
     fn on_report_key(&mut self, mut r: ReportView, key: Key) -> Vec<Effect> {
-        match self.keymap.command(Scope::Table, key) {
+        match self.keymap.command(Scope::Overlay, key) {
             Some(Command::Quit) => return self.quit(),
+            Some(Command::Help) => return self.open_help(Focus::Report(r)),
             Some(Command::Back) => {
                 if let Some(parent) = r.parent {
                     self.focus = *parent;
@@ -1162,7 +1181,7 @@ impl App {
 
     fn on_diff_key(&mut self, mut v: DiffView, key: Key) -> Vec<Effect> {
         if v.typing {
-            if key.ctrl && key.code == KeyCode::Char('c') {
+            if self.quits_while_typing(key) {
                 return self.quit();
             }
             match key.code {
@@ -1195,58 +1214,37 @@ impl App {
             self.focus = Focus::Diff(v);
             return Vec::new();
         }
-        // The diff's own keys come before the keymap (s, y, Y, n, N mean other things in tables).
-        if !key.ctrl && !key.alt {
-            let mut effects = Vec::new();
-            let handled = match key.code {
-                KeyCode::Char('s') => {
-                    v.toggle_layout();
-                    true
-                }
-                KeyCode::Char(c @ ('n' | 'N')) => {
-                    let forward = c == 'n';
-                    let found = if v.search.is_some() {
-                        v.jump_match(forward, false)
+        let mut effects = Vec::new();
+        match self.keymap.command(Scope::Diff, key) {
+            Some(Command::SideBySide) => v.toggle_layout(),
+            Some(c @ (Command::NextHunk | Command::PrevHunk)) => {
+                let forward = c == Command::NextHunk;
+                let found = if v.search.is_some() {
+                    v.jump_match(forward, false)
+                } else {
+                    v.jump_hunk(forward)
+                };
+                if !found {
+                    self.flash = Flash::info(if forward {
+                        "no further hunk or match"
                     } else {
-                        v.jump_hunk(forward)
-                    };
-                    if !found {
-                        self.flash = Flash::info(if forward {
-                            "no further hunk or match"
-                        } else {
-                            "no earlier hunk or match"
-                        });
-                    }
-                    true
+                        "no earlier hunk or match"
+                    });
                 }
-                KeyCode::Char('y') => {
-                    match v.hunk_text() {
-                        Some((text, what)) => effects.push(Effect::Copy { text, what }),
-                        None => {
-                            self.flash = Flash::error("no hunk at the top line (n jumps to one)")
-                        }
-                    }
-                    true
-                }
-                KeyCode::Char('Y') => {
-                    match v.full_text() {
-                        Some(text) if !text.is_empty() => effects.push(Effect::Copy {
-                            text,
-                            what: format!("diff of {}", v.key.name),
-                        }),
-                        _ => self.flash = Flash::error("nothing to copy: no changes"),
-                    }
-                    true
-                }
-                _ => false,
-            };
-            if handled {
-                self.focus = Focus::Diff(v);
-                return effects;
             }
-        }
-        match self.keymap.command(Scope::Table, key) {
+            Some(Command::CopyHunk) => match v.hunk_text() {
+                Some((text, what)) => effects.push(Effect::Copy { text, what }),
+                None => self.flash = Flash::error("no hunk at the top line (n jumps to one)"),
+            },
+            Some(Command::CopyAll) => match v.full_text() {
+                Some(text) if !text.is_empty() => effects.push(Effect::Copy {
+                    text,
+                    what: format!("diff of {}", v.key.name),
+                }),
+                _ => self.flash = Flash::error("nothing to copy: no changes"),
+            },
             Some(Command::Quit) => return self.quit(),
+            Some(Command::Help) => return self.open_help(Focus::Diff(v)),
             Some(Command::Back) => {
                 if v.search.is_some() {
                     v.search = None;
@@ -1254,7 +1252,7 @@ impl App {
                     return Vec::new();
                 }
             }
-            Some(Command::Filter) if v.report.is_some() => {
+            Some(Command::Search) if v.report.is_some() => {
                 v.typing = true;
                 v.search = Some(String::new());
             }
@@ -1266,7 +1264,7 @@ impl App {
             None => {}
         }
         self.focus = Focus::Diff(v);
-        Vec::new()
+        effects
     }
 
     fn copy_name(&self, key: &RowKey) -> Effect {
@@ -1399,9 +1397,9 @@ impl App {
         });
     }
 
-    fn on_confirm_key(&mut self, mut confirm: Confirm, ev: KeyEvent, key: Key) -> Vec<Effect> {
-        match ev.code {
-            KeyCode::Char('y') | KeyCode::Enter => {
+    fn on_confirm_key(&mut self, mut confirm: Confirm, key: Key) -> Vec<Effect> {
+        match self.keymap.command(Scope::Dialog, key) {
+            Some(Command::Confirm) => {
                 self.flash = Flash::info(format!(
                     "{}: sent to {} object(s)",
                     confirm.action.name(),
@@ -1429,13 +1427,16 @@ impl App {
                     action: confirm.action,
                 }]
             }
-            KeyCode::Char('n') | KeyCode::Esc => {
+            // Global `back` cancels too, so a keymap that rebinds `cancel` keeps esc working.
+            Some(Command::Cancel | Command::Back) => {
                 self.flash = Flash::info(format!("{}: cancelled", confirm.action.name()));
                 Vec::new()
             }
-            _ => {
+            Some(Command::Quit) => self.quit(),
+            Some(Command::Help) => self.open_help(Focus::Confirm(confirm)),
+            other => {
                 // The target list scrolls with the movement keys.
-                if let Some(cmd) = self.keymap.command(Scope::Table, key)
+                if let Some(cmd) = other
                     && let Some(pos) = self.scrolled(cmd, confirm.scroll, confirm.targets.len())
                 {
                     confirm.scroll = pos;
@@ -1448,7 +1449,7 @@ impl App {
 
     fn on_prompt_key(&mut self, mut prompt: Prompt, ev: KeyEvent) -> Vec<Effect> {
         let key = Key::from_event(&ev);
-        if key.ctrl && key.code == KeyCode::Char('c') {
+        if self.quits_while_typing(key) {
             return self.quit();
         }
         match ev.code {
@@ -1517,7 +1518,7 @@ impl App {
             "" => return Vec::new(),
             "q" | "q!" | "quit" | "qa" => return self.quit(),
             "help" | "?" => {
-                self.focus = Focus::Help;
+                self.focus = Focus::Help(Box::new(Focus::Table));
                 return Vec::new();
             }
             "ctx" | "context" | "contexts" => {

@@ -3,6 +3,7 @@
 //! at the top line and `Y` the whole diff. Secret values arrive masked from the diff library.
 
 use super::app::App;
+use super::keymap::{Command, Scope};
 use crate::diff::text::{LineTag, side_by_side};
 use crate::diff::{Change, DiffReport};
 use crate::model::row::RowKey;
@@ -316,10 +317,25 @@ fn fit(s: &str, width: usize) -> String {
 /// Draws the diff overlay over `area`.
 pub fn render(app: &App, v: &DiffView, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
+    let km = &app.keymap;
     let hint = match &v.search {
         Some(term) if v.typing => format!(" /{term}█ "),
-        Some(term) => format!(" /{term} — n/N match, esc back "),
-        None => " — s side-by-side, n/N hunk, / search, y/Y copy, esc back ".to_string(),
+        Some(term) => format!(
+            " /{term} — {}/{} match, {} back ",
+            km.hint(Scope::Diff, Command::NextHunk),
+            km.hint(Scope::Diff, Command::PrevHunk),
+            km.hint(Scope::Global, Command::Back),
+        ),
+        None => format!(
+            " — {} side-by-side, {}/{} hunk, {} search, {}/{} copy, {} back ",
+            km.hint(Scope::Diff, Command::SideBySide),
+            km.hint(Scope::Diff, Command::NextHunk),
+            km.hint(Scope::Diff, Command::PrevHunk),
+            km.hint(Scope::Diff, Command::Search),
+            km.hint(Scope::Diff, Command::CopyHunk),
+            km.hint(Scope::Diff, Command::CopyAll),
+            km.hint(Scope::Global, Command::Back),
+        ),
     };
     let title = format!(
         " diff {} {}/{}{hint}",

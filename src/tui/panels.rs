@@ -2,6 +2,7 @@
 
 use super::app::{App, Picker};
 use super::detail::{DetailView, Loaded};
+use super::keymap::{Command, Scope};
 use super::view::{age, centered};
 use crate::cluster::ObjectEvent;
 use crate::model::ConditionStatus;
@@ -104,9 +105,17 @@ pub fn render_detail(app: &App, d: &DetailView, frame: &mut Frame, area: Rect) {
     let lines = detail_lines(app, d);
     let visible = usize::from(area.height.saturating_sub(1));
     let scroll = d.scroll.min(lines.len().saturating_sub(visible));
+    let km = &app.keymap;
     let title = format!(
-        " detail {} {} {}/{} — y yaml, t tree, T trace, esc back ",
-        d.key.context, d.key.kind, d.key.namespace, d.key.name
+        " detail {} {} {}/{} — {} yaml, {} tree, {} trace, {} back ",
+        d.key.context,
+        d.key.kind,
+        d.key.namespace,
+        d.key.name,
+        km.hint(Scope::Detail, Command::Yaml),
+        km.hint(Scope::Detail, Command::Tree),
+        km.hint(Scope::Detail, Command::Trace),
+        km.hint(Scope::Global, Command::Back),
     );
     frame.render_widget(Clear, area);
     frame.render_widget(
@@ -267,14 +276,15 @@ pub fn render_context_picker(app: &App, p: &Picker, frame: &mut Frame, area: Rec
             if hidden { t.stale } else { t.text },
         )
     };
-    render_picker(
-        app,
-        p,
-        " contexts — enter: only this, space: toggle, a: all, esc ",
-        label,
-        frame,
-        area,
+    let km = &app.keymap;
+    let title = format!(
+        " contexts — {}: only this, {}: toggle, {}: all, {} ",
+        km.hint(Scope::Picker, Command::Pick),
+        km.hint(Scope::Picker, Command::Toggle),
+        km.hint(Scope::Picker, Command::ShowAll),
+        km.hint(Scope::Global, Command::Back),
     );
+    render_picker(app, p, &title, label, frame, area);
 }
 
 /// Draws the `:ns` picker.
@@ -286,5 +296,10 @@ pub fn render_namespace_picker(app: &App, p: &Picker, frame: &mut Frame, area: R
             app.theme.text,
         )
     };
-    render_picker(app, p, " namespace — enter picks, esc ", label, frame, area);
+    let title = format!(
+        " namespace — {} picks, {} ",
+        app.keymap.hint(Scope::Picker, Command::Pick),
+        app.keymap.hint(Scope::Global, Command::Back),
+    );
+    render_picker(app, p, &title, label, frame, area);
 }

@@ -3,6 +3,7 @@
 //! only scrolls them.
 
 use super::app::{App, Focus};
+use super::keymap::{Command, Scope};
 use crate::model::depends::{DependsOnView, Readiness};
 use crate::model::images::{ImageDecisions, Tone, render_lines};
 use crate::model::row::RowKey;
@@ -223,7 +224,12 @@ pub fn tone_style(app: &App, tone: Tone) -> Style {
 /// Draws a report overlay over `area`.
 pub fn render(app: &App, r: &ReportView, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
-    let title = format!(" {} — c copy, esc back ", r.request.title());
+    let title = format!(
+        " {} — {} copy, {} back ",
+        r.request.title(),
+        app.keymap.hint(Scope::Global, Command::Copy),
+        app.keymap.hint(Scope::Global, Command::Back),
+    );
     let visible = usize::from(area.height.saturating_sub(1));
     let scroll = r.scroll.min(r.len().saturating_sub(visible));
     let lines: Vec<Line> = match &r.lines {

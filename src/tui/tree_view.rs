@@ -3,6 +3,7 @@
 //! nodes and selection are kept by node identity across the periodic re-fetches.
 
 use super::app::App;
+use super::keymap::{Command, Scope};
 use crate::model::health::Health;
 use crate::model::row::RowKey;
 use crate::model::tree::{HealthTree, NodeRole, TreeNode, node_line};
@@ -277,9 +278,17 @@ fn items<'a>(app: &App, node: &'a TreeNode, id: String) -> TreeItem<'a, String> 
 pub fn render(app: &App, v: &TreeView, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     frame.render_widget(Clear, area);
+    let km = &app.keymap;
     let title = format!(
-        " tree {} {}/{} — ←/→ fold, T trace, i images, esc back ",
-        v.key.context, v.key.namespace, v.key.name
+        " tree {} {}/{} — {}/{} fold, {} trace, {} images, {} back ",
+        v.key.context,
+        v.key.namespace,
+        v.key.name,
+        km.hint(Scope::Tree, Command::Collapse),
+        km.hint(Scope::Tree, Command::Expand),
+        km.hint(Scope::Tree, Command::Trace),
+        km.hint(Scope::Tree, Command::Images),
+        km.hint(Scope::Global, Command::Back),
     );
     let block = Block::default()
         .borders(Borders::TOP)

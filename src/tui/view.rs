@@ -1,7 +1,7 @@
 //! Rendering: a pure function of [`App`] onto a ratatui frame. No I/O, no state changes.
 
 use super::app::{App, Focus};
-use super::keymap::{COMMANDS, Command, Key};
+use super::keymap::{Command, Key, Scope};
 use super::prompt::PromptKind;
 use crate::cluster::ContextState;
 use crate::model::ConditionStatus;
@@ -29,8 +29,19 @@ pub fn render(app: &App, frame: &mut Frame) {
     render_crumbs(app, frame, crumbs);
     render_bottom(app, frame, bottom);
     match &app.focus {
-        // Help may cover the header too: with the view keys it needs 21 rows at 80×24.
-        Focus::Help => render_help(app, frame, frame.area()),
+        Focus::Help(under) => {
+            render_overlay(app, under, frame, table);
+            // Help may cover the header too: with the view keys it needs 21 rows at 80×24.
+            render_help(app, under.scope(), frame, frame.area());
+        }
+        other => render_overlay(app, other, frame, table),
+    }
+}
+
+/// Draws the overlay that has (or, under help, had) the keyboard.
+fn render_overlay(app: &App, focus: &Focus, frame: &mut Frame, table: Rect) {
+    match focus {
+        Focus::Help(under) => render_overlay(app, under, frame, table),
         Focus::Confirm(c) => render_confirm(app, c, frame, table),
         Focus::Yaml(y) => render_yaml(app, y, frame, table),
         Focus::Detail(d) => super::panels::render_detail(app, d, frame, table),
@@ -608,23 +619,31 @@ pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     }
 }
 
-fn render_help(app: &App, frame: &mut Frame, area: Rect) {
+fn render_help(app: &App, scope: Scope, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
-    let favourites: Vec<String> = (0..10)
-        .flat_map(|n| app.keymap.keys_for(Command::Favourite(n)))
-        .map(|k| k.label())
-        .collect();
-    let mut lines: Vec<Line> = COMMANDS
-        .iter()
-        .filter(|(cmd, _, _, _)| !matches!(cmd, Command::Favourite(_)))
-        .map(|(cmd, _, _, help)| {
-            let keys: Vec<String> = app.keymap.keys_for(*cmd).iter().map(Key::label).collect();
+    let favourites: Vec<String> = if scope == Scope::Table {
+        (0..10)
+            .flat_map(|n| {
+                app.keymap
+                    .keys_in(Scope::Table, Command::Favourite(n))
+                    .to_vec()
+            })
+            .map(|k| k.label())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut lines: Vec<Line> = app
+        .keymap
+        .help_lines(scope)
+        .into_iter()
+        .map(|(keys, help)| {
+            let keys: Vec<String> = keys.iter().map(Key::label).collect();
             Line::from(vec![
                 Span::styled(format!("{:<14}", keys.join(" ")), t.help_key),
-                Span::styled(*help, t.text),
+                Span::styled(help, t.text),
             ])
         })
-        .filter(|l| !l.spans[0].content.trim().is_empty())
         .collect();
     if !favourites.is_empty() {
         lines.push(Line::from(vec![
@@ -633,26 +652,35 @@ fn render_help(app: &App, frame: &mut Frame, area: Rect) {
         ]));
     }
     let half = lines.len().div_ceil(2);
-    let rect = centered(area, 76, half as u16 + 3);
+    // The table's help ends with the `:` commands; an overlay's names its scope in the title.
+    let table = scope == Scope::Table;
+    let rect = centered(area, 76, half as u16 + if table { 3 } else { 2 });
     frame.render_widget(Clear, rect);
+    let title = if table {
+        " help — any key closes ".to_string()
+    } else {
+        format!(" help: {} keys — any key closes ", scope.name())
+    };
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(" help — any key closes ")
+        .title(title)
         .style(t.text);
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
     let [keys, commands] =
-        Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(inner);
-    frame.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::styled(":", t.help_key),
-            Span::styled(
-                "all failing suspended events ctx ns sync [prune] ks hr app … (tab)",
-                t.text,
-            ),
-        ])),
-        commands,
-    );
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(u16::from(table))]).areas(inner);
+    if table {
+        frame.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(":", t.help_key),
+                Span::styled(
+                    "all failing suspended events ctx ns sync [prune] ks hr app … (tab)",
+                    t.text,
+                ),
+            ])),
+            commands,
+        );
+    }
     let [left, right] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(keys);
     frame.render_widget(Paragraph::new(lines[..half].to_vec()), left);
     frame.render_widget(Paragraph::new(lines[half..].to_vec()), right);
@@ -687,9 +715,20 @@ fn render_confirm(app: &App, c: &super::app::Confirm, frame: &mut Frame, area: R
     }
     let below = c.targets.len().saturating_sub(scroll + room);
     if below > 0 {
-        lines.push(Line::raw(format!("  … and {below} more (j/k scroll)")));
+        lines.push(Line::raw(format!(
+            "  … and {below} more ({}/{} scroll)",
+            app.keymap.hint(Scope::Overlay, Command::Down),
+            app.keymap.hint(Scope::Overlay, Command::Up),
+        )));
     }
-    lines.push(Line::styled("y/enter: yes   n/esc: no", t.help_key));
+    lines.push(Line::styled(
+        format!(
+            "{}: yes   {}: no",
+            app.keymap.hint_all(Scope::Dialog, Command::Confirm),
+            app.keymap.hint_all(Scope::Dialog, Command::Cancel),
+        ),
+        t.help_key,
+    ));
     let rect = centered(area, 70, lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);
     frame.render_widget(
@@ -705,10 +744,22 @@ fn render_confirm(app: &App, c: &super::app::Confirm, frame: &mut Frame, area: R
 
 fn render_yaml(app: &App, y: &super::yaml::YamlView, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
+    let km = &app.keymap;
     let hint = match &y.search {
         Some(term) if y.typing => format!(" /{term}█ "),
-        Some(term) => format!(" /{term} — n/N next/prev, c copy, esc back "),
-        None => " — / search, c copy, esc back ".to_string(),
+        Some(term) => format!(
+            " /{term} — {}/{} next/prev, {} copy, {} back ",
+            km.hint(Scope::Yaml, Command::NextMatch),
+            km.hint(Scope::Yaml, Command::PrevMatch),
+            km.hint(Scope::Global, Command::Copy),
+            km.hint(Scope::Global, Command::Back),
+        ),
+        None => format!(
+            " — {} search, {} copy, {} back ",
+            km.hint(Scope::Yaml, Command::Search),
+            km.hint(Scope::Global, Command::Copy),
+            km.hint(Scope::Global, Command::Back),
+        ),
     };
     let title = format!(
         " yaml {} {} {}/{}{hint}",
