@@ -149,5 +149,14 @@ async fn console_views_find_the_broken_deployment_and_the_blocker() {
     );
     assert!(text.contains("ConfigMap/apps/web-config"), "{text}");
     assert!(!text.contains("other-config"), "{text}");
+    // `flotilla tree hr` prints the same tree.
+    let (code, out, err) = env.flotilla(&["tree", "hr", "web", "-n", "default"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, text);
+    let (code, _, err) = env
+        .flotilla(&["tree", "hr", "missing", "-n", "default"])
+        .await;
+    assert_eq!(code, 2);
+    assert!(err.contains("missing"), "{err}");
     env.stop().await;
 }

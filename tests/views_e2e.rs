@@ -135,7 +135,7 @@ impl Env {
     }
 
     /// Runs the real binary with the server's kubeconfig; (exit code, stdout, stderr).
-    async fn flotilla(&self, args: &[&str]) -> (i32, String, String) {
+    pub(crate) async fn flotilla(&self, args: &[&str]) -> (i32, String, String) {
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_flotilla"))
             .args(args)
             .arg("--kubeconfig")

@@ -17,6 +17,9 @@ pub enum TreeKind {
     /// A Flux Kustomization's health tree.
     #[value(alias = "kustomization")]
     Ks,
+    /// A Flux HelmRelease's health tree (chart source → release → objects carrying its labels).
+    #[value(alias = "helmrelease")]
+    Hr,
     /// An Argo CD Application's health tree.
     #[value(alias = "application")]
     App,
@@ -39,10 +42,11 @@ pub enum Format {
 #[command(after_help = "Examples:
   flotilla tree ks apps -n flux-system              # source → Kustomization → inventory, with the root cause
   flotilla tree ks flux-system -o json              # the same as JSON
+  flotilla tree hr podinfo -n apps                  # HelmRelease: chart source → release → its objects
   flotilla tree app guestbook -n argocd             # an Argo CD Application from status.resources
   flotilla tree deps apps -n flux-system            # dependsOn chain, reverse chain, 'blocked by'")]
 pub struct Args {
-    /// `ks`, `app` or `deps`.
+    /// `ks`, `hr`, `app` or `deps`.
     #[arg(value_enum)]
     pub kind: TreeKind,
     /// The object's name.
@@ -178,11 +182,16 @@ async fn tree(args: Args) -> Result<ExitCode> {
     };
     let ns = args.namespace.as_deref().unwrap_or(default_ns);
     let out = match args.kind {
-        TreeKind::Ks | TreeKind::App => {
-            let t = if args.kind == TreeKind::Ks {
-                kustomization_health_tree(&live, ns, &args.name, &local).await?
-            } else {
-                application_health_tree(&live, ns, &args.name).await?
+        TreeKind::Ks | TreeKind::Hr | TreeKind::App => {
+            let t = match args.kind {
+                TreeKind::Ks => kustomization_health_tree(&live, ns, &args.name, &local).await?,
+                TreeKind::Hr => {
+                    let r = gitops_ref("HelmRelease", ns, &args.name)?;
+                    let fetched = views::helm_release_tree(&live, &r).await?;
+                    warn(&fetched.warnings);
+                    fetched.value
+                }
+                _ => application_health_tree(&live, ns, &args.name).await?,
             };
             match args.output {
                 Format::Text => tree::render_text(&t),
