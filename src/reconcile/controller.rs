@@ -1,8 +1,11 @@
 //! The bundled controller over several clusters: one [`Runtime`] per cluster with every reconciler
 //! flotilla implements, artifacts and caches under `<data dir>/<cluster>/`, and one handle that
 //! reports queue length and in-flight work (for `flotilla controller -v`, the demo and the console
-//! header) and stops everything.
+//! header) and stops everything. With [`ControllerOptions::storage_addr`] it also serves every
+//! cluster's artifacts over HTTP ([`StorageServer`]) and advertises that address in
+//! `status.artifact.url`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +14,9 @@ use super::image::reconcilers::image_reconcilers;
 use super::kustomization::controller::{KustomizationKind, KustomizationReconciler};
 use super::runtime::{Reconciler, RunReport, Runtime, RuntimeHandle, RuntimeOptions, RuntimeStats};
 use super::source::ArtifactStore;
+use super::source::controller::ADVERTISED_ADDRESS;
 use super::source::controller::{GitRepositoryKind, GitRepositoryReconciler};
+use super::source::storage::{self, StorageError, StorageServer};
 
 /// Options of the bundled controller.
 #[derive(Debug, Clone)]
@@ -30,6 +35,12 @@ pub struct ControllerOptions {
     pub health_poll: Duration,
     /// Where finished runs are reported (for `-v`), if anywhere.
     pub reports: Option<tokio::sync::mpsc::UnboundedSender<RunReport>>,
+    /// Serve the artifacts over HTTP on this address (source-controller's `--storage-addr`);
+    /// `None`: no server, artifacts advertised under [`ADVERTISED_ADDRESS`].
+    pub storage_addr: Option<SocketAddr>,
+    /// The address advertised in `status.artifact.url` (`host:port` or a URL prefix;
+    /// `--storage-adv-addr`); `None`: the bound address.
+    pub storage_adv_addr: Option<String>,
 }
 
 impl Default for ControllerOptions {
@@ -42,6 +53,8 @@ impl Default for ControllerOptions {
             shutdown_grace: Duration::from_secs(30),
             health_poll: Duration::from_secs(5),
             reports: None,
+            storage_addr: None,
+            storage_adv_addr: None,
         }
     }
 }
@@ -59,15 +72,23 @@ pub struct ClusterConnection {
 /// The running controller.
 pub struct Controller {
     clusters: Vec<(String, RuntimeHandle)>,
+    storage: Option<StorageServer>,
+    shutdown_grace: Duration,
 }
 
 /// Cheap, cloneable progress counters of a running controller (for a UI header).
 #[derive(Clone)]
 pub struct ControllerStats {
     clusters: Vec<(String, RuntimeStats)>,
+    storage_addr: Option<SocketAddr>,
 }
 
 impl ControllerStats {
+    /// The bound address of the artifact storage server, if one runs.
+    pub fn storage_addr(&self) -> Option<SocketAddr> {
+        self.storage_addr
+    }
+
     /// Keys due and waiting for a worker, over all clusters.
     pub fn queue_len(&self) -> usize {
         self.clusters.iter().map(|(_, s)| s.queue_len()).sum()
@@ -99,12 +120,22 @@ pub fn reconcilers(
     dir: &std::path::Path,
     opts: &ControllerOptions,
 ) -> Vec<Arc<dyn Reconciler>> {
+    reconcilers_advertising(client, config, dir, opts, ADVERTISED_ADDRESS)
+}
+
+/// [`reconcilers`] with GitRepository artifacts advertised under `advertised`.
+fn reconcilers_advertising(
+    client: &kube::Client,
+    config: Option<kube::Config>,
+    dir: &std::path::Path,
+    opts: &ControllerOptions,
+    advertised: &str,
+) -> Vec<Arc<dyn Reconciler>> {
     let store = ArtifactStore::new(dir.join("artifacts"));
-    let git = Arc::new(GitRepositoryReconciler::new(
-        client.clone(),
-        store.clone(),
-        dir.join("git"),
-    ));
+    let git = Arc::new(
+        GitRepositoryReconciler::new(client.clone(), store.clone(), dir.join("git"))
+            .with_advertised_address(advertised),
+    );
     let mut ks =
         KustomizationReconciler::new(client.clone(), store, dir.join("build"), opts.health_poll);
     if let Some(c) = config {
@@ -133,11 +164,77 @@ impl Controller {
         Self::start_connections(connections, opts)
     }
 
-    /// Starts one runtime per cluster connection.
+    /// Starts one runtime per cluster connection. When the storage server cannot start (see
+    /// [`Controller::try_start_connections`]) the error is logged and artifacts are advertised
+    /// under the placeholder [`ADVERTISED_ADDRESS`], as without `storage_addr`.
     pub fn start_connections(
         clusters: Vec<ClusterConnection>,
         opts: &ControllerOptions,
     ) -> Controller {
+        let storage = match Self::start_storage(&clusters, opts) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "serving artifacts from the local store only");
+                None
+            }
+        };
+        Self::start_with(clusters, opts, storage)
+    }
+
+    /// Starts one runtime per cluster connection and, with `opts.storage_addr`, the artifact
+    /// storage server; fails when that address cannot be bound.
+    pub fn try_start_connections(
+        clusters: Vec<ClusterConnection>,
+        opts: &ControllerOptions,
+    ) -> Result<Controller, StorageError> {
+        let storage = Self::start_storage(&clusters, opts)?;
+        Ok(Self::start_with(clusters, opts, storage))
+    }
+
+    /// [`Controller::start`], failing when the storage server cannot start.
+    pub fn try_start(
+        clusters: Vec<(String, kube::Client)>,
+        opts: &ControllerOptions,
+    ) -> Result<Controller, StorageError> {
+        let connections = clusters
+            .into_iter()
+            .map(|(name, client)| ClusterConnection {
+                name,
+                client,
+                config: None,
+            })
+            .collect();
+        Self::try_start_connections(connections, opts)
+    }
+
+    /// The storage server over every cluster's artifact store, when `opts.storage_addr` is set.
+    fn start_storage(
+        clusters: &[ClusterConnection],
+        opts: &ControllerOptions,
+    ) -> Result<Option<StorageServer>, StorageError> {
+        let Some(addr) = opts.storage_addr else {
+            return Ok(None);
+        };
+        let stores = clusters
+            .iter()
+            .map(|c| {
+                let dir = cluster_data_dir(&opts.data_dir, &c.name);
+                (safe_dir_name(&c.name), dir.join("artifacts"))
+            })
+            .collect();
+        StorageServer::start(addr, stores).map(Some)
+    }
+
+    fn start_with(
+        clusters: Vec<ClusterConnection>,
+        opts: &ControllerOptions,
+        storage: Option<StorageServer>,
+    ) -> Controller {
+        let adv = storage.as_ref().map(|s| {
+            opts.storage_adv_addr
+                .clone()
+                .unwrap_or_else(|| storage::advertisable(s.local_addr()).to_string())
+        });
         let clusters = clusters
             .into_iter()
             .map(
@@ -158,14 +255,27 @@ impl Controller {
                             reports: opts.reports.clone(),
                         },
                     );
-                    for r in reconcilers(&client, config, &dir, opts) {
+                    let advertised = match &adv {
+                        Some(a) => storage::advertised_base(a, &safe_dir_name(&name)),
+                        None => ADVERTISED_ADDRESS.to_string(),
+                    };
+                    for r in reconcilers_advertising(&client, config, &dir, opts, &advertised) {
                         rt = rt.register(r);
                     }
                     (name, rt.start())
                 },
             )
             .collect();
-        Controller { clusters }
+        Controller {
+            clusters,
+            storage,
+            shutdown_grace: opts.shutdown_grace,
+        }
+    }
+
+    /// The bound address of the artifact storage server, if one runs.
+    pub fn storage_addr(&self) -> Option<SocketAddr> {
+        self.storage.as_ref().map(StorageServer::local_addr)
     }
 
     /// The progress counters.
@@ -176,6 +286,7 @@ impl Controller {
                 .iter()
                 .map(|(n, h)| (n.clone(), h.stats()))
                 .collect(),
+            storage_addr: self.storage_addr(),
         }
     }
 
@@ -185,8 +296,13 @@ impl Controller {
     }
 
     /// Stops every runtime, letting in-flight runs finish.
+    /// The storage server stops after the runtimes (in-flight reconciles may still read
+    /// artifacts) and gives running downloads the same grace.
     pub async fn shutdown(self) {
         futures::future::join_all(self.clusters.into_iter().map(|(_, h)| h.shutdown())).await;
+        if let Some(s) = self.storage {
+            s.shutdown(self.shutdown_grace).await;
+        }
     }
 }
 

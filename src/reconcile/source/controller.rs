@@ -32,8 +32,10 @@ pub const FETCH_FAILED: &str = "FetchFailed";
 pub const STORAGE_OPERATION_FAILED: &str = "StorageOperationFailed";
 /// Default `spec.timeout` of a GitRepository.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-/// The host artifacts are advertised under (`status.artifact.url`). flotilla's reconcilers read
-/// artifacts from the local store, so the address only has to be stable and recognisable.
+/// The host artifacts are advertised under (`status.artifact.url`) when no storage server runs.
+/// flotilla's reconcilers read artifacts from the local store, so the address only has to be
+/// stable and recognisable; with a [`super::storage::StorageServer`] the controller advertises its
+/// address instead ([`GitRepositoryReconciler::with_advertised_address`]).
 pub const ADVERTISED_ADDRESS: &str = "source-controller.flotilla.local";
 
 /// Reconciles GitRepository objects of one cluster.
@@ -41,6 +43,7 @@ pub struct GitRepositoryReconciler {
     client: kube::Client,
     store: ArtifactStore,
     work_dir: PathBuf,
+    advertised: String,
     events: Events,
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -120,8 +123,16 @@ impl GitRepositoryReconciler {
             client,
             store,
             work_dir,
+            advertised: ADVERTISED_ADDRESS.to_string(),
             failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Advertises artifacts under `addr` (`host:port`, or a URL prefix with a scheme) instead of
+    /// [`ADVERTISED_ADDRESS`].
+    pub fn with_advertised_address(mut self, addr: impl Into<String>) -> Self {
+        self.advertised = addr.into();
+        self
     }
 
     fn kind_info() -> &'static KindInfo {
@@ -314,6 +325,11 @@ impl GitRepositoryReconciler {
             && observed_ignore == spec.ignore
             && self.store.exists(cur)
         {
+            // Like source-controller, refresh the URL on every run: the storage address may have
+            // changed since the artifact was stored (a restart on another port).
+            if let Some(a) = status.get_mut("artifact").and_then(Value::as_object_mut) {
+                a.insert("url".to_string(), json!(cur.url(&self.advertised)));
+            }
             let (url, r, a, t, w) = (
                 spec.url.clone(),
                 spec.git_ref.clone(),
@@ -385,11 +401,7 @@ impl GitRepositoryReconciler {
             tracing::warn!(error = %e, "artifact garbage collection failed");
         }
         let changed = current.as_ref().is_none_or(|c| c.digest != artifact.digest);
-        set(
-            status,
-            "artifact",
-            artifact.status_value(ADVERTISED_ADDRESS),
-        );
+        set(status, "artifact", artifact.status_value(&self.advertised));
         match &spec.ignore {
             Some(i) => set(status, "observedIgnore", json!(i)),
             None => {

@@ -2,7 +2,8 @@
 //!
 //! The controller loop lives elsewhere; this module offers the building blocks:
 //! [`git::fetch`] / [`git::remote_head`] with [`GitRef`] and [`GitAuth`],
-//! [`Exclusions`] for `.sourceignore`/`spec.ignore`, and [`ArtifactStore`] for archives.
+//! [`Exclusions`] for `.sourceignore`/`spec.ignore`, [`ArtifactStore`] for archives, and
+//! [`StorageServer`] serving the stores over HTTP.
 
 pub mod artifact;
 pub mod controller;
@@ -11,6 +12,7 @@ pub mod git;
 pub mod git_auth;
 pub mod git_local;
 pub mod git_ref;
+pub mod storage;
 
 pub use artifact::{
     Artifact, ArtifactError, ArtifactStore, DEFAULT_RETENTION, artifact_path, artifact_url,
@@ -19,3 +21,4 @@ pub use exclusions::{ExclusionError, Exclusions, IgnorePattern};
 pub use git::{Checkout, GitError, RemoteHead, fetch, fetch_async, remote_head, validate_url};
 pub use git_auth::{AuthError, GitAuth, GitCredentials, SshAuth};
 pub use git_ref::{GitRef, GitRefError, ResolvedRef, revision_string};
+pub use storage::{StorageError, StorageServer};
