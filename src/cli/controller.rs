@@ -3,7 +3,9 @@
 
 use crate::cluster::{Contexts, KubeconfigSource};
 use crate::reconcile::controller::{ClusterConnection, Controller, ControllerOptions};
+use crate::reconcile::source::storage;
 use anyhow::{Context, Result, bail};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,13 +18,16 @@ use std::process::ExitCode;
       one embedded cluster (see `flotilla apiserver`), eight reconciles at a time
   flotilla controller --namespace flux-system --watch-label-selector team=platform
       only the labelled objects of one namespace
+  flotilla controller --storage-addr 0.0.0.0:9090 --storage-adv-addr artifacts.example:9090
+      serve artifacts to other machines; status.artifact.url points at artifacts.example:9090
 
 Reconciles GitRepository (source.toolkit.fluxcd.io/v1), Kustomization
 (kustomize.toolkit.fluxcd.io/v1), ImageRepository, ImagePolicy and ImageUpdateAutomation
 (image.toolkit.fluxcd.io/v1) objects the way Flux's source-, kustomize-, image-reflector- and
 image-automation-controller do. Artifacts, git caches and scanned tags live under
---data-dir/<context>/. SIGINT/SIGTERM stop it after the
-in-flight reconciles finish (at most 30 s).")]
+--data-dir/<context>/. Artifacts are served read-only over HTTP at
+http://<storage address>/<context>/<artifact path> (status.artifact.url), by default on a free
+loopback port. SIGINT/SIGTERM stop it after the in-flight reconciles finish (at most 30 s).")]
 pub struct Args {
     /// Kubeconfig file (default: KUBECONFIG, several files merged like kubectl, else ~/.kube/config).
     #[arg(long, value_name = "FILE")]
@@ -42,6 +47,32 @@ pub struct Args {
     /// Where artifacts and git caches are kept (default: $XDG_DATA_HOME/flotilla/controller).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Serve artifacts over HTTP on this address (`off`: no server, placeholder URLs; port 0: any
+    /// free port). Listening beyond loopback needs an explicit address.
+    #[arg(long, value_name = "ADDR|off", default_value = "127.0.0.1:0", value_parser = parse_storage_addr)]
+    pub storage_addr: StorageAddr,
+    /// The address written into status.artifact.url (`host:port`, or a URL prefix such as
+    /// `https://artifacts.example`; default: the bound address).
+    #[arg(long, value_name = "ADDR")]
+    pub storage_adv_addr: Option<String>,
+}
+
+/// The `--storage-addr` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageAddr {
+    /// `off`: no storage server.
+    Off,
+    /// Listen here.
+    On(SocketAddr),
+}
+
+fn parse_storage_addr(s: &str) -> Result<StorageAddr, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(StorageAddr::Off);
+    }
+    s.parse::<SocketAddr>()
+        .map(StorageAddr::On)
+        .map_err(|e| format!("{s:?} is not `off` or an IP:PORT address ({e})"))
 }
 
 /// The default data directory: `$XDG_DATA_HOME/flotilla/controller`, else `~/.local/share/...`.
@@ -111,15 +142,29 @@ async fn controller(args: Args, verbose: u8) -> Result<()> {
         namespace: args.namespace,
         label_selector: args.watch_label_selector,
         reports: (verbose > 0).then_some(tx),
+        storage_addr: match args.storage_addr {
+            StorageAddr::Off => None,
+            StorageAddr::On(a) => Some(a),
+        },
+        storage_adv_addr: args.storage_adv_addr,
         ..ControllerOptions::default()
     };
     let stop = super::signals::StopSignals::install()?;
-    let controller = Controller::start_connections(clusters, &opts);
+    let controller = Controller::try_start_connections(clusters, &opts)?;
     eprintln!(
         "flotilla controller: reconciling Flux sources, Kustomizations and image automation in {} (data in {}); Ctrl-C stops",
         selected.join(", "),
         data_dir.display()
     );
+    match controller.storage_addr() {
+        Some(addr) => eprintln!(
+            "flotilla controller: serving artifacts on http://{addr}/ (advertised as {})",
+            opts.storage_adv_addr
+                .clone()
+                .unwrap_or_else(|| storage::advertisable(addr).to_string())
+        ),
+        None => eprintln!("flotilla controller: artifact storage server off"),
+    }
     let printer = tokio::spawn(async move {
         while let Some(r) = rx.recv().await {
             eprintln!(
@@ -136,4 +181,26 @@ async fn controller(args: Args, verbose: u8) -> Result<()> {
     controller.shutdown().await;
     printer.abort();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_addresses_parse() {
+        assert_eq!(parse_storage_addr("off"), Ok(StorageAddr::Off));
+        assert_eq!(parse_storage_addr("OFF"), Ok(StorageAddr::Off));
+        assert_eq!(
+            parse_storage_addr("127.0.0.1:0"),
+            Ok(StorageAddr::On("127.0.0.1:0".parse().unwrap()))
+        );
+        assert_eq!(
+            parse_storage_addr("[::]:9090"),
+            Ok(StorageAddr::On("[::]:9090".parse().unwrap()))
+        );
+        assert!(parse_storage_addr(":9090").is_err());
+        assert!(parse_storage_addr("localhost:9090").is_err());
+        assert!(parse_storage_addr("").is_err());
+    }
 }

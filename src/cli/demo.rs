@@ -79,6 +79,9 @@ pub fn run(args: Args) -> ExitCode {
             "flotilla demo: clusters dev, staging and production are up; kubeconfig above, data in {}. Ctrl-C stops.",
             demo.data_dir().display()
         );
+        if let Some(addr) = demo.storage_addr() {
+            eprintln!("flotilla demo: artifacts served on http://{addr}/<cluster>/");
+        }
         runtime.block_on(stop.wait());
         eprintln!("flotilla demo: stopping");
         ExitCode::SUCCESS

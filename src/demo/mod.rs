@@ -23,6 +23,7 @@ use thiserror::Error;
 
 use crate::apiserver::{ApiServerError, ClusterOptions, Server, ServerOptions};
 use crate::reconcile::controller::{Controller, ControllerOptions, ControllerStats};
+use crate::reconcile::source::StorageError;
 use registry::{Catalogue, DemoRegistry, Published, RegistryError};
 use repo::{CommitInfo, DemoRepo, RepoError};
 
@@ -86,6 +87,9 @@ pub enum DemoError {
     /// The demo registry failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The reconciler's artifact storage server could not start.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     /// An object could not be created in a cluster.
     #[error("cannot seed {object} in cluster {cluster}: {message}")]
     Seed {
@@ -197,14 +201,24 @@ impl Demo {
             server.shutdown().await;
             return Err(e);
         }
-        let controller = Controller::start(
+        // Artifacts are served on a free loopback port, so `flotilla diff` from another terminal
+        // downloads them from status.artifact.url without knowing the data directory.
+        let controller = match Controller::try_start(
             clients.clone(),
             &ControllerOptions {
                 data_dir: data_dir.join("controller"),
                 health_poll: opts.health_poll,
+                storage_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
                 ..ControllerOptions::default()
             },
-        );
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                registry.shutdown().await;
+                server.shutdown().await;
+                return Err(e.into());
+            }
+        };
         Ok(Demo {
             server,
             controller,
@@ -225,6 +239,11 @@ impl Demo {
     /// Where repository, artifacts and kubeconfig live.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Where the reconciler serves its artifacts (`http://<addr>/<cluster>/…`).
+    pub fn storage_addr(&self) -> Option<SocketAddr> {
+        self.controller.storage_addr()
     }
 
     /// The reconciler's progress counters.
