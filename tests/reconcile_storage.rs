@@ -239,6 +239,61 @@ async fn artifacts_are_served_and_diff_downloads_them() {
         http.get(url).send().await.is_err(),
         "the storage server stops with the controller"
     );
+
+    // A restart on another port re-advertises the unchanged artifact under the new address.
+    let controller = Controller::try_start(
+        vec![(CONTEXT.to_string(), client.clone())],
+        &ControllerOptions {
+            data_dir: data.path().to_path_buf(),
+            shutdown_grace: Duration::from_secs(10),
+            storage_addr: Some("127.0.0.1:0".parse().unwrap()),
+            storage_adv_addr: Some("localhost:1".to_string()),
+            ..ControllerOptions::default()
+        },
+    )
+    .expect("controller restarts");
+    let readvertised = format!("http://localhost:1/{CONTEXT}/{path}");
+    wait_until("the artifact URL is re-advertised", PATIENCE, || async {
+        let o = serde_json::to_value(git_api.get("repo").await.ok()?).ok()?;
+        (o.pointer("/status/artifact/url")? == readvertised.as_str()).then_some(())
+    })
+    .await;
+    let o = serde_json::to_value(git_api.get("repo").await.unwrap()).unwrap();
+    assert_eq!(o["status"]["artifact"]["digest"], artifact["digest"]);
+    controller.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_serves_its_artifacts() {
+    let demo = flotilla::demo::Demo::start(flotilla::demo::DemoOptions::default())
+        .await
+        .expect("demo starts");
+    let addr = demo.storage_addr().expect("the demo serves artifacts");
+    assert!(addr.ip().is_loopback(), "{addr}");
+    let (_, client) = demo
+        .clients()
+        .iter()
+        .find(|(n, _)| n == "staging")
+        .expect("staging")
+        .clone();
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "GitRepository"),
+        "gitrepositories",
+    );
+    let git = ready(
+        &Api::namespaced_with(client, "flux-system", &ar),
+        "flux-system",
+    )
+    .await;
+    let artifact = &git["status"]["artifact"];
+    let url = artifact["url"].as_str().expect("url");
+    assert!(url.starts_with(&format!("http://{addr}/staging/")), "{url}");
+    let bytes = http().get(url).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(
+        format!("sha256:{:x}", sha2::Sha256::digest(&bytes)),
+        artifact["digest"].as_str().expect("digest")
+    );
+    demo.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

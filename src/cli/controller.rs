@@ -106,6 +106,9 @@ pub fn run(args: Args, verbose: u8) -> ExitCode {
 }
 
 async fn controller(args: Args, verbose: u8) -> Result<()> {
+    if args.storage_addr == StorageAddr::Off && args.storage_adv_addr.is_some() {
+        bail!("--storage-adv-addr needs the storage server; drop --storage-addr off");
+    }
     let source = KubeconfigSource::from_env(args.kubeconfig.as_deref())?;
     let contexts = Contexts::load(&source)?;
     let selected = contexts.select(&args.contexts)?;
@@ -158,10 +161,14 @@ async fn controller(args: Args, verbose: u8) -> Result<()> {
     );
     match controller.storage_addr() {
         Some(addr) => eprintln!(
-            "flotilla controller: serving artifacts on http://{addr}/ (advertised as {})",
-            opts.storage_adv_addr
-                .clone()
-                .unwrap_or_else(|| storage::advertisable(addr).to_string())
+            "flotilla controller: serving artifacts on http://{addr}/ (status.artifact.url: {}/…)",
+            storage::advertised_base(
+                &opts
+                    .storage_adv_addr
+                    .clone()
+                    .unwrap_or_else(|| storage::advertisable(addr).to_string()),
+                "<context>"
+            )
         ),
         None => eprintln!("flotilla controller: artifact storage server off"),
     }
