@@ -508,11 +508,19 @@ async fn download_artifact(url: &str, artifact: &Artifact, dest: &Path) -> Resul
         .await
         .and_then(reqwest::Response::error_for_status)
         .map_err(|e| format!("GET {url}: {e}"))?;
-    let bytes = resp.bytes().await.map_err(|e| format!("GET {url}: {e}"))?;
-    if bytes.len() as u64 > ARTIFACT_LIMIT {
-        return Err(format!(
-            "GET {url}: archive larger than {ARTIFACT_LIMIT} bytes"
-        ));
+    let too_big = || format!("GET {url}: archive larger than {ARTIFACT_LIMIT} bytes");
+    if resp.content_length().is_some_and(|n| n > ARTIFACT_LIMIT) {
+        return Err(too_big());
+    }
+    // Read chunk by chunk so a server that lies about (or omits) the length cannot make us buffer
+    // more than the limit.
+    let mut resp = resp;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| format!("GET {url}: {e}"))? {
+        if (bytes.len() + chunk.len()) as u64 > ARTIFACT_LIMIT {
+            return Err(too_big());
+        }
+        bytes.extend_from_slice(&chunk);
     }
     use sha2::Digest as _;
     let digest = format!("sha256:{:x}", sha2::Sha256::digest(&bytes));
