@@ -103,25 +103,3 @@ async fn run_diff(args: Args) -> Result<ExitCode> {
         ExitCode::SUCCESS
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    #[test]
-    fn local_root_strips_the_spec_path_suffix() {
-        assert_eq!(
-            local_root(Path::new("/repo/apps/dev"), "./apps/dev"),
-            (PathBuf::from("/repo"), "./apps/dev".to_string())
-        );
-        assert_eq!(
-            local_root(Path::new("/elsewhere/x"), "./apps/dev"),
-            (PathBuf::from("/elsewhere/x"), ".".to_string())
-        );
-        assert_eq!(
-            local_root(Path::new("/repo"), "./"),
-            (PathBuf::from("/repo"), "./".to_string())
-        );
-    }
-}

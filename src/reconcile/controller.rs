@@ -150,18 +150,22 @@ fn reconcilers_advertising(
     all
 }
 
+/// `(cluster name, client)` pairs as connections without impersonation.
+fn plain_connections(clusters: Vec<(String, kube::Client)>) -> Vec<ClusterConnection> {
+    clusters
+        .into_iter()
+        .map(|(name, client)| ClusterConnection {
+            name,
+            client,
+            config: None,
+        })
+        .collect()
+}
+
 impl Controller {
     /// Starts one runtime per `(cluster name, client)` (no impersonation).
     pub fn start(clusters: Vec<(String, kube::Client)>, opts: &ControllerOptions) -> Controller {
-        let connections = clusters
-            .into_iter()
-            .map(|(name, client)| ClusterConnection {
-                name,
-                client,
-                config: None,
-            })
-            .collect();
-        Self::start_connections(connections, opts)
+        Self::start_connections(plain_connections(clusters), opts)
     }
 
     /// Starts one runtime per cluster connection. When the storage server cannot start (see
@@ -196,15 +200,7 @@ impl Controller {
         clusters: Vec<(String, kube::Client)>,
         opts: &ControllerOptions,
     ) -> Result<Controller, StorageError> {
-        let connections = clusters
-            .into_iter()
-            .map(|(name, client)| ClusterConnection {
-                name,
-                client,
-                config: None,
-            })
-            .collect();
-        Self::try_start_connections(connections, opts)
+        Self::try_start_connections(plain_connections(clusters), opts)
     }
 
     /// The storage server over every cluster's artifact store, when `opts.storage_addr` is set.

@@ -179,23 +179,20 @@ impl DiffView {
 
     /// Moves the top line to the next (previous) match, wrapping; false when nothing matches.
     pub fn jump_match(&mut self, forward: bool, include_current: bool) -> bool {
-        let n = self.rows.len();
-        if n == 0 {
-            return false;
-        }
-        let start = usize::from(!include_current);
-        for step in start..=n {
-            let i = if forward {
-                (self.scroll + step) % n
-            } else {
-                (self.scroll + n * 2 - step) % n
-            };
-            if self.is_match(i) {
+        let found = super::yaml::next_match(
+            self.rows.len(),
+            self.scroll,
+            forward,
+            include_current,
+            |i| self.is_match(i),
+        );
+        match found {
+            Some(i) => {
                 self.scroll = i;
-                return true;
+                true
             }
+            None => false,
         }
-        false
     }
 
     /// The hunk at the top line as unified text with its object's `---`/`+++` header, and a label.

@@ -46,24 +46,44 @@ impl YamlView {
     /// Scrolls to the next (or previous) matching line after (before) the current top line, wrapping;
     /// returns whether one was found.
     pub fn jump(&mut self, forward: bool, include_current: bool) -> bool {
-        let n = self.lines.len();
-        if n == 0 {
-            return false;
-        }
-        let start = if include_current { 0 } else { 1 };
-        for step in start..=n {
-            let i = if forward {
-                (self.scroll + step) % n
-            } else {
-                (self.scroll + n * 2 - step) % n
-            };
-            if self.is_match(i) {
+        match next_match(
+            self.lines.len(),
+            self.scroll,
+            forward,
+            include_current,
+            |i| self.is_match(i),
+        ) {
+            Some(i) => {
                 self.scroll = i;
-                return true;
+                true
             }
+            None => false,
         }
-        false
     }
+}
+
+/// The first line from `from` (after it unless `include_current`) going forward or backward, with
+/// wrap-around, for which `is_match` holds; `None` when no line of `n` matches.
+pub fn next_match(
+    n: usize,
+    from: usize,
+    forward: bool,
+    include_current: bool,
+    is_match: impl Fn(usize) -> bool,
+) -> Option<usize> {
+    if n == 0 {
+        return None;
+    }
+    let start = usize::from(!include_current);
+    (start..=n)
+        .map(|step| {
+            if forward {
+                (from + step) % n
+            } else {
+                (from + n * 2 - step) % n
+            }
+        })
+        .find(|&i| is_match(i))
 }
 
 /// Removes `metadata.managedFields` and masks every value of a Secret's `data`/`stringData`.
@@ -95,6 +115,29 @@ pub fn to_lines(obj: &Value) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn next_match_wraps_both_ways_and_skips_the_current_line_unless_asked() {
+        let hits = |i: usize| i == 1 || i == 4;
+        assert_eq!(next_match(5, 1, true, true, hits), Some(1));
+        assert_eq!(next_match(5, 1, true, false, hits), Some(4));
+        assert_eq!(
+            next_match(5, 4, true, false, hits),
+            Some(1),
+            "wraps forward"
+        );
+        assert_eq!(
+            next_match(5, 1, false, false, hits),
+            Some(4),
+            "wraps backward"
+        );
+        assert_eq!(next_match(5, 4, false, false, hits), Some(1));
+        assert_eq!(next_match(5, 2, true, true, |_| false), None);
+        assert_eq!(next_match(0, 0, true, true, |_| true), None);
+        // The only match is the current line: found again after a full turn.
+        assert_eq!(next_match(3, 2, true, false, |i| i == 2), Some(2));
+    }
+
     use super::*;
     use serde_json::json;
 
