@@ -11,7 +11,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Clear, Paragraph};
 
 /// What a display line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,10 +339,7 @@ pub fn render(app: &App, v: &DiffView, frame: &mut Frame, area: Rect) {
         v.key.context, v.key.namespace, v.key.name
     );
     frame.render_widget(Clear, area);
-    let block = Block::default()
-        .borders(Borders::TOP)
-        .title(title)
-        .style(t.title);
+    let block = super::view::overlay_block(title, t);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);

@@ -121,12 +121,7 @@ pub fn render_detail(app: &App, d: &DetailView, frame: &mut Frame, area: Rect) {
     frame.render_widget(
         Paragraph::new(lines.into_iter().skip(scroll).collect::<Vec<_>>())
             .style(t.text)
-            .block(
-                Block::default()
-                    .borders(Borders::TOP)
-                    .title(title)
-                    .style(t.title),
-            ),
+            .block(super::view::overlay_block(title, t)),
         area,
     );
 }

@@ -14,7 +14,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Clear, Paragraph};
 
 /// What a report is about; also the key that matches an answer to the open view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,12 +243,9 @@ pub fn render(app: &App, r: &ReportView, frame: &mut Frame, area: Rect) {
     };
     frame.render_widget(Clear, area);
     frame.render_widget(
-        Paragraph::new(lines).style(t.text).block(
-            Block::default()
-                .borders(Borders::TOP)
-                .title(title)
-                .style(t.title),
-        ),
+        Paragraph::new(lines)
+            .style(t.text)
+            .block(super::view::overlay_block(title, t)),
         area,
     );
 }

@@ -12,7 +12,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Clear, Paragraph};
 use std::collections::BTreeSet;
 use tui_tree_widget::{Tree, TreeItem, TreeState};
 
@@ -290,10 +290,7 @@ pub fn render(app: &App, v: &TreeView, frame: &mut Frame, area: Rect) {
         km.hint(Scope::Tree, Command::Images),
         km.hint(Scope::Global, Command::Back),
     );
-    let block = Block::default()
-        .borders(Borders::TOP)
-        .title(title)
-        .style(t.title);
+    let block = super::view::overlay_block(title, t);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);

@@ -784,12 +784,17 @@ fn render_yaml(app: &App, y: &super::yaml::YamlView, frame: &mut Frame, area: Re
     };
     frame.render_widget(Clear, area);
     frame.render_widget(
-        Paragraph::new(lines).style(t.text).block(
-            Block::default()
-                .borders(Borders::TOP)
-                .title(title)
-                .style(t.title),
-        ),
+        Paragraph::new(lines)
+            .style(t.text)
+            .block(overlay_block(title, t)),
         area,
     );
+}
+
+/// The title rule of an overlay (tree, diff, reports, detail, YAML): a top border carrying `title`.
+pub(crate) fn overlay_block<'a>(title: String, t: &super::theme::Theme) -> Block<'a> {
+    Block::default()
+        .borders(Borders::TOP)
+        .title(title)
+        .style(t.title)
 }
