@@ -59,7 +59,7 @@ pub enum Command {
     Get(get::Args),
     /// Image policies: `flotilla policy eval` picks a tag the way a Flux ImagePolicy would.
     Policy(policy::Args),
-    /// Health tree of a Kustomization or Argo CD Application (`tree ks|app NAME`), or dependsOn chains (`tree deps NAME`).
+    /// Health tree of a Kustomization, HelmRelease or Argo CD Application (`tree ks|hr|app NAME`), or dependsOn chains (`tree deps NAME`).
     Tree(tree::Args),
     /// Which Kustomization manages an object, from which source, revision and path (like `flux trace`).
     Trace(trace::Args),
