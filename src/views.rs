@@ -492,44 +492,13 @@ fn scratch_dir() -> Result<Scratch, String> {
 
 /// Downloads `url` (an artifact archive) and unpacks it into `dest`, checking its digest.
 async fn download_artifact(url: &str, artifact: &Artifact, dest: &Path) -> Result<(), String> {
-    static TLS: std::sync::Once = std::sync::Once::new();
-    TLS.call_once(|| {
-        // Err means a provider is already the process default, which is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .build()
-        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
-    let resp = http
-        .get(url)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    let too_big = || format!("GET {url}: archive larger than {ARTIFACT_LIMIT} bytes");
-    if resp.content_length().is_some_and(|n| n > ARTIFACT_LIMIT) {
-        return Err(too_big());
-    }
-    // Read chunk by chunk so a server that lies about (or omits) the length cannot make us buffer
-    // more than the limit.
-    let mut resp = resp;
-    let mut bytes = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| format!("GET {url}: {e}"))? {
-        if (bytes.len() + chunk.len()) as u64 > ARTIFACT_LIMIT {
-            return Err(too_big());
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    use sha2::Digest as _;
-    let digest = format!("sha256:{:x}", sha2::Sha256::digest(&bytes));
-    if !artifact.digest.is_empty() && digest != artifact.digest {
-        return Err(format!(
-            "GET {url}: digest {digest} does not match the artifact's {}",
-            artifact.digest
-        ));
-    }
+    let bytes = crate::reconcile::source::artifact::download(
+        url,
+        &artifact.digest,
+        ARTIFACT_LIMIT,
+        std::time::Duration::from_secs(60),
+    )
+    .await?;
     extract_tar_gz(&bytes[..], url, dest, ARTIFACT_LIMIT).map_err(|e| e.to_string())
 }
 
