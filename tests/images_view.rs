@@ -15,12 +15,12 @@ use common::gitrepo::{Repo, have_git};
 use common::{TcpServer, wait_until};
 use flotilla::apiserver::ClusterOptions;
 use flotilla::cluster::{Clients, Contexts, Timeouts};
-use flotilla::model::images::{
-    ImageDecisions, ImageRef, MarkerRef, PolicyDecisions, TagDecisions, render_text, tag_rows,
-};
 use flotilla::reconcile::controller::{Controller, ControllerOptions};
 use flotilla::reconcile::image::decisions::{ImageOptions, ImageTarget, image_decisions_with};
 use flotilla::reconcile::image::policy::{CompiledPolicy, PolicySpec, TagFate};
+use flotilla::reconcile::image::report::{
+    ImageDecisions, ImageRef, MarkerRef, PolicyDecisions, TagDecisions, render_text, tag_rows,
+};
 use image_support::start_registry;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
@@ -640,7 +640,7 @@ fn snapshot_of_a_policy_with_every_fate() {
                 tag: "1.1.0".into(),
                 digest: String::new(),
             }),
-            repository: flotilla::model::images::RepositoryScan {
+            repository: flotilla::reconcile::image::report::RepositoryScan {
                 namespace: "apps".into(),
                 name: "web".into(),
                 image: Some(name.clone()),
@@ -658,7 +658,7 @@ fn snapshot_of_a_policy_with_every_fate() {
                 omitted,
                 ..Default::default()
             },
-            automations: vec![flotilla::model::images::AutomationDecisions {
+            automations: vec![flotilla::reconcile::image::report::AutomationDecisions {
                 namespace: "apps".into(),
                 name: "web".into(),
                 source: "GitRepository apps/fleet".into(),
@@ -684,7 +684,7 @@ fn snapshot_of_a_policy_with_every_fate() {
                 ],
                 ..Default::default()
             }],
-            running: vec![flotilla::model::images::RunningImage {
+            running: vec![flotilla::reconcile::image::report::RunningImage {
                 context: "staging".into(),
                 kind: "Deployment".into(),
                 namespace: "apps".into(),

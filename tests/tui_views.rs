@@ -6,11 +6,11 @@ use flotilla::cluster::{ContextState, Update};
 use flotilla::diff::{Change, DiffReport, ObjectError, object_diff};
 use flotilla::model::Row;
 use flotilla::model::depends::depends_on_view;
-use flotilla::model::images::ImageDecisions;
 use flotilla::model::row::RowKey;
 use flotilla::model::trace;
 use flotilla::model::tree::{self, HealthTree, ObjectIndex, ObjectRef};
 use flotilla::reconcile::image::decisions::ImageTarget;
+use flotilla::reconcile::image::report::ImageDecisions;
 use flotilla::tui::report_view::{ReportData, ReportRequest};
 use flotilla::tui::{App, Effect, Event, Focus, Keymap, Settings, Theme, ViewKind, view};
 use flotilla::views::Fetched;
@@ -629,11 +629,11 @@ fn view_keys_refuse_kinds_they_do_not_apply_to() {
 /// Decisions as `reconcile::image::decisions` fills them: one policy with a scan, tag fates from the
 /// real policy explanation, a marker and two running images (one behind).
 fn filled_decisions() -> ImageDecisions {
-    use flotilla::model::images::{
+    use flotilla::reconcile::image::policy::{CompiledPolicy, PolicyChoice, PolicySpec};
+    use flotilla::reconcile::image::report::{
         AutomationDecisions, ImageRef, MarkerRef, PolicyDecisions, RepositoryScan, RunningImage,
         TagDecisions, tag_rows,
     };
-    use flotilla::reconcile::image::policy::{CompiledPolicy, PolicyChoice, PolicySpec};
     let tags = ["6.0.3", "6.0.2", "6.0.1", "latest", "7.0.0-rc.1"];
     let spec = PolicySpec {
         choice: PolicyChoice::SemVer {

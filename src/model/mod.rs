@@ -6,7 +6,6 @@ pub mod conditions;
 pub mod crd;
 pub mod depends;
 pub mod health;
-pub mod images;
 pub mod inventory;
 pub mod kinds;
 pub mod row;

@@ -5,11 +5,11 @@
 use super::app::{App, Focus};
 use super::keymap::{Command, Scope};
 use crate::model::depends::{DependsOnView, Readiness};
-use crate::model::images::{ImageDecisions, Tone, render_lines};
 use crate::model::row::RowKey;
 use crate::model::trace::Trace;
 use crate::model::tree::ObjectRef;
 use crate::reconcile::image::decisions::ImageTarget;
+use crate::reconcile::image::report::{ImageDecisions, Tone, render_lines};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;

@@ -18,15 +18,15 @@ use serde_json::Value;
 use crate::apiserver::selector::LabelSelector;
 use crate::cluster::clients::Clients;
 use crate::cluster::error::ClusterError;
-use crate::model::images::{
-    AutomationDecisions, ConditionSummary, ContextError, ImageDecisions, ImageRef, MarkerRef,
-    PolicyDecisions, RepositoryScan, RunningImage, TagDecisions, tag_rows,
-};
 use crate::model::kinds::KindInfo;
 use crate::reconcile::image::automation::label_selector_string;
 use crate::reconcile::image::policy::{CompiledPolicy, PolicySpec};
 use crate::reconcile::image::registry::{
     ImageName, RegistryClient, RegistryOptions, credentials_from_secret_data,
+};
+use crate::reconcile::image::report::{
+    AutomationDecisions, ConditionSummary, ContextError, ImageDecisions, ImageRef, MarkerRef,
+    PolicyDecisions, RepositoryScan, RunningImage, TagDecisions, tag_rows,
 };
 use crate::reconcile::image::repository::{exclusion_list, filter_and_sort};
 use crate::reconcile::image::setters::{SetterField, marked_values, parse_setter};

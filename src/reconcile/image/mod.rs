@@ -11,6 +11,7 @@ pub mod policy;
 pub mod policy_reconcile;
 pub mod reconcilers;
 pub mod registry;
+pub mod report;
 pub mod repository;
 pub mod setters;
 pub mod tag_store;
