@@ -11,13 +11,11 @@ mod reads;
 pub mod registry;
 mod routes;
 mod scale;
-pub mod selector;
 mod server;
 pub mod simulator;
 pub mod store;
 pub mod table;
 mod type_check;
-pub mod validation;
 mod watch;
 
 pub use faults::Faults;

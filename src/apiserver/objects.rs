@@ -7,7 +7,7 @@ use super::managed_fields::{self, ApplyError, ListTypes, Writer};
 use super::registry::ResourceDef;
 use super::store::Stored;
 use super::type_check;
-use super::validation;
+use crate::model::validation;
 use crate::patch::{self, ListType, PatchError, TypeMeta};
 use serde_json::{Map, Value, json};
 use std::collections::VecDeque;

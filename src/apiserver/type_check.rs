@@ -5,7 +5,7 @@
 
 use super::errors::ApiError;
 use super::registry::ResourceDef;
-use super::validation;
+use crate::model::validation;
 use k8s_openapi::api;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;

@@ -9,8 +9,10 @@ pub mod health;
 pub mod inventory;
 pub mod kinds;
 pub mod row;
+pub mod selector;
 pub mod trace;
 pub mod tree;
+pub mod validation;
 
 pub use conditions::{Condition, ConditionStatus};
 pub use health::{Assessment, Health, assess};

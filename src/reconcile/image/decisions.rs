@@ -15,10 +15,10 @@ use futures::future::join_all;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use serde_json::Value;
 
-use crate::apiserver::selector::LabelSelector;
 use crate::cluster::clients::Clients;
 use crate::cluster::error::ClusterError;
 use crate::model::kinds::KindInfo;
+use crate::model::selector::LabelSelector;
 use crate::reconcile::image::automation::label_selector_string;
 use crate::reconcile::image::policy::{CompiledPolicy, PolicySpec};
 use crate::reconcile::image::registry::{

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 use std::fmt;
 
-use super::validation::{validate_label_value, validate_qualified_name};
+use crate::model::validation::{validate_label_value, validate_qualified_name};
 
 /// A parsed `labelSelector` (comma = AND).
 #[derive(Debug, Clone, Default, PartialEq)]
