@@ -1,6 +1,9 @@
 //! Image automation: scanning a 10,000-tag repository on a local `docker-registry` (list all
 //! pages, drop exclusions, sort, store; plus the peak-RSS increase of one scan), and the setter
 //! rewrite of a 1,000-file repository. Skips the scan bench when docker-registry is missing.
+//!
+//! `expect()` here is only on fixture setup and TestBackend drawing: a benchmark whose fixture cannot be
+//! built or drawn measures nothing, so it stops with the message instead of reporting a number.
 
 #[path = "../tests/image_support/mod.rs"]
 mod image_support;

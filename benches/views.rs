@@ -6,6 +6,9 @@
 //! - `views_diff/500_objects_in_process`: `diff_kustomization` of 500 desired ConfigMaps (50 of
 //!   them changed) against the embedded server in-process: 500 reads + 500 SSA dry runs,
 //!   normalise, mask, hunks (target < 1 s end to end).
+//!
+//! `expect()` here is only on fixture setup and TestBackend drawing: a benchmark whose fixture cannot be
+//! built or drawn measures nothing, so it stops with the message instead of reporting a number.
 
 use criterion::Criterion;
 use flotilla::apiserver::{Cluster, ClusterOptions};
