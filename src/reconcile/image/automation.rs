@@ -331,11 +331,7 @@ pub async fn reconcile_image_update_automation(
 ) -> RunResult {
     let meta = ObjectMeta::of(obj);
     if meta.suspended() {
-        return RunResult {
-            status: meta.status,
-            requeue_after: None,
-            events: Vec::new(),
-        };
+        return RunResult::suspended(meta.status);
     }
     let mut out = StatusWriter::new(meta.status.clone(), meta.generation, now);
     out.set("lastAutomationRunTime", json!(format_time(now)));

@@ -48,6 +48,17 @@ pub struct RunResult {
     pub events: Vec<(EventType, String, String)>,
 }
 
+impl RunResult {
+    /// A suspended object: status kept as it is, no requeue, no events (Flux skips the run).
+    pub(crate) fn suspended(status: Value) -> RunResult {
+        RunResult {
+            status,
+            requeue_after: None,
+            events: Vec::new(),
+        }
+    }
+}
+
 /// The request annotation of §1.2.
 pub const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
 

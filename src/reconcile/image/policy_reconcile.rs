@@ -102,11 +102,7 @@ pub async fn reconcile_image_policy(
 ) -> RunResult {
     let meta = ObjectMeta::of(obj);
     if meta.suspended() {
-        return RunResult {
-            status: meta.status,
-            requeue_after: None,
-            events: Vec::new(),
-        };
+        return RunResult::suspended(meta.status);
     }
     let mut out = StatusWriter::new(meta.status.clone(), meta.generation, now);
     let finish = |mut out: StatusWriter,
