@@ -14,37 +14,17 @@
 #[path = "../benches/support/kustomization.rs"]
 mod kustomization;
 
+#[path = "support/process.rs"]
+mod child_process;
+
 use anyhow::{Context, Result, bail};
+use child_process::{KillOnDrop, memory};
 use futures::{StreamExt, TryStreamExt};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const OBJECTS: usize = 10_000;
-
-/// Kills the server when the measurement ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// VmRSS and VmHWM of a process, in KiB.
-fn memory(pid: u32) -> Result<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
-    let field = |name: &str| -> Result<u64> {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .with_context(|| format!("no {name} in /proc/{pid}/status"))
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
-}
 
 fn report(stage: &str, pid: u32) -> Result<()> {
     let (rss, hwm) = memory(pid)?;
@@ -91,7 +71,7 @@ async fn main() -> Result<()> {
         .stderr(Stdio::inherit())
         .spawn()
         .with_context(|| format!("cannot start {}", binary.display()))?;
-    let server = Server(child);
+    let server = KillOnDrop(child);
     let pid = server.0.id();
     let t0 = Instant::now();
     while !kubeconfig.exists() {

@@ -14,40 +14,20 @@
 //! podinfo Deployment runs `6.0.3` (the automation's commit), then sends SIGTERM
 //! and waits for the process to exit. Prints each run and the median.
 
+#[path = "support/process.rs"]
+mod child_process;
+
 use anyhow::{Context, Result, bail};
+use child_process::{KillOnDrop, memory};
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CONTEXTS: [&str; 3] = ["dev", "staging", "production"];
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Stops the demo when a run ends, however it ends.
-struct DemoProcess(Child);
-
-impl Drop for DemoProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// VmRSS and VmHWM of a process, in KiB.
-fn memory(pid: u32) -> Result<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
-    let field = |name: &str| -> Result<u64> {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .with_context(|| format!("no {name} in /proc/{pid}/status"))
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
-}
 
 async fn clients(kubeconfig: &Path) -> Result<Vec<(String, kube::Client)>> {
     let mut out = Vec::new();
@@ -131,7 +111,7 @@ async fn one_run(binary: &Path) -> Result<Run> {
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("cannot start {}", binary.display()))?;
-    let demo = DemoProcess(child);
+    let demo = KillOnDrop(child);
     let pid = demo.0.id();
     while !kubeconfig.exists() {
         if start.elapsed() > TIMEOUT {

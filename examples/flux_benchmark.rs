@@ -15,37 +15,17 @@
 //! `FLOTILLA_BENCH_CONCURRENCY` sets C (default 10); `FLOTILLA_BENCH_LOG=DIR` keeps the controller's
 //! log there.
 
+#[path = "support/process.rs"]
+mod child_process;
+
 use anyhow::{Context, Result, bail};
+use child_process::{KillOnDrop, memory};
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Kills a child process when the measurement ends, however it ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// VmRSS and VmHWM of a process, in KiB.
-fn memory(pid: u32) -> Result<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
-    let field = |name: &str| -> Result<u64> {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .with_context(|| format!("no {name} in /proc/{pid}/status"))
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
-}
 
 fn git(dir: &Path, args: &[&str]) -> Result<()> {
     let out = Command::new("git")
@@ -122,7 +102,7 @@ async fn wait_file(path: &Path) -> Result<()> {
 async fn run(binary: &Path, n: usize, concurrency: usize) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let kubeconfig = dir.path().join("kubeconfig");
-    let server = Proc(
+    let server = KillOnDrop(
         Command::new(binary)
             .args([
                 "apiserver",
@@ -172,7 +152,7 @@ async fn run(binary: &Path, n: usize, concurrency: usize) -> Result<()> {
             .await?;
     }
     let data = dir.path().join("data");
-    let controller = Proc(
+    let controller = KillOnDrop(
         Command::new(binary)
             .args(["controller", "--kubeconfig"])
             .arg(&kubeconfig)
