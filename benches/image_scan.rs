@@ -11,10 +11,10 @@ mod image_support;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use flotilla::reconcile::image::TagStore;
-use flotilla::reconcile::image::registry::{ImageName, RegistryClient, RegistryOptions};
-use flotilla::reconcile::image::repository::filter_and_sort;
-use flotilla::reconcile::image::setters::{LatestRef, PolicyRefs, apply_setters_to_dir};
+use flotilla::controllers::image::TagStore;
+use flotilla::controllers::image::registry::{ImageName, RegistryClient, RegistryOptions};
+use flotilla::controllers::image::repository::filter_and_sort;
+use flotilla::controllers::image::setters::{LatestRef, PolicyRefs, apply_setters_to_dir};
 
 fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

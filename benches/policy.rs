@@ -1,7 +1,7 @@
 //! ImagePolicy evaluation over 10,000 tags (issue target: semver with a filter under 5 ms median).
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
-use flotilla::reconcile::image::policy::{
+use flotilla::controllers::image::policy::{
     CompiledPolicy, FilterTags, PolicyChoice, PolicySpec, SortOrder,
 };
 

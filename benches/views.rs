@@ -13,12 +13,12 @@
 use criterion::Criterion;
 use flotilla::apiserver::{Cluster, ClusterOptions};
 use flotilla::cluster::{ContextState, Update};
-use flotilla::diff::{self, live::LiveClient};
+use flotilla::controllers::kustomization::stages::prepare_apply;
 use flotilla::model::row::{Row, RowKey};
 use flotilla::model::tree::{self, ObjectIndex};
-use flotilla::reconcile::kustomization::stages::prepare_apply;
 use flotilla::tui::{App, Event, Keymap, Settings, Theme, ViewKind, view};
 use flotilla::views::Fetched;
+use flotilla::views::diff::{self, live::LiveClient};
 use kube::api::{Api, Patch, PatchParams};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

@@ -1,17 +1,20 @@
 //! flotilla: a keyboard-driven terminal console for GitOps with a bundled Flux-compatible reconciler.
 //!
-//! Module order (a module never reaches up): `patch` and `kustomize` stand alone; `model` is pure data;
-//! `apiserver` uses `model` and `patch`; then `cluster` ← `reconcile`, `diff` ←
-//! `views` (the fetchers the console and the CLI share: tree, dependsOn, trace, diff) ← `tui` ← `cli`.
+//! Module order (a module never reaches up; `../shared/docs/DESIGN.md`): `patch` and `kustomize` stand
+//! alone; `model` is pure data; `apiserver` uses `model` and `patch`; then `cluster` ← `runtime` (the
+//! controller runtime, status writer, events) ← `apply` (staged server-side apply, inventory, prune,
+//! health) ← `controllers` (one folder per Flux controller) ← `views` (what the console and the CLI
+//! show: tree, dependsOn, trace, diff, image decisions) ← `tui` ← `cli`; `demo` beside `cli`.
 
 pub mod apiserver;
+pub mod apply;
 pub mod cli;
 pub mod cluster;
+pub mod controllers;
 pub mod demo;
-pub mod diff;
 pub mod kustomize;
 pub mod model;
 pub mod patch;
-pub mod reconcile;
+pub mod runtime;
 pub mod tui;
 pub mod views;

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use flotilla::apiserver::{Cluster, ClusterOptions};
-use flotilla::reconcile::image::{EventType, RunResult, reconcile_image_update_automation};
+use flotilla::controllers::image::{EventType, RunResult, reconcile_image_update_automation};
 use image_support::{git, have_git};
 use jiff::Timestamp;
 use kube::Client;

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use flotilla::apiserver::{Cluster, ClusterOptions};
-use flotilla::reconcile::controller::{Controller, ControllerOptions};
+use flotilla::controllers::bundle::{Controller, ControllerOptions};
 use image_support::{git, have_git, start_registry};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use flotilla::apiserver::{Cluster, ClusterOptions};
-use flotilla::reconcile::image::{
+use flotilla::controllers::image::{
     EventType, RunResult, TagStore, reconcile_image_policy, reconcile_image_repository,
 };
 use image_support::start_registry;
@@ -109,7 +109,7 @@ async fn scans_a_real_registry_and_policy_picks_the_semver_tag_with_digest() {
     assert_eq!(scan["latestTags"], json!(["2.0.0", "1.0.1", "1.0.0"]));
     assert_eq!(
         scan["revision"].as_str(),
-        Some(flotilla::reconcile::image::tags_revision(&["2.0.0", "1.0.1", "1.0.0"]).as_str())
+        Some(flotilla::controllers::image::tags_revision(&["2.0.0", "1.0.1", "1.0.0"]).as_str())
     );
     assert_eq!(first.status["canonicalImageName"], image);
     assert_eq!(first.status["observedExclusionList"], json!(["^.*\\.sig$"]));

@@ -7,8 +7,8 @@ use crate::image_support;
 use std::time::{Duration, Instant};
 
 use flotilla::apiserver::{Cluster, ClusterOptions};
-use flotilla::reconcile::image::reconcilers::image_reconcilers;
-use flotilla::reconcile::runtime::{Runtime, RuntimeOptions};
+use flotilla::controllers::image::reconcilers::image_reconcilers;
+use flotilla::runtime::{Runtime, RuntimeOptions};
 use image_support::{git, have_git, start_registry};
 use kube::Client;
 use kube::api::{

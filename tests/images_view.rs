@@ -15,10 +15,10 @@ use common::gitrepo::{Repo, have_git};
 use common::{TcpServer, wait_until};
 use flotilla::apiserver::ClusterOptions;
 use flotilla::cluster::{Clients, Contexts, Timeouts};
-use flotilla::reconcile::controller::{Controller, ControllerOptions};
-use flotilla::reconcile::image::decisions::{ImageOptions, ImageTarget, image_decisions_with};
-use flotilla::reconcile::image::policy::{CompiledPolicy, PolicySpec, TagFate};
-use flotilla::reconcile::image::report::{
+use flotilla::controllers::bundle::{Controller, ControllerOptions};
+use flotilla::controllers::image::policy::{CompiledPolicy, PolicySpec, TagFate};
+use flotilla::views::images::decisions::{ImageOptions, ImageTarget, image_decisions_with};
+use flotilla::views::images::report::{
     ImageDecisions, ImageRef, MarkerRef, PolicyDecisions, TagDecisions, render_text, tag_rows,
 };
 use image_support::start_registry;
@@ -640,7 +640,7 @@ fn snapshot_of_a_policy_with_every_fate() {
                 tag: "1.1.0".into(),
                 digest: String::new(),
             }),
-            repository: flotilla::reconcile::image::report::RepositoryScan {
+            repository: flotilla::views::images::report::RepositoryScan {
                 namespace: "apps".into(),
                 name: "web".into(),
                 image: Some(name.clone()),
@@ -658,7 +658,7 @@ fn snapshot_of_a_policy_with_every_fate() {
                 omitted,
                 ..Default::default()
             },
-            automations: vec![flotilla::reconcile::image::report::AutomationDecisions {
+            automations: vec![flotilla::views::images::report::AutomationDecisions {
                 namespace: "apps".into(),
                 name: "web".into(),
                 source: "GitRepository apps/fleet".into(),
@@ -684,7 +684,7 @@ fn snapshot_of_a_policy_with_every_fate() {
                 ],
                 ..Default::default()
             }],
-            running: vec![flotilla::reconcile::image::report::RunningImage {
+            running: vec![flotilla::views::images::report::RunningImage {
                 context: "staging".into(),
                 kind: "Deployment".into(),
                 namespace: "apps".into(),

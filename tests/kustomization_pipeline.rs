@@ -1,11 +1,11 @@
 //! A realistic Flux repository (clusters/production → apps/production overlaying apps/base) run
 //! through overlay → build → substitute → stages → inventory → prune planning.
 
+use flotilla::controllers::kustomization::inventory::{Inventory, InventoryEntry};
+use flotilla::controllers::kustomization::prune::{ChangeSetEntry, SuccessfulApply, stale_objects};
+use flotilla::controllers::kustomization::stages::{ApplyAction, StageKind, prepare_apply};
+use flotilla::controllers::kustomization::{overlay, spec, substitute};
 use flotilla::kustomize::yaml::parse_documents;
-use flotilla::reconcile::kustomization::inventory::{Inventory, InventoryEntry};
-use flotilla::reconcile::kustomization::prune::{ChangeSetEntry, SuccessfulApply, stale_objects};
-use flotilla::reconcile::kustomization::stages::{ApplyAction, StageKind, prepare_apply};
-use flotilla::reconcile::kustomization::{overlay, spec, substitute};
 use serde_json::{Value, json};
 use std::fs;
 use std::path::Path;

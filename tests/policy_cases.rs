@@ -1,7 +1,7 @@
 //! Table of ImagePolicy selections: ranges, prereleases, `v` prefixes, invalid tags, filterTags
 //! extract, alphabetical/numerical orders and error kinds.
 
-use flotilla::reconcile::image::policy::{
+use flotilla::controllers::image::policy::{
     CompiledPolicy, FilterTags, PolicyChoice, PolicyError, PolicySpec, SortOrder, TagFate,
 };
 

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use flotilla::reconcile::image::setters::{
+use flotilla::controllers::image::setters::{
     IgnoreReason, LatestRef, PolicyRefs, SetterError, SetterField, apply_setters_to_dir,
     find_markers, parse_setter, rewrite_text,
 };

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use common::{PATIENCE, in_process, quiet_options, raw, traced_in_process_client, wait_until};
 use flotilla::apiserver::{Cluster, ClusterOptions};
-use flotilla::reconcile::apply::{Applier, ApplyError};
-use flotilla::reconcile::events::{EventRecorder, EventType, MAX_MESSAGE_BYTES};
-use flotilla::reconcile::kustomization::health::HealthTarget;
-use flotilla::reconcile::kustomization::inventory::{Inventory, InventoryEntry, ObjectRef};
-use flotilla::reconcile::kustomization::spec::DeletionPolicy;
-use flotilla::reconcile::kustomization::stages::{ApplyAction, Stage, prepare_apply};
+use flotilla::apply::{Applier, ApplyError};
+use flotilla::controllers::kustomization::health::HealthTarget;
+use flotilla::controllers::kustomization::inventory::{Inventory, InventoryEntry, ObjectRef};
+use flotilla::controllers::kustomization::spec::DeletionPolicy;
+use flotilla::controllers::kustomization::stages::{ApplyAction, Stage, prepare_apply};
+use flotilla::runtime::events::{EventRecorder, EventType, MAX_MESSAGE_BYTES};
 use kube::Client;
 use serde_json::{Value, json};
 
@@ -79,7 +79,7 @@ fn the_set(cm_value: &str) -> Vec<Value> {
     ]
 }
 
-fn actions(apply: &flotilla::reconcile::kustomization::prune::SuccessfulApply) -> Vec<String> {
+fn actions(apply: &flotilla::controllers::kustomization::prune::SuccessfulApply) -> Vec<String> {
     apply
         .entries()
         .iter()
@@ -954,7 +954,7 @@ async fn malformed_objects_are_errors_not_panics() {
         deep_configmap(600),
     ];
     let stage = Stage {
-        kind: flotilla::reconcile::kustomization::stages::StageKind::Rest,
+        kind: flotilla::controllers::kustomization::stages::StageKind::Rest,
         objects: junk.clone(),
         wait: false,
     };

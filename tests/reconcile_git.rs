@@ -6,7 +6,7 @@ use crate::common;
 
 use common::gitrepo::{Repo, have_git};
 use common::{PATIENCE, in_process, quiet_options, wait_until};
-use flotilla::reconcile::controller::{Controller, ControllerOptions};
+use flotilla::controllers::bundle::{Controller, ControllerOptions};
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };

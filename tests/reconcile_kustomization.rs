@@ -9,7 +9,7 @@ use crate::common;
 use common::gitrepo::{Repo, have_git};
 use common::{PATIENCE, TcpServer, in_process, wait_until};
 use flotilla::apiserver::{Cluster, ClusterOptions};
-use flotilla::reconcile::controller::{Controller, ControllerOptions};
+use flotilla::controllers::bundle::{Controller, ControllerOptions};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use kube::api::{
@@ -852,7 +852,7 @@ async fn service_account_name_is_impersonated() {
         ..ControllerOptions::default()
     };
     let controller = Controller::start_connections(
-        vec![flotilla::reconcile::controller::ClusterConnection {
+        vec![flotilla::controllers::bundle::ClusterConnection {
             name: "imp".into(),
             client: client.clone(),
             config: Some(config),

@@ -7,7 +7,7 @@ use crate::common;
 
 use common::{PATIENCE, in_process, quiet_options, wait_until};
 use flotilla::model::kinds::{self, KindInfo};
-use flotilla::reconcile::runtime::{Next, ObjectKey, Outcome, Reconciler, Runtime, RuntimeOptions};
+use flotilla::runtime::{Next, ObjectKey, Outcome, Reconciler, Runtime, RuntimeOptions};
 use futures::future::BoxFuture;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,

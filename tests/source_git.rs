@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use flotilla::reconcile::source::{
+use flotilla::controllers::source::{
     Artifact, ArtifactStore, Exclusions, GitAuth, GitCredentials, GitError, GitRef, artifact_path,
     fetch, remote_head,
 };

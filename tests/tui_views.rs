@@ -3,17 +3,17 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use flotilla::cluster::{ContextState, Update};
-use flotilla::diff::{Change, DiffReport, ObjectError, object_diff};
 use flotilla::model::Row;
 use flotilla::model::depends::depends_on_view;
 use flotilla::model::row::RowKey;
 use flotilla::model::trace;
 use flotilla::model::tree::{self, HealthTree, ObjectIndex, ObjectRef};
-use flotilla::reconcile::image::decisions::ImageTarget;
-use flotilla::reconcile::image::report::ImageDecisions;
 use flotilla::tui::report_view::{ReportData, ReportRequest};
 use flotilla::tui::{App, Effect, Event, Focus, Keymap, Settings, Theme, ViewKind, view};
 use flotilla::views::Fetched;
+use flotilla::views::diff::{Change, DiffReport, ObjectError, object_diff};
+use flotilla::views::images::decisions::ImageTarget;
+use flotilla::views::images::report::ImageDecisions;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::{Value, json};
@@ -626,11 +626,11 @@ fn view_keys_refuse_kinds_they_do_not_apply_to() {
     ));
 }
 
-/// Decisions as `reconcile::image::decisions` fills them: one policy with a scan, tag fates from the
+/// Decisions as `views::images::decisions` fills them: one policy with a scan, tag fates from the
 /// real policy explanation, a marker and two running images (one behind).
 fn filled_decisions() -> ImageDecisions {
-    use flotilla::reconcile::image::policy::{CompiledPolicy, PolicyChoice, PolicySpec};
-    use flotilla::reconcile::image::report::{
+    use flotilla::controllers::image::policy::{CompiledPolicy, PolicyChoice, PolicySpec};
+    use flotilla::views::images::report::{
         AutomationDecisions, ImageRef, MarkerRef, PolicyDecisions, RepositoryScan, RunningImage,
         TagDecisions, tag_rows,
     };

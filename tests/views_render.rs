@@ -2,10 +2,10 @@
 //! inventory, an Argo CD application, a diff with a masked Secret, a big diff, a trace and a
 //! dependsOn chain.
 
-use flotilla::diff::{self, Change, DiffReport};
 use flotilla::model::depends::{self, depends_on_view};
 use flotilla::model::trace;
 use flotilla::model::tree::{self, ObjectIndex, ObjectRef};
+use flotilla::views::diff::{self, Change, DiffReport};
 use serde_json::{Value, json};
 
 const NOW: i64 = 1_700_000_000;

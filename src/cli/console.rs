@@ -5,16 +5,16 @@ use super::config::Config;
 use crate::cluster::{
     Clients, Contexts, EventWatch, KubeconfigSource, ObjectEvent, SessionOptions, SessionSet,
 };
-use crate::diff::DiffReport;
-use crate::diff::live::LiveClient;
 use crate::model::row::RowKey;
 use crate::model::tree::{HealthTree, ObjectRef};
-use crate::reconcile::image::decisions::image_decisions;
 use crate::tui::app::object_ref;
 use crate::tui::clipboard;
 use crate::tui::keymap::config_dir;
 use crate::tui::report_view::{ReportData, ReportRequest};
 use crate::tui::{App, Effect, Event, Keymap, Settings, Theme, ViewKind, view};
+use crate::views::diff::DiffReport;
+use crate::views::diff::live::LiveClient;
+use crate::views::images::decisions::image_decisions;
 use crate::views::{self, DesiredSource, Fetched};
 use anyhow::{Context as _, Result};
 use crossterm::event::Event as TermEvent;

@@ -2,8 +2,8 @@
 //! image automation kinds).
 
 use crate::cluster::{Contexts, KubeconfigSource};
-use crate::reconcile::controller::{ClusterConnection, Controller, ControllerOptions};
-use crate::reconcile::source::storage;
+use crate::controllers::bundle::{ClusterConnection, Controller, ControllerOptions};
+use crate::controllers::source::storage;
 use anyhow::{Context, Result, bail};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::tree::{Format, block_on, connect, gitops_ref};
-use crate::diff::{self, live::LiveClient};
+use crate::views::diff::{self, live::LiveClient};
 use crate::views::{self, DesiredSource};
 
 /// What to diff.

@@ -8,10 +8,10 @@ use std::process::ExitCode;
 
 use super::tree::block_on;
 use crate::cluster::{Clients, Contexts, KubeconfigSource};
-use crate::reconcile::image::decisions::{
+use crate::views::images::decisions::{
     ImageOptions, ImageTarget, default_data_dir, image_decisions_with,
 };
-use crate::reconcile::image::report::render_text;
+use crate::views::images::report::render_text;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::reconcile::image::policy::{
+use crate::controllers::image::policy::{
     CompiledPolicy, FilterTags, PolicyChoice, PolicyError, PolicySpec, SortOrder,
 };
 

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::tree::{block_on, connect};
-use crate::diff::live::LiveClient;
 use crate::model::trace;
 use crate::model::tree::ObjectRef;
+use crate::views::diff::live::LiveClient;
 
 /// Arguments of `flotilla trace`.
 #[derive(Debug, clap::Args)]

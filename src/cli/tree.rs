@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cluster::{Contexts, KubeconfigSource};
-use crate::diff::live::LiveClient;
 use crate::model::depends;
 use crate::model::tree::{self, HealthTree, ObjectRef};
 use crate::views;
+use crate::views::diff::live::LiveClient;
 
 /// What to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 use thiserror::Error;
 
 use crate::apiserver::{ApiServerError, ClusterOptions, Server, ServerOptions};
-use crate::reconcile::controller::{Controller, ControllerOptions, ControllerStats};
-use crate::reconcile::source::StorageError;
+use crate::controllers::bundle::{Controller, ControllerOptions, ControllerStats};
+use crate::controllers::source::StorageError;
 use registry::{Catalogue, DemoRegistry, Published, RegistryError};
 use repo::{CommitInfo, DemoRepo, RepoError};
 
@@ -408,8 +408,9 @@ pub fn seed_objects(
     let docs = crate::kustomize::yaml::parse_documents(&String::from_utf8_lossy(text))
         .map_err(|e| seed_err(&sync_path, yaml_error(&e)))?;
     for doc in docs.into_iter().filter(|d| !d.is_null()) {
-        let obj = crate::reconcile::kustomization::substitute::substitute_object(&doc, &vars, true)
-            .map_err(|e| seed_err(&sync_path, e.to_string()))?;
+        let obj =
+            crate::controllers::kustomization::substitute::substitute_object(&doc, &vars, true)
+                .map_err(|e| seed_err(&sync_path, e.to_string()))?;
         objects.push(obj);
     }
     if cluster == ARGO_CLUSTER {

@@ -261,7 +261,7 @@ mod tests {
             file("apps/overlays/production/kustomization.yaml").expect("embedded"),
         )
         .into_owned();
-        let markers = crate::reconcile::image::setters::find_markers(&text);
+        let markers = crate::controllers::image::setters::find_markers(&text);
         assert_eq!(markers.len(), 1, "{markers:?}");
         assert_eq!(markers[0].1, "flux-system:podinfo:tag");
         let automation = String::from_utf8_lossy(

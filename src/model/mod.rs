@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod kinds;
 pub mod row;
 pub mod selector;
+pub mod semver;
 pub mod trace;
 pub mod tree;
 pub mod validation;

@@ -10,12 +10,12 @@ use super::theme::Theme;
 use super::tree_view::TreeView;
 use super::yaml::YamlView;
 use crate::cluster::{Action, ContextState, HealthCounts, ObjectEvent, Store, Update};
-use crate::diff::DiffReport;
 use crate::model::KindInfo;
 use crate::model::row::{Row, RowKey};
 use crate::model::tree::{HealthTree, ObjectRef};
-use crate::reconcile::image::decisions::ImageTarget;
 use crate::views::Fetched;
+use crate::views::diff::DiffReport;
+use crate::views::images::decisions::ImageTarget;
 use crossterm::event::{KeyCode, KeyEvent};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

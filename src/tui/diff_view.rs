@@ -4,9 +4,9 @@
 
 use super::app::App;
 use super::keymap::{Command, Scope};
-use crate::diff::text::{LineTag, side_by_side};
-use crate::diff::{Change, DiffReport};
 use crate::model::row::RowKey;
+use crate::views::diff::text::{LineTag, side_by_side};
+use crate::views::diff::{Change, DiffReport};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -392,8 +392,8 @@ pub fn render(app: &App, v: &DiffView, frame: &mut Frame, area: Rect) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::object_diff;
     use crate::model::tree::ObjectRef;
+    use crate::views::diff::object_diff;
     use serde_json::json;
 
     fn report() -> DiffReport {

@@ -1,0 +1,908 @@
+//! The kustomize-controller's Kubernetes I/O: staged server-side apply with drift detection
+//! (flux-semantics §3.5), garbage collection and inventory deletion (§3.7) and health polling (§3.8).
+//!
+//! Decisions are the pure helpers of [`crate::controllers::kustomization`]; this module only talks to
+//! the API server (through a [`kube::Client`], objects as `serde_json::Value`).
+
+mod cleanup;
+mod drift;
+mod resources;
+
+pub use cleanup::{cleanup_patch, fold_managed_fields};
+pub use drift::has_drifted;
+pub use resources::Resource;
+
+use http::Method;
+use kube::Client;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::controllers::kustomization::ReconcileError;
+use crate::controllers::kustomization::health::{
+    HealthTarget, HealthVerdict, assess, stalled_error, timeout_error,
+};
+use crate::controllers::kustomization::inventory::{Inventory, InventoryEntry, ObjectRef};
+use crate::controllers::kustomization::prune::{
+    ChangeSetEntry, PruneDecision, SuccessfulApply, deleted_line, deletion_order, prune_decision,
+};
+use crate::controllers::kustomization::spec::{DeletionPolicy, format_duration};
+use crate::controllers::kustomization::stages::{
+    ApplyAction, ApplyPolicy, FIELD_MANAGER, SSA_KEY, Stage, apply_policy, change_line, flux_key,
+};
+use crate::model::health::{KStatus, kstatus_at};
+use crate::runtime::rest;
+use resources::ResourceCache;
+
+/// How often staged cluster definitions are polled for readiness (Flux: 2 s).
+pub const STAGE_POLL: Duration = Duration::from_secs(2);
+/// How long staged cluster definitions may take to become Current (Flux: 60 s).
+pub const STAGE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often deleted objects are polled until they are gone (Flux: 2 s).
+pub const TERMINATION_POLL: Duration = Duration::from_secs(2);
+
+/// What failed while talking to the API server about one object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// The object cannot be sent: no kind, no name, malformed apiVersion, unusable name.
+    #[error("{object}: invalid object: {reason}")]
+    InvalidObject {
+        /// The object as far as it could be named.
+        object: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The server does not serve this kind in this version.
+    #[error("no matches for kind \"{kind}\" in version \"{api_version}\"")]
+    UnknownKind {
+        /// The requested apiVersion.
+        api_version: String,
+        /// The requested kind.
+        kind: String,
+    },
+    /// A namespaced object without a namespace.
+    #[error("{object} namespace not specified")]
+    NamespaceMissing {
+        /// The object.
+        object: String,
+    },
+    /// Discovery of a group-version failed (other than 404).
+    #[error("discovery of {api_version} failed: {message}")]
+    Discovery {
+        /// The group-version.
+        api_version: String,
+        /// Why.
+        message: String,
+    },
+    /// The server refused a request.
+    #[error("{object} {action} failed{}: {message}", reason_suffix(reason))]
+    Api {
+        /// The object, `<Kind>/<ns>/<name>`.
+        object: String,
+        /// What was attempted: `query`, `dry-run`, `apply`, `cleanup`, `delete`.
+        action: &'static str,
+        /// HTTP status code.
+        code: u16,
+        /// Kubernetes reason (`Invalid`, `NotFound`…), may be empty.
+        reason: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The request did not get an answer (transport or decoding failure).
+    #[error("{object} {action} failed: {message}")]
+    Transport {
+        /// The object.
+        object: String,
+        /// What was attempted.
+        action: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// An object did not reach the awaited state in time.
+    #[error("{object} {what}")]
+    Timeout {
+        /// The object.
+        object: String,
+        /// What was awaited, with the last status seen.
+        what: String,
+    },
+}
+
+fn reason_suffix(reason: &str) -> String {
+    if reason.is_empty() {
+        String::new()
+    } else {
+        format!(" ({reason})")
+    }
+}
+
+impl ApplyError {
+    fn from_kube(object: &str, action: &'static str, err: kube::Error) -> Self {
+        match err {
+            kube::Error::Api(status) => ApplyError::Api {
+                object: object.to_string(),
+                action,
+                code: status.code,
+                reason: status.reason.clone(),
+                message: status.message.clone(),
+            },
+            other => ApplyError::Transport {
+                object: object.to_string(),
+                action,
+                message: other.to_string(),
+            },
+        }
+    }
+
+    /// Whether Flux treats this error as an immutable-field change that `force` may fix by
+    /// recreating the object: any 409/422 answer, or a message saying a field is immutable.
+    pub fn is_immutable(&self) -> bool {
+        match self {
+            ApplyError::Api { code, message, .. } => {
+                *code == 409
+                    || *code == 422
+                    || message.contains("is immutable")
+                    || message.contains("immutable field")
+            }
+            _ => false,
+        }
+    }
+}
+
+/// An apply in which some objects failed: what did succeed and every failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyFailure {
+    /// Change-set entries of the objects that were processed without error, in stage order.
+    pub applied: Vec<ChangeSetEntry>,
+    /// Change lines (`<Kind>/<ns>/<name> created|configured`) of the objects that changed.
+    pub lines: Vec<String>,
+    /// Every failed object with Flux's message for it (which starts with the object).
+    pub errors: Vec<(ObjectRef, String)>,
+}
+
+impl ApplyFailure {
+    /// `ReconciliationFailed` with one line per failed object, then the partial change log.
+    pub fn into_error(self) -> ReconcileError {
+        let mut text: Vec<String> = self.errors.into_iter().map(|(_, m)| m).collect();
+        text.extend(self.lines);
+        ReconcileError::ReconciliationFailed(text.join("\n"))
+    }
+}
+
+/// The result of deleting stale or finalized objects.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PruneOutcome {
+    /// `<Kind>/<ns>/<name> deleted` for each object deleted (or already gone).
+    pub deleted: Vec<String>,
+    /// Objects that could not be deleted, with why.
+    pub failed: Vec<(InventoryEntry, String)>,
+}
+
+impl PruneOutcome {
+    /// `PruneFailed` naming every object that could not be deleted, if any.
+    pub fn error(&self) -> Option<ReconcileError> {
+        if self.failed.is_empty() {
+            return None;
+        }
+        let lines: Vec<&str> = self.failed.iter().map(|(_, m)| m.as_str()).collect();
+        Some(ReconcileError::PruneFailed(lines.join("\n")))
+    }
+
+    /// The entries that could not be deleted (to keep in the inventory).
+    pub fn undeleted(&self) -> Vec<InventoryEntry> {
+        self.failed.iter().map(|(e, _)| e.clone()).collect()
+    }
+}
+
+/// One object addressed on the server.
+#[derive(Debug, Clone)]
+struct Target {
+    resource: Resource,
+    namespace: String,
+    name: String,
+    display: String,
+}
+
+impl Target {
+    fn path(&self) -> String {
+        self.resource.object_path(&self.namespace, &self.name)
+    }
+}
+
+/// What happened to one object on prune or deletion.
+enum Deletion {
+    /// Already absent (NotFound, or its kind is no longer served).
+    Gone,
+    /// Deleted (propagation Background); it may linger while finalizers run.
+    Requested(Target),
+    /// Not owned by this Kustomization or protected by an annotation.
+    Kept,
+}
+
+struct Shared {
+    client: Client,
+    manager: String,
+    resources: ResourceCache,
+}
+
+/// Applies, prunes and health-checks objects for the kustomize-controller. Cheap to clone.
+#[derive(Clone)]
+pub struct Applier {
+    shared: Arc<Shared>,
+    stage_poll: Duration,
+    stage_timeout: Duration,
+    termination_poll: Duration,
+}
+
+/// Deepest manifest nesting sent to the server; deeper ones are refused before encoding (encoding
+/// recurses) — real manifests stay far below it.
+pub const MAX_MANIFEST_DEPTH: usize = 512;
+
+/// The nesting depth of a value, computed without recursion.
+fn depth_of(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack: Vec<(&Value, usize)> = vec![(value, 1)];
+    while let Some((v, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Checks a name can be used as one URL path segment (the API server's own rule).
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("metadata.name is missing".into());
+    }
+    if name == "." || name == ".." || name.contains('/') || name.contains('%') {
+        return Err(format!(
+            "metadata.name \"{name}\" may not be '.', '..' or contain '/' or '%'"
+        ));
+    }
+    Ok(())
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Applier {
+    /// An applier with Flux's field manager `kustomize-controller`.
+    pub fn new(client: Client) -> Applier {
+        Self::with_field_manager(client, FIELD_MANAGER)
+    }
+
+    /// An applier with another field manager.
+    pub fn with_field_manager(client: Client, manager: &str) -> Applier {
+        Applier {
+            shared: Arc::new(Shared {
+                client,
+                manager: manager.to_string(),
+                resources: ResourceCache::default(),
+            }),
+            stage_poll: STAGE_POLL,
+            stage_timeout: STAGE_TIMEOUT,
+            termination_poll: TERMINATION_POLL,
+        }
+    }
+
+    /// Overrides the readiness wait of staged definitions (poll interval, timeout), e.g. for tests.
+    pub fn with_stage_wait(mut self, poll: Duration, timeout: Duration) -> Applier {
+        self.stage_poll = poll;
+        self.stage_timeout = timeout;
+        self
+    }
+
+    /// Overrides how often deleted objects are polled until gone.
+    pub fn with_termination_poll(mut self, poll: Duration) -> Applier {
+        self.termination_poll = poll;
+        self
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.shared.client
+    }
+
+    /// The field manager of every write.
+    pub fn field_manager(&self) -> &str {
+        &self.shared.manager
+    }
+
+    /// Resolves where an object (apiVersion, kind, namespace, name) lives on the server.
+    async fn target(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Target, ApplyError> {
+        let r = ObjectRef {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            group: String::new(),
+            kind: kind.to_string(),
+        };
+        let display = r.display();
+        if kind.is_empty() {
+            return Err(ApplyError::InvalidObject {
+                object: display,
+                reason: "kind is missing".into(),
+            });
+        }
+        if api_version.is_empty() {
+            return Err(ApplyError::InvalidObject {
+                object: display,
+                reason: "apiVersion is missing".into(),
+            });
+        }
+        check_name(name).map_err(|reason| ApplyError::InvalidObject {
+            object: display.clone(),
+            reason,
+        })?;
+        resources::check_api_version(api_version).map_err(|reason| ApplyError::InvalidObject {
+            object: display.clone(),
+            reason,
+        })?;
+        let resource = self
+            .shared
+            .resources
+            .resolve(&self.shared.client, api_version, kind)
+            .await?;
+        if resource.namespaced && namespace.is_empty() {
+            return Err(ApplyError::NamespaceMissing { object: display });
+        }
+        let namespace = if resource.namespaced {
+            namespace.to_string()
+        } else {
+            String::new()
+        };
+        Ok(Target {
+            resource,
+            namespace,
+            name: name.to_string(),
+            display,
+        })
+    }
+
+    async fn target_of(&self, obj: &Value) -> Result<Target, ApplyError> {
+        if !obj.is_object() {
+            return Err(ApplyError::InvalidObject {
+                object: "<not an object>".into(),
+                reason: "a manifest must be a JSON/YAML mapping".into(),
+            });
+        }
+        fn text(v: Option<&Value>) -> &str {
+            v.and_then(Value::as_str).unwrap_or("")
+        }
+        let md = obj.get("metadata");
+        if depth_of(obj) > MAX_MANIFEST_DEPTH {
+            return Err(ApplyError::InvalidObject {
+                object: ObjectRef::of(obj).display(),
+                reason: format!("nested deeper than {MAX_MANIFEST_DEPTH} levels"),
+            });
+        }
+        self.target(
+            text(obj.get("apiVersion")),
+            text(obj.get("kind")),
+            text(md.and_then(|m| m.get("namespace"))),
+            text(md.and_then(|m| m.get("name"))),
+        )
+        .await
+    }
+
+    async fn target_of_ref(
+        &self,
+        api_version: &str,
+        object: &ObjectRef,
+    ) -> Result<Target, ApplyError> {
+        self.target(api_version, &object.kind, &object.namespace, &object.name)
+            .await
+    }
+
+    async fn read(&self, target: &Target) -> Result<Option<Value>, ApplyError> {
+        match rest::send(
+            &self.shared.client,
+            Method::GET,
+            &target.path(),
+            None,
+            Vec::new(),
+        )
+        .await
+        {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if rest::is_not_found(&e) => Ok(None),
+            Err(e) => Err(ApplyError::from_kube(&target.display, "query", e)),
+        }
+    }
+
+    /// Reads one object (None when NotFound).
+    pub async fn get(
+        &self,
+        api_version: &str,
+        object: &ObjectRef,
+    ) -> Result<Option<Value>, ApplyError> {
+        let target = self.target_of_ref(api_version, object).await?;
+        self.read(&target).await
+    }
+
+    /// Server-side apply with force, optionally as a dry run.
+    async fn server_side_apply(
+        &self,
+        target: &Target,
+        desired: &Value,
+        dry_run: bool,
+    ) -> Result<Value, ApplyError> {
+        let action = if dry_run { "dry-run" } else { "apply" };
+        let mut pairs = vec![
+            ("fieldManager", self.shared.manager.as_str()),
+            ("force", "true"),
+        ];
+        if dry_run {
+            pairs.push(("dryRun", "All"));
+        }
+        let body = serde_json::to_vec(desired).map_err(|e| ApplyError::InvalidObject {
+            object: target.display.clone(),
+            reason: format!("cannot encode: {e}"),
+        })?;
+        let url = format!("{}{}", target.path(), rest::query(&pairs));
+        rest::send(
+            &self.shared.client,
+            Method::PATCH,
+            &url,
+            Some(rest::APPLY_PATCH),
+            body,
+        )
+        .await
+        .map_err(|e| ApplyError::from_kube(&target.display, action, e))
+    }
+
+    /// Deletes with propagation Background; NotFound counts as success.
+    async fn delete_target(&self, target: &Target) -> Result<(), ApplyError> {
+        let body =
+            json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"});
+        match rest::send(
+            &self.shared.client,
+            Method::DELETE,
+            &target.path(),
+            Some(rest::JSON),
+            body.to_string().into_bytes(),
+        )
+        .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if rest::is_not_found(&e) => Ok(()),
+            Err(e) => Err(ApplyError::from_kube(&target.display, "delete", e)),
+        }
+    }
+
+    /// Polls until every target is NotFound or `timeout` passes; returns those still present.
+    async fn wait_gone(&self, targets: &[Target], timeout: Duration) -> Vec<Target> {
+        let start = Instant::now();
+        let mut remaining: Vec<Target> = targets.to_vec();
+        loop {
+            let mut still = Vec::new();
+            for t in remaining {
+                // A read error is not proof of absence: keep waiting for it.
+                if !matches!(self.read(&t).await, Ok(None)) {
+                    still.push(t);
+                }
+            }
+            remaining = still;
+            let elapsed = start.elapsed();
+            if remaining.is_empty() || elapsed >= timeout {
+                return remaining;
+            }
+            tokio::time::sleep(self.termination_poll.min(timeout - elapsed)).await;
+        }
+    }
+
+    /// Applies one object per §3.5 and says what happened.
+    async fn apply_object(
+        &self,
+        desired: &Value,
+        spec_force: bool,
+    ) -> Result<(Target, ApplyAction), ApplyError> {
+        let target = self.target_of(desired).await?;
+        let mut live = self.read(&target).await?;
+        let (force, merge) = match apply_policy(desired, live.as_ref(), spec_force) {
+            ApplyPolicy::Skip => return Ok((target, ApplyAction::Skipped)),
+            ApplyPolicy::Apply { force, merge } => (force, merge),
+        };
+        let dry_run = match self.server_side_apply(&target, desired, true).await {
+            Ok(v) => v,
+            Err(e) if force && live.is_some() && e.is_immutable() => {
+                tracing::info!(object = %target.display, error = %e, "immutable field change: recreating");
+                self.delete_target(&target).await?;
+                if !self
+                    .wait_gone(std::slice::from_ref(&target), self.stage_timeout)
+                    .await
+                    .is_empty()
+                {
+                    return Err(ApplyError::Timeout {
+                        object: target.display.clone(),
+                        what: format!(
+                            "immutable field detected, still present {} after deletion",
+                            format_duration(self.stage_timeout)
+                        ),
+                    });
+                }
+                live = None;
+                self.server_side_apply(&target, desired, true).await?
+            }
+            Err(e) => return Err(e),
+        };
+        let live_merge = live
+            .as_ref()
+            .and_then(|l| flux_key(l, SSA_KEY))
+            .is_some_and(|v| v.eq_ignore_ascii_case("Merge"));
+        let mut cleaned = false;
+        if !merge
+            && !live_merge
+            && let Some(l) = &live
+            && let Some(patch) = cleanup_patch(l, &self.shared.manager)
+        {
+            let url = format!(
+                "{}{}",
+                target.path(),
+                rest::query(&[("fieldManager", self.shared.manager.as_str())])
+            );
+            rest::send(
+                &self.shared.client,
+                Method::PATCH,
+                &url,
+                Some(rest::JSON_PATCH),
+                patch.to_string().into_bytes(),
+            )
+            .await
+            .map_err(|e| ApplyError::from_kube(&target.display, "metadata cleanup", e))?;
+            cleaned = true;
+        }
+        let drifted = live.as_ref().is_none_or(|l| has_drifted(l, &dry_run));
+        if !cleaned && !drifted {
+            return Ok((target, ApplyAction::Unchanged));
+        }
+        self.server_side_apply(&target, desired, false).await?;
+        let existed = dry_run
+            .get("metadata")
+            .and_then(|m| m.get("resourceVersion"))
+            .and_then(Value::as_str)
+            .is_some_and(|rv| !rv.is_empty());
+        let action = if existed {
+            ApplyAction::Configured
+        } else {
+            ApplyAction::Created
+        };
+        Ok((target, action))
+    }
+
+    /// Polls staged objects until all are Current; returns the errors of those that are not by the
+    /// stage timeout.
+    async fn wait_current(&self, targets: &[(ObjectRef, Target)]) -> Vec<(ObjectRef, String)> {
+        let start = Instant::now();
+        loop {
+            let mut pending = Vec::new();
+            for (r, t) in targets {
+                let status = match self.read(t).await {
+                    Ok(Some(obj)) => kstatus_at(&obj, now_unix()).status,
+                    Ok(None) => KStatus::NotFound,
+                    Err(_) => KStatus::Unknown,
+                };
+                if status != KStatus::Current {
+                    pending.push((r.clone(), t.display.clone(), status));
+                }
+            }
+            let elapsed = start.elapsed();
+            if pending.is_empty() {
+                return Vec::new();
+            }
+            if elapsed >= self.stage_timeout {
+                return pending
+                    .into_iter()
+                    .map(|(r, d, s)| {
+                        let e = ApplyError::Timeout {
+                            object: d,
+                            what: format!(
+                                "wait failed: timeout after {} waiting for status 'Current', last status '{}'",
+                                format_duration(self.stage_timeout),
+                                s.as_str()
+                            ),
+                        };
+                        (r, e.to_string())
+                    })
+                    .collect();
+            }
+            tokio::time::sleep(self.stage_poll.min(self.stage_timeout - elapsed)).await;
+        }
+    }
+
+    /// §3.5: applies the stages in order. Every object is attempted even when others fail; stages
+    /// that wait (cluster definitions, classes) are polled until their applied objects are Current.
+    /// Ok = the full change set in stage order (skipped objects included).
+    pub async fn apply_stages(
+        &self,
+        stages: &[Stage],
+        spec_force: bool,
+    ) -> Result<SuccessfulApply, ApplyFailure> {
+        let mut applied: Vec<ChangeSetEntry> = Vec::new();
+        let mut lines: Vec<String> = Vec::new();
+        let mut errors: Vec<(ObjectRef, String)> = Vec::new();
+        for stage in stages {
+            let mut to_wait: Vec<(ObjectRef, Target)> = Vec::new();
+            for obj in &stage.objects {
+                let r = ObjectRef::of(obj);
+                match self.apply_object(obj, spec_force).await {
+                    Ok((target, action)) => {
+                        if matches!(action, ApplyAction::Created | ApplyAction::Configured) {
+                            lines.push(change_line(obj, action));
+                        }
+                        if stage.wait && action != ApplyAction::Skipped {
+                            to_wait.push((r, target));
+                        }
+                        applied.push(ChangeSetEntry {
+                            entry: InventoryEntry::of(obj),
+                            action,
+                        });
+                    }
+                    Err(e) => {
+                        let message = match &e {
+                            ApplyError::UnknownKind { .. } => {
+                                format!("{} dry-run failed: {e}", r.display())
+                            }
+                            _ => e.to_string(),
+                        };
+                        tracing::warn!(object = %r.display(), error = %message, "apply failed");
+                        errors.push((r, message));
+                    }
+                }
+            }
+            if stage.wait && !to_wait.is_empty() {
+                errors.extend(self.wait_current(&to_wait).await);
+            }
+        }
+        if errors.is_empty() {
+            Ok(SuccessfulApply::new(applied))
+        } else {
+            Err(ApplyFailure {
+                applied,
+                lines,
+                errors,
+            })
+        }
+    }
+
+    /// Deletes one inventory entry if the Kustomization owns it.
+    async fn delete_entry(
+        &self,
+        entry: &InventoryEntry,
+        ks_name: &str,
+        ks_namespace: &str,
+    ) -> Result<Deletion, String> {
+        let shown = entry.object.display();
+        let target = match self
+            .target_of_ref(&entry.api_version(), &entry.object)
+            .await
+        {
+            Ok(t) => t,
+            // A kind nobody serves any more has no objects left (its CRD went first).
+            Err(ApplyError::UnknownKind { .. }) => return Ok(Deletion::Gone),
+            Err(e) => return Err(format!("{shown} delete failed: {e}")),
+        };
+        let live = self.read(&target).await.map_err(|e| e.to_string())?;
+        match prune_decision(live.as_ref(), ks_name, ks_namespace) {
+            PruneDecision::AlreadyGone => Ok(Deletion::Gone),
+            PruneDecision::Skip(reason) => {
+                tracing::info!(object = %shown, %reason, "not deleting");
+                Ok(Deletion::Kept)
+            }
+            PruneDecision::Delete => {
+                self.delete_target(&target)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Deletion::Requested(target))
+            }
+        }
+    }
+
+    /// Deletes entries in deletion order; returns the outcome and the targets whose deletion was
+    /// requested.
+    async fn delete_entries(
+        &self,
+        entries: &[InventoryEntry],
+        ks_name: &str,
+        ks_namespace: &str,
+    ) -> (PruneOutcome, Vec<(InventoryEntry, Target)>) {
+        let mut out = PruneOutcome::default();
+        let mut requested = Vec::new();
+        for entry in deletion_order(entries.to_vec()) {
+            match self.delete_entry(&entry, ks_name, ks_namespace).await {
+                Ok(Deletion::Gone) => out.deleted.push(deleted_line(&entry)),
+                Ok(Deletion::Requested(target)) => {
+                    out.deleted.push(deleted_line(&entry));
+                    requested.push((entry, target));
+                }
+                Ok(Deletion::Kept) => {}
+                Err(message) => {
+                    tracing::warn!(object = %entry.object.display(), error = %message, "delete failed");
+                    out.failed.push((entry, message));
+                }
+            }
+        }
+        (out, requested)
+    }
+
+    /// §3.7 prune of stale entries: deletion order (reverse apply order), propagation Background,
+    /// only objects [`prune_decision`] allows; NotFound counts as deleted.
+    pub async fn prune(
+        &self,
+        stale: &[InventoryEntry],
+        ks_name: &str,
+        ks_namespace: &str,
+    ) -> PruneOutcome {
+        self.delete_entries(stale, ks_name, ks_namespace).await.0
+    }
+
+    /// §3.8: polls targets every `poll` until they are all Current (Ok(elapsed)), one is stalled,
+    /// or `timeout` passes, with Flux's messages.
+    pub async fn wait_healthy(
+        &self,
+        targets: &[HealthTarget],
+        timeout: Duration,
+        poll: Duration,
+    ) -> Result<Duration, ReconcileError> {
+        if targets.is_empty() {
+            return Ok(Duration::ZERO);
+        }
+        let start = Instant::now();
+        loop {
+            let mut observed: Vec<Option<Value>> = Vec::with_capacity(targets.len());
+            for t in targets {
+                // Unreadable objects (unknown kind, transport errors) count as not found yet.
+                observed.push(self.get(&t.api_version, &t.object).await.ok().flatten());
+            }
+            let refs: Vec<Option<&Value>> = observed.iter().map(Option::as_ref).collect();
+            let verdict = assess(targets, &refs, true, now_unix());
+            let elapsed = start.elapsed();
+            match verdict {
+                HealthVerdict::Healthy => return Ok(elapsed),
+                HealthVerdict::Stalled(items) => return Err(stalled_error(&items, elapsed)),
+                HealthVerdict::Pending(items) => {
+                    if elapsed >= timeout {
+                        return Err(timeout_error(&items, elapsed));
+                    }
+                }
+            }
+            tokio::time::sleep(poll.min(timeout - elapsed)).await;
+        }
+    }
+
+    /// §3.7 on Kustomization deletion: deletes the inventory per `policy` (Orphan keeps everything;
+    /// the caller already checked `delete_on_finalize`). WaitForTermination then polls every 2 s
+    /// up to `timeout`; objects still present are reported as failed.
+    pub async fn delete_inventory(
+        &self,
+        inventory: &Inventory,
+        policy: DeletionPolicy,
+        ks_name: &str,
+        ks_namespace: &str,
+        timeout: Duration,
+    ) -> PruneOutcome {
+        if policy == DeletionPolicy::Orphan {
+            return PruneOutcome::default();
+        }
+        let (mut out, requested) = self
+            .delete_entries(&inventory.entries, ks_name, ks_namespace)
+            .await;
+        if policy != DeletionPolicy::WaitForTermination || requested.is_empty() {
+            return out;
+        }
+        let targets: Vec<Target> = requested.iter().map(|(_, t)| t.clone()).collect();
+        let left = self.wait_gone(&targets, timeout).await;
+        for t in left {
+            if let Some((entry, _)) = requested.iter().find(|(_, r)| r.display == t.display) {
+                let line = deleted_line(entry);
+                out.deleted.retain(|l| *l != line);
+                let e = ApplyError::Timeout {
+                    object: t.display.clone(),
+                    what: format!(
+                        "termination timeout: still present {} after deletion",
+                        format_duration(timeout)
+                    ),
+                };
+                out.failed.push((entry.clone(), e.to_string()));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_object_like_flux() {
+        let e = ApplyError::Api {
+            object: "ConfigMap/apps/x".into(),
+            action: "dry-run",
+            code: 422,
+            reason: "Invalid".into(),
+            message: "ConfigMap \"x\" is invalid".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "ConfigMap/apps/x dry-run failed (Invalid): ConfigMap \"x\" is invalid"
+        );
+        assert!(e.is_immutable());
+        let e = ApplyError::Api {
+            object: "ConfigMap/apps/x".into(),
+            action: "apply",
+            code: 500,
+            reason: String::new(),
+            message: "boom".into(),
+        };
+        assert_eq!(e.to_string(), "ConfigMap/apps/x apply failed: boom");
+        assert!(!e.is_immutable());
+        let e = ApplyError::Api {
+            object: "X/y".into(),
+            action: "dry-run",
+            code: 400,
+            reason: "BadRequest".into(),
+            message: "spec.selector: field is immutable".into(),
+        };
+        assert!(e.is_immutable());
+    }
+
+    #[test]
+    fn failures_become_reconciliation_failed_with_the_change_log() {
+        let r = ObjectRef {
+            namespace: "a".into(),
+            name: "x".into(),
+            group: String::new(),
+            kind: "ConfigMap".into(),
+        };
+        let f = ApplyFailure {
+            applied: Vec::new(),
+            lines: vec!["Namespace/a created".into()],
+            errors: vec![(r, "ConfigMap/a/x dry-run failed (Invalid): bad".into())],
+        };
+        let e = f.into_error();
+        assert_eq!(e.reason(), "ReconciliationFailed");
+        assert_eq!(
+            e.to_string(),
+            "ConfigMap/a/x dry-run failed (Invalid): bad\nNamespace/a created"
+        );
+        assert!(PruneOutcome::default().error().is_none());
+    }
+
+    #[test]
+    fn depth_is_measured_without_recursion() {
+        assert_eq!(depth_of(&json!(1)), 1);
+        assert_eq!(depth_of(&json!({"a": [1, {"b": 2}]})), 4);
+        let mut deep = json!(0);
+        for _ in 0..100_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        assert_eq!(depth_of(&deep), 100_001);
+        // Dropping it would recurse 100k frames deep; unwind it iteratively instead.
+        let mut cur = deep;
+        while let Value::Array(mut items) = cur {
+            cur = items.pop().unwrap_or(Value::Null);
+        }
+    }
+
+    #[test]
+    fn names_that_break_urls_are_refused() {
+        for bad in ["", ".", "..", "a/b", "a%2F"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+        assert!(check_name("Bad_Name").is_ok());
+    }
+}

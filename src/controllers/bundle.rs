@@ -1,0 +1,340 @@
+//! The bundled controller over several clusters: one [`Runtime`] per cluster with every reconciler
+//! flotilla implements, artifacts and caches under `<data dir>/<cluster>/`, and one handle that
+//! reports queue length and in-flight work (for `flotilla controller -v`, the demo and the console
+//! header) and stops everything. With [`ControllerOptions::storage_addr`] it also serves every
+//! cluster's artifacts over HTTP ([`StorageServer`]) and advertises that address in
+//! `status.artifact.url`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::image::reconcilers::image_reconcilers;
+use super::kustomization::controller::{KustomizationKind, KustomizationReconciler};
+use super::source::ArtifactStore;
+use super::source::controller::ADVERTISED_ADDRESS;
+use super::source::controller::{GitRepositoryKind, GitRepositoryReconciler};
+use super::source::storage::{self, StorageError, StorageServer};
+use crate::runtime::{Reconciler, RunReport, Runtime, RuntimeHandle, RuntimeOptions, RuntimeStats};
+
+/// Options of the bundled controller.
+#[derive(Debug, Clone)]
+pub struct ControllerOptions {
+    /// Artifacts, git caches and tag stores live below `<data_dir>/<cluster>/`.
+    pub data_dir: PathBuf,
+    /// Reconciles running at once per cluster.
+    pub concurrency: usize,
+    /// Only this namespace (`None` = all).
+    pub namespace: Option<String>,
+    /// Only objects matching this label selector.
+    pub label_selector: Option<String>,
+    /// How long shutdown waits for in-flight runs.
+    pub shutdown_grace: Duration,
+    /// How often a Kustomization's health checks poll (Flux: 5 s).
+    pub health_poll: Duration,
+    /// Where finished runs are reported (for `-v`), if anywhere.
+    pub reports: Option<tokio::sync::mpsc::UnboundedSender<RunReport>>,
+    /// Serve the artifacts over HTTP on this address (source-controller's `--storage-addr`);
+    /// `None`: no server, artifacts advertised under [`ADVERTISED_ADDRESS`].
+    pub storage_addr: Option<SocketAddr>,
+    /// The address advertised in `status.artifact.url` (`host:port` or a URL prefix;
+    /// `--storage-adv-addr`); `None`: the bound address.
+    pub storage_adv_addr: Option<String>,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions {
+            data_dir: PathBuf::from("flotilla-data"),
+            concurrency: 4,
+            namespace: None,
+            label_selector: None,
+            shutdown_grace: Duration::from_secs(30),
+            health_poll: Duration::from_secs(5),
+            reports: None,
+            storage_addr: None,
+            storage_adv_addr: None,
+        }
+    }
+}
+
+/// One cluster to reconcile: its name, a client, and (for impersonation) the client's configuration.
+pub struct ClusterConnection {
+    /// The context / cluster name.
+    pub name: String,
+    /// The client.
+    pub client: kube::Client,
+    /// The configuration the client was built from, if there is one (in-process clients have none).
+    pub config: Option<kube::Config>,
+}
+
+/// The running controller.
+pub struct Controller {
+    clusters: Vec<(String, RuntimeHandle)>,
+    storage: Option<StorageServer>,
+    shutdown_grace: Duration,
+}
+
+/// Cheap, cloneable progress counters of a running controller (for a UI header).
+#[derive(Clone)]
+pub struct ControllerStats {
+    clusters: Vec<(String, RuntimeStats)>,
+    storage_addr: Option<SocketAddr>,
+}
+
+impl ControllerStats {
+    /// The bound address of the artifact storage server, if one runs.
+    pub fn storage_addr(&self) -> Option<SocketAddr> {
+        self.storage_addr
+    }
+
+    /// Keys due and waiting for a worker, over all clusters.
+    pub fn queue_len(&self) -> usize {
+        self.clusters.iter().map(|(_, s)| s.queue_len()).sum()
+    }
+
+    /// Reconciles running now, over all clusters.
+    pub fn in_flight(&self) -> usize {
+        self.clusters.iter().map(|(_, s)| s.in_flight()).sum()
+    }
+
+    /// Reconciles finished since start, over all clusters.
+    pub fn runs(&self) -> usize {
+        self.clusters.iter().map(|(_, s)| s.runs()).sum()
+    }
+
+    /// Per cluster: (name, queue length, in flight).
+    pub fn per_cluster(&self) -> Vec<(String, usize, usize)> {
+        self.clusters
+            .iter()
+            .map(|(n, s)| (n.clone(), s.queue_len(), s.in_flight()))
+            .collect()
+    }
+}
+
+/// Every reconciler flotilla runs for one cluster.
+pub fn reconcilers(
+    client: &kube::Client,
+    config: Option<kube::Config>,
+    dir: &std::path::Path,
+    opts: &ControllerOptions,
+) -> Vec<Arc<dyn Reconciler>> {
+    reconcilers_advertising(client, config, dir, opts, ADVERTISED_ADDRESS)
+}
+
+/// [`reconcilers`] with GitRepository artifacts advertised under `advertised`.
+fn reconcilers_advertising(
+    client: &kube::Client,
+    config: Option<kube::Config>,
+    dir: &std::path::Path,
+    opts: &ControllerOptions,
+    advertised: &str,
+) -> Vec<Arc<dyn Reconciler>> {
+    let store = ArtifactStore::new(dir.join("artifacts"));
+    let git = Arc::new(
+        GitRepositoryReconciler::new(client.clone(), store.clone(), dir.join("git"))
+            .with_advertised_address(advertised),
+    );
+    let mut ks =
+        KustomizationReconciler::new(client.clone(), store, dir.join("build"), opts.health_poll);
+    if let Some(c) = config {
+        ks = ks.with_config(c);
+    }
+    let ks = Arc::new(ks);
+    let mut all: Vec<Arc<dyn Reconciler>> = vec![
+        Arc::new(GitRepositoryKind(git)),
+        Arc::new(KustomizationKind(ks)),
+    ];
+    all.extend(image_reconcilers(client, &dir.join("image")));
+    all
+}
+
+/// `(cluster name, client)` pairs as connections without impersonation.
+fn plain_connections(clusters: Vec<(String, kube::Client)>) -> Vec<ClusterConnection> {
+    clusters
+        .into_iter()
+        .map(|(name, client)| ClusterConnection {
+            name,
+            client,
+            config: None,
+        })
+        .collect()
+}
+
+impl Controller {
+    /// Starts one runtime per `(cluster name, client)` (no impersonation).
+    pub fn start(clusters: Vec<(String, kube::Client)>, opts: &ControllerOptions) -> Controller {
+        Self::start_connections(plain_connections(clusters), opts)
+    }
+
+    /// Starts one runtime per cluster connection. When the storage server cannot start (see
+    /// [`Controller::try_start_connections`]) the error is logged and artifacts are advertised
+    /// under the placeholder [`ADVERTISED_ADDRESS`], as without `storage_addr`.
+    pub fn start_connections(
+        clusters: Vec<ClusterConnection>,
+        opts: &ControllerOptions,
+    ) -> Controller {
+        let storage = match Self::start_storage(&clusters, opts) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "serving artifacts from the local store only");
+                None
+            }
+        };
+        Self::start_with(clusters, opts, storage)
+    }
+
+    /// Starts one runtime per cluster connection and, with `opts.storage_addr`, the artifact
+    /// storage server; fails when that address cannot be bound.
+    pub fn try_start_connections(
+        clusters: Vec<ClusterConnection>,
+        opts: &ControllerOptions,
+    ) -> Result<Controller, StorageError> {
+        let storage = Self::start_storage(&clusters, opts)?;
+        Ok(Self::start_with(clusters, opts, storage))
+    }
+
+    /// [`Controller::start`], failing when the storage server cannot start.
+    pub fn try_start(
+        clusters: Vec<(String, kube::Client)>,
+        opts: &ControllerOptions,
+    ) -> Result<Controller, StorageError> {
+        Self::try_start_connections(plain_connections(clusters), opts)
+    }
+
+    /// The storage server over every cluster's artifact store, when `opts.storage_addr` is set.
+    fn start_storage(
+        clusters: &[ClusterConnection],
+        opts: &ControllerOptions,
+    ) -> Result<Option<StorageServer>, StorageError> {
+        let Some(addr) = opts.storage_addr else {
+            return Ok(None);
+        };
+        let stores = clusters
+            .iter()
+            .map(|c| {
+                let dir = cluster_data_dir(&opts.data_dir, &c.name);
+                (safe_dir_name(&c.name), dir.join("artifacts"))
+            })
+            .collect();
+        StorageServer::start(addr, stores).map(Some)
+    }
+
+    fn start_with(
+        clusters: Vec<ClusterConnection>,
+        opts: &ControllerOptions,
+        storage: Option<StorageServer>,
+    ) -> Controller {
+        let adv = storage.as_ref().map(|s| {
+            opts.storage_adv_addr
+                .clone()
+                .unwrap_or_else(|| storage::advertisable(s.local_addr()).to_string())
+        });
+        let clusters = clusters
+            .into_iter()
+            .map(
+                |ClusterConnection {
+                     name,
+                     client,
+                     config,
+                 }| {
+                    let dir = cluster_data_dir(&opts.data_dir, &name);
+                    let mut rt = Runtime::new(
+                        client.clone(),
+                        RuntimeOptions {
+                            concurrency: opts.concurrency,
+                            namespace: opts.namespace.clone(),
+                            label_selector: opts.label_selector.clone(),
+                            shutdown_grace: opts.shutdown_grace,
+                            cluster: name.clone(),
+                            reports: opts.reports.clone(),
+                        },
+                    );
+                    let advertised = match &adv {
+                        Some(a) => storage::advertised_base(a, &safe_dir_name(&name)),
+                        None => ADVERTISED_ADDRESS.to_string(),
+                    };
+                    for r in reconcilers_advertising(&client, config, &dir, opts, &advertised) {
+                        rt = rt.register(r);
+                    }
+                    (name, rt.start())
+                },
+            )
+            .collect();
+        Controller {
+            clusters,
+            storage,
+            shutdown_grace: opts.shutdown_grace,
+        }
+    }
+
+    /// The bound address of the artifact storage server, if one runs.
+    pub fn storage_addr(&self) -> Option<SocketAddr> {
+        self.storage.as_ref().map(StorageServer::local_addr)
+    }
+
+    /// The progress counters.
+    pub fn stats(&self) -> ControllerStats {
+        ControllerStats {
+            clusters: self
+                .clusters
+                .iter()
+                .map(|(n, h)| (n.clone(), h.stats()))
+                .collect(),
+            storage_addr: self.storage_addr(),
+        }
+    }
+
+    /// The cluster names.
+    pub fn clusters(&self) -> Vec<String> {
+        self.clusters.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    /// Stops every runtime, letting in-flight runs finish.
+    /// The storage server stops after the runtimes (in-flight reconciles may still read
+    /// artifacts) and gives running downloads the same grace.
+    pub async fn shutdown(self) {
+        futures::future::join_all(self.clusters.into_iter().map(|(_, h)| h.shutdown())).await;
+        if let Some(s) = self.storage {
+            s.shutdown(self.shutdown_grace).await;
+        }
+    }
+}
+
+/// A context name as a directory name (contexts may contain `/` or `:`).
+/// The directory one cluster's reconcilers keep their data in (`<data_dir>/<context, made safe>`):
+/// artifacts under `artifacts/`, Git caches under `git/<ns>/<name>/`.
+pub fn cluster_data_dir(data_dir: &std::path::Path, context: &str) -> std::path::PathBuf {
+    data_dir.join(safe_dir_name(context))
+}
+
+fn safe_dir_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s == "." || s == ".." {
+        "_".to_string()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_names_become_safe_directories() {
+        assert_eq!(safe_dir_name("dev"), "dev");
+        assert_eq!(safe_dir_name("arn:aws:eks/prod"), "arn_aws_eks_prod");
+        assert_eq!(safe_dir_name(".."), "_");
+    }
+}
