@@ -3,8 +3,9 @@
 //! variations of Flux's kustomize-controller. See docs/kustomize-scope.md.
 //!
 //! Public API: [`build`] (objects as JSON values), [`build_with_warnings`], [`to_yaml_stream`],
-//! [`parse_kustomization`] (one file, no build).
-//! Depends only on [`crate::patch`].
+//! [`parse_kustomization`] (one file, no build), [`flux_generated_kustomization`] (Flux's
+//! kustomization for a plain directory).
+//! Depends only on [`crate::patch`] and pure [`crate::model`] code (label selectors).
 
 mod files;
 mod generators;
@@ -24,7 +25,9 @@ pub mod yaml;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+pub use files::KUSTOMIZATION_FILE_NAMES;
 pub use kustomization::Kustomization;
+pub use target::flux_generated_kustomization;
 pub use yaml::{to_yaml, to_yaml_stream};
 
 /// Output order of the built objects.

@@ -2,9 +2,10 @@
 
 use super::files::Entry;
 use super::resource::{Resource, split_api_version};
-use super::selector::LabelSelector;
+use super::selector::{metadata_selected, parse_optional};
 use super::target::{Accumulated, Builder, Loaded};
 use super::{BuildError, yaml};
+use crate::model::selector::LabelSelector;
 use serde_json::{Map, Value};
 
 /// One step of a dotted field path.
@@ -188,24 +189,14 @@ fn res_selector(v: &Value) -> Result<ResSelector, String> {
     if let Some(av) = m.get("apiVersion").and_then(Value::as_str) {
         (group, version) = split_api_version(av);
     }
-    let ls = s(m, "labelSelector");
-    let an = s(m, "annotationSelector");
     Ok(ResSelector {
         group,
         version,
         kind: s(m, "kind"),
         name: s(m, "name"),
         namespace: s(m, "namespace"),
-        labels: if ls.is_empty() {
-            None
-        } else {
-            Some(LabelSelector::parse(&ls)?)
-        },
-        annotations: if an.is_empty() {
-            None
-        } else {
-            Some(LabelSelector::parse(&an)?)
-        },
+        labels: parse_optional(&s(m, "labelSelector"))?,
+        annotations: parse_optional(&s(m, "annotationSelector"))?,
     })
 }
 
@@ -221,17 +212,8 @@ impl ResSelector {
                     || self.namespace == id.effective_namespace()
                     || self.namespace == id.namespace)
         };
-        if let Some(l) = &self.labels
-            && !l.matches(&r.labels())
-        {
-            return false;
-        }
-        if let Some(a) = &self.annotations
-            && !a.matches(&r.annotations())
-        {
-            return false;
-        }
-        ok_id(&r.id()) || ok_id(&r.orig_id())
+        metadata_selected(self.labels.as_ref(), self.annotations.as_ref(), r)
+            && (ok_id(&r.id()) || ok_id(&r.orig_id()))
     }
 }
 

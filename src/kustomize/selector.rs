@@ -1,102 +1,54 @@
 //! Target selection: regex selectors over original/current ids, Kubernetes label selectors.
+//!
+//! Label and annotation selectors are parsed by the crate's one label-selector parser,
+//! [`crate::model::selector::LabelSelector`] (pure, no I/O: kustomize may use `model`).
 
 use super::kustomization::Selector;
 use super::resource::{ResId, Resource};
+use crate::model::selector::LabelSelector;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-/// One label-selector requirement.
-#[derive(Debug, Clone, PartialEq)]
-enum Requirement {
-    Equals(String, String),
-    NotEquals(String, String),
-    In(String, Vec<String>),
-    NotIn(String, Vec<String>),
-    Exists(String),
-    NotExists(String),
-}
-
-/// A parsed Kubernetes label selector (`a=b,c in (d,e),!f`).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct LabelSelector(Vec<Requirement>);
-
-fn split_top_level(s: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut depth = 0i32;
-    let mut cur = String::new();
-    for c in s.chars() {
-        match c {
-            '(' => {
-                depth += 1;
-                cur.push(c);
-            }
-            ')' => {
-                depth -= 1;
-                cur.push(c);
-            }
-            ',' if depth == 0 => parts.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    parts.push(cur);
-    parts
-        .into_iter()
-        .map(|p| p.trim().to_string())
-        .filter(|p| !p.is_empty())
+/// Labels (or annotations) as a label selector reads them: kustomize's `map[string]string`, so a
+/// scalar that YAML typed as a number or boolean (`version: 1`) compares as its text.
+fn as_label_strings(labels: &Map<String, Value>) -> Map<String, Value> {
+    labels
+        .iter()
+        .filter_map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => return None,
+            };
+            Some((k.clone(), Value::String(text)))
+        })
         .collect()
 }
 
-fn parse_set(s: &str) -> Result<Vec<String>, String> {
-    let s = s.trim();
-    let inner = s
-        .strip_prefix('(')
-        .and_then(|x| x.strip_suffix(')'))
-        .ok_or_else(|| format!("expected a parenthesised value set, got {s:?}"))?;
-    Ok(inner
-        .split(',')
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .collect())
+/// Whether `labels` satisfy `selector` (apimachinery semantics, as kustomize uses them).
+fn labels_match(selector: &LabelSelector, labels: &Map<String, Value>) -> bool {
+    selector.matches(Some(&as_label_strings(labels)))
 }
 
-impl LabelSelector {
-    /// Parses selector syntax.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let mut reqs = Vec::new();
-        for part in split_top_level(s) {
-            if let Some(k) = part.strip_prefix('!') {
-                reqs.push(Requirement::NotExists(k.trim().to_string()));
-            } else if let Some((k, v)) = part.split_once("!=") {
-                reqs.push(Requirement::NotEquals(k.trim().into(), v.trim().into()));
-            } else if let Some((k, v)) = part.split_once("==") {
-                reqs.push(Requirement::Equals(k.trim().into(), v.trim().into()));
-            } else if let Some((k, v)) = part.split_once('=') {
-                reqs.push(Requirement::Equals(k.trim().into(), v.trim().into()));
-            } else if let Some((k, v)) = part.split_once(" notin ") {
-                reqs.push(Requirement::NotIn(k.trim().into(), parse_set(v)?));
-            } else if let Some((k, v)) = part.split_once(" in ") {
-                reqs.push(Requirement::In(k.trim().into(), parse_set(v)?));
-            } else if part.contains(' ') || part.contains('(') {
-                return Err(format!("unable to parse requirement {part:?}"));
-            } else {
-                reqs.push(Requirement::Exists(part));
-            }
-        }
-        Ok(LabelSelector(reqs))
+/// A target's `labelSelector`/`annotationSelector` text parsed; empty means none.
+pub fn parse_optional(text: &str) -> Result<Option<LabelSelector>, String> {
+    if text.is_empty() {
+        Ok(None)
+    } else {
+        LabelSelector::parse(text).map(Some)
     }
+}
 
-    /// Whether `labels` satisfy every requirement.
-    pub fn matches(&self, labels: &Map<String, Value>) -> bool {
-        let get = |k: &str| labels.get(k).and_then(Value::as_str);
-        self.0.iter().all(|r| match r {
-            Requirement::Equals(k, v) => get(k) == Some(v.as_str()),
-            Requirement::NotEquals(k, v) => get(k) != Some(v.as_str()),
-            Requirement::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
-            Requirement::NotIn(k, vs) => get(k).is_none_or(|x| !vs.iter().any(|v| v == x)),
-            Requirement::Exists(k) => labels.contains_key(k),
-            Requirement::NotExists(k) => !labels.contains_key(k),
-        })
-    }
+/// Whether a resource's current labels and annotations satisfy a target's label and annotation
+/// selectors (an absent selector admits everything).
+pub fn metadata_selected(
+    labels: Option<&LabelSelector>,
+    annotations: Option<&LabelSelector>,
+    r: &Resource,
+) -> bool {
+    labels.is_none_or(|l| labels_match(l, &r.labels()))
+        && annotations.is_none_or(|a| labels_match(a, &r.annotations()))
 }
 
 /// A compiled patch target.
@@ -130,16 +82,8 @@ impl CompiledSelector {
             kind: anchored(&s.kind)?,
             name: anchored(&s.name)?,
             namespace: anchored(&s.namespace)?,
-            labels: if s.label_selector.is_empty() {
-                None
-            } else {
-                Some(LabelSelector::parse(&s.label_selector)?)
-            },
-            annotations: if s.annotation_selector.is_empty() {
-                None
-            } else {
-                Some(LabelSelector::parse(&s.annotation_selector)?)
-            },
+            labels: parse_optional(&s.label_selector)?,
+            annotations: parse_optional(&s.annotation_selector)?,
         })
     }
 
@@ -154,17 +98,8 @@ impl CompiledSelector {
 
     /// Whether the object is selected (original or current id, labels/annotations now).
     pub fn selects(&self, r: &Resource) -> bool {
-        if let Some(l) = &self.labels
-            && !l.matches(&r.labels())
-        {
-            return false;
-        }
-        if let Some(a) = &self.annotations
-            && !a.matches(&r.annotations())
-        {
-            return false;
-        }
-        self.id_matches(&r.orig_id()) || self.id_matches(&r.id())
+        metadata_selected(self.labels.as_ref(), self.annotations.as_ref(), r)
+            && (self.id_matches(&r.orig_id()) || self.id_matches(&r.id()))
     }
 }
 
@@ -173,26 +108,26 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn matches(selector: &str, labels: &Value) -> bool {
+        let selector = LabelSelector::parse(selector).unwrap();
+        labels_match(&selector, labels.as_object().unwrap())
+    }
+
     #[test]
     fn set_based_selectors() {
         let labels = json!({"env": "a", "tier": "web"});
-        let labels = labels.as_object().unwrap();
-        assert!(
-            LabelSelector::parse("env in (a,b),!canary")
-                .unwrap()
-                .matches(labels)
-        );
-        assert!(
-            !LabelSelector::parse("env notin (a)")
-                .unwrap()
-                .matches(labels)
-        );
-        assert!(
-            LabelSelector::parse("tier=web,env!=b")
-                .unwrap()
-                .matches(labels)
-        );
-        assert!(!LabelSelector::parse("missing").unwrap().matches(labels));
+        assert!(matches("env in (a,b),!canary", &labels));
+        assert!(!matches("env notin (a)", &labels));
+        assert!(matches("tier=web,env!=b", &labels));
+        assert!(!matches("missing", &labels));
         assert!(LabelSelector::parse("a in b c").is_err());
+    }
+
+    #[test]
+    fn scalar_label_values_compare_as_text() {
+        let labels = json!({"version": 1, "on": true, "odd": {"x": 1}});
+        assert!(matches("version=1,on=true", &labels));
+        assert!(matches("version in (1,2)", &labels));
+        assert!(!matches("odd", &labels));
     }
 }

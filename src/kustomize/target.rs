@@ -6,7 +6,7 @@ use super::kustomization::{KustKind, Kustomization};
 use super::resource::{Origin, ResId, Resource};
 use super::transformers::TransformerConfig;
 use super::{BuildError, generators, patches, replacements, transformers, vars, yaml};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
 /// Objects accumulated by one kustomization (and everything below it).
@@ -38,6 +38,105 @@ pub struct Loaded {
     pub file: PathBuf,
     /// Its directory.
     pub dir: PathBuf,
+}
+
+/// The namespace Flux puts in a generated kustomization that lists no resources (kustomize refuses
+/// an empty one).
+const FLUX_PLACEHOLDER_NAMESPACE: &str = "_placeholder";
+
+/// The kustomization Flux generates for the plain directory `dir` (no kustomization file), as a
+/// mapping: `apiVersion`, `kind`, then `resources`, or `namespace: _placeholder` when there are none.
+/// Symlinks leading outside `boundary` are ignored.
+pub fn flux_generated_kustomization(
+    dir: &Path,
+    boundary: &Path,
+) -> Result<Map<String, Value>, BuildError> {
+    let fs = ConfinedFs::new(boundary, true)?;
+    let resources = flux_generated_resources(&fs, dir)?;
+    let mut kust = Map::new();
+    kust.insert(
+        "apiVersion".into(),
+        Value::from("kustomize.config.k8s.io/v1beta1"),
+    );
+    kust.insert("kind".into(), Value::from("Kustomization"));
+    if resources.is_empty() {
+        kust.insert("namespace".into(), Value::from(FLUX_PLACEHOLDER_NAMESPACE));
+    } else {
+        kust.insert("resources".into(), Value::from(resources));
+    }
+    Ok(kust)
+}
+
+/// The `resources` of Flux's generated kustomization for `dir` (flux-semantics §3.3): walked in
+/// name order, a subdirectory holding a kustomization file is listed (not descended), hidden
+/// directories are skipped, every `.yaml`/`.yml` file must be Kubernetes YAML and is listed as
+/// `./rel/path`; entries whose real path lies outside the boundary are ignored.
+fn flux_generated_resources(fs: &ConfinedFs, dir: &Path) -> Result<Vec<String>, BuildError> {
+    let mut out = Vec::new();
+    flux_walk(fs, dir, dir, &mut out)?;
+    Ok(out)
+}
+
+fn flux_walk(
+    fs: &ConfinedFs,
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<String>,
+) -> Result<(), BuildError> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| BuildError::Io {
+            path: fs.display(dir),
+            message: e.to_string(),
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        // Symlinks leading out of the build boundary are ignored, not followed.
+        let Ok(canonical) = fs.confine(&path, dir) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                continue;
+            }
+            if fs.kustomization_file(&canonical)?.is_some() {
+                out.push(format!("./{rel}"));
+            } else {
+                flux_walk(fs, root, &path, out)?;
+            }
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            let bad = |detail: String| BuildError::Kustomization {
+                file: fs.display(&canonical),
+                message: format!(
+                    "failed to decode Kubernetes YAML from {}{detail}",
+                    fs.display(&canonical).display()
+                ),
+            };
+            let text = fs.read_text(&canonical)?;
+            let docs = yaml::parse_documents(&text)
+                .map_err(|e| bad(format!(": {}:{}: {}", e.line, e.column, e.message)))?;
+            if docs.iter().any(|d| {
+                !d.get("kind").is_some_and(Value::is_string)
+                    || !d.get("apiVersion").is_some_and(Value::is_string)
+            }) {
+                return Err(bad(String::new()));
+            }
+            out.push(format!("./{rel}"));
+        }
+    }
+    Ok(())
 }
 
 /// Parses and decodes the text of one kustomization file (`file` is only used in messages); `strict`
@@ -147,69 +246,13 @@ impl<'a> Builder<'a> {
 
     /// The kustomization Flux generates for a directory without one.
     fn flux_generated(&mut self, dir: &Path) -> Result<Kustomization, BuildError> {
-        let mut resources = Vec::new();
-        self.flux_walk(dir, dir, &mut resources)?;
+        let resources = flux_generated_resources(self.fs, dir)?;
         let mut kust = Kustomization::default();
         if resources.is_empty() {
-            kust.namespace = "_placeholder".into();
+            kust.namespace = FLUX_PLACEHOLDER_NAMESPACE.into();
         }
         kust.resources = resources;
         Ok(kust)
-    }
-
-    fn flux_walk(&self, root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), BuildError> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| BuildError::Io {
-                path: self.disp(dir),
-                message: e.to_string(),
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for path in entries {
-            let rel = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
-            let Ok(meta) = std::fs::metadata(&path) else {
-                continue;
-            };
-            if meta.is_dir() {
-                if path
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-                {
-                    continue;
-                }
-                let canonical = self.fs.confine(&path, dir)?;
-                if self.fs.kustomization_file(&canonical)?.is_some() {
-                    out.push(format!("./{rel}"));
-                } else {
-                    self.flux_walk(root, &path, out)?;
-                }
-            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                let canonical = self.fs.confine(&path, dir)?;
-                let text = self.fs.read_text(&canonical)?;
-                let docs = yaml::parse_documents(&text)
-                    .map_err(|e| BuildError::yaml(self.disp(&canonical), e))?;
-                for d in &docs {
-                    if !d.get("kind").is_some_and(Value::is_string)
-                        || !d.get("apiVersion").is_some_and(Value::is_string)
-                    {
-                        return Err(BuildError::Kustomization {
-                            file: self.disp(&canonical),
-                            message: format!(
-                                "failed to decode Kubernetes YAML from {}",
-                                self.disp(&canonical).display()
-                            ),
-                        });
-                    }
-                }
-                out.push(format!("./{rel}"));
-            }
-        }
-        Ok(())
     }
 
     /// Builds the directory `dir` (a Kustomization) into a fresh accumulation.

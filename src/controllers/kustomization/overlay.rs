@@ -8,12 +8,12 @@ use std::path::{Component, Path, PathBuf};
 
 use super::error::ReconcileError;
 use super::spec::{ImageOverride, KustomizationSpec};
-use crate::kustomize::yaml::{parse_documents, parse_documents_yaml11, to_yaml};
-use crate::kustomize::{BuildOptions, SortOrder, build_with_root_kustomization};
+use crate::kustomize::yaml::{parse_documents_yaml11, to_yaml};
+use crate::kustomize::{
+    BuildOptions, KUSTOMIZATION_FILE_NAMES, SortOrder, build_with_root_kustomization,
+    flux_generated_kustomization,
+};
 
-/// Recognised kustomization file names, in kustomize's lookup order.
-pub const KUSTOMIZATION_FILES: [&str; 3] =
-    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 /// Most symlinks followed while resolving one path.
 const MAX_LINKS: usize = 255;
 
@@ -133,7 +133,7 @@ pub fn flux_kustomization(
     boundary: &Path,
 ) -> Result<(PathBuf, String), ReconcileError> {
     let fail = |m: String| ReconcileError::BuildFailed(format!("kustomize build failed: {m}"));
-    let existing = KUSTOMIZATION_FILES
+    let existing = KUSTOMIZATION_FILE_NAMES
         .iter()
         .map(|n| dir.join(n))
         .find(|p| p.is_file());
@@ -174,7 +174,10 @@ pub fn flux_kustomization(
             }
             (file, kust)
         }
-        None => (dir.join("kustomization.yaml"), generate(dir, boundary)?),
+        None => (
+            dir.join("kustomization.yaml"),
+            flux_generated_kustomization(dir, boundary).map_err(|e| fail(e.to_string()))?,
+        ),
     };
     apply_overlay(&mut kust, spec, dir)?;
     Ok((file, to_yaml(&Value::Object(kust))))
@@ -192,84 +195,6 @@ pub fn write_flux_kustomization(
         ReconcileError::BuildFailed(format!("kustomize build failed: {}: {e}", file.display()))
     })?;
     Ok(file)
-}
-
-/// The kustomization Flux generates for a directory without one (§3.3).
-fn generate(dir: &Path, boundary: &Path) -> Result<Map<String, Value>, ReconcileError> {
-    let mut resources = Vec::new();
-    walk(dir, dir, boundary, &mut resources)?;
-    let mut kust = Map::new();
-    kust.insert(
-        "apiVersion".into(),
-        json!("kustomize.config.k8s.io/v1beta1"),
-    );
-    kust.insert("kind".into(), json!("Kustomization"));
-    if resources.is_empty() {
-        kust.insert("namespace".into(), json!("_placeholder"));
-    } else {
-        kust.insert("resources".into(), json!(resources));
-    }
-    Ok(kust)
-}
-
-fn walk(
-    root: &Path,
-    dir: &Path,
-    boundary: &Path,
-    out: &mut Vec<String>,
-) -> Result<(), ReconcileError> {
-    let fail = |m: String| ReconcileError::BuildFailed(format!("kustomize build failed: {m}"));
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| fail(format!("{}: {e}", dir.display())))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for path in entries {
-        let rel = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .replace('\\', "/");
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        // Symlinks leading out of the artifact are ignored.
-        if std::fs::canonicalize(&path)
-            .is_ok_and(|c| std::fs::canonicalize(boundary).is_ok_and(|b| !c.starts_with(b)))
-        {
-            continue;
-        }
-        if meta.is_dir() {
-            if path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            {
-                continue;
-            }
-            if KUSTOMIZATION_FILES.iter().any(|n| path.join(n).is_file()) {
-                out.push(format!("./{rel}"));
-            } else {
-                walk(root, &path, boundary, out)?;
-            }
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            let bad = || {
-                fail(format!(
-                    "failed to decode Kubernetes YAML from {}",
-                    path.display()
-                ))
-            };
-            let text = std::fs::read_to_string(&path).map_err(|_| bad())?;
-            let docs = parse_documents(&text).map_err(|_| bad())?;
-            if docs.iter().any(|d| {
-                !d.get("kind").is_some_and(Value::is_string)
-                    || !d.get("apiVersion").is_some_and(Value::is_string)
-            }) {
-                return Err(bad());
-            }
-            out.push(format!("./{rel}"));
-        }
-    }
-    Ok(())
 }
 
 /// Appends to the list `key` of a kustomization (a non-list value is replaced, as Flux's typed
@@ -409,6 +334,7 @@ pub fn is_local_relative(p: &str) -> bool {
 mod tests {
     use super::*;
     use crate::controllers::kustomization::spec::parse_spec;
+    use crate::kustomize::yaml::parse_documents;
     use std::fs;
 
     fn write(root: &Path, rel: &str, text: &str) {
