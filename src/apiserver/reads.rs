@@ -150,11 +150,6 @@ fn computed_cells(def: &ResourceDef, v: &mut Value) {
     v["flotilla"] = cells;
 }
 
-/// Current time in Unix seconds.
-pub fn now_unix() -> i64 {
-    jiff::Timestamp::now().as_second()
-}
-
 /// A Table of objects, or `None` when the table renderer produced nothing.
 pub fn table_of(
     def: &ResourceDef,
@@ -174,7 +169,7 @@ pub fn table_of(
             v
         })
         .collect();
-    let t = table::render_table(&columns, &values, list_meta, now_unix());
+    let t = table::render_table(&columns, &values, list_meta, crate::model::time::now_unix());
     t.is_object().then_some(t)
 }
 

@@ -26,11 +26,12 @@ use crate::controllers::kustomization::inventory::{Inventory, InventoryEntry, Ob
 use crate::controllers::kustomization::prune::{
     ChangeSetEntry, PruneDecision, SuccessfulApply, deleted_line, deletion_order, prune_decision,
 };
-use crate::controllers::kustomization::spec::{DeletionPolicy, format_duration};
+use crate::controllers::kustomization::spec::DeletionPolicy;
 use crate::controllers::kustomization::stages::{
     ApplyAction, ApplyPolicy, FIELD_MANAGER, SSA_KEY, Stage, apply_policy, change_line, flux_key,
 };
 use crate::model::health::{KStatus, kstatus_at};
+use crate::model::time::format_duration;
 use crate::runtime::rest;
 use resources::ResourceCache;
 
@@ -264,13 +265,6 @@ fn check_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 impl Applier {
@@ -591,7 +585,7 @@ impl Applier {
             let mut pending = Vec::new();
             for (r, t) in targets {
                 let status = match self.read(t).await {
-                    Ok(Some(obj)) => kstatus_at(&obj, now_unix()).status,
+                    Ok(Some(obj)) => kstatus_at(&obj, crate::model::time::now_unix()).status,
                     Ok(None) => KStatus::NotFound,
                     Err(_) => KStatus::Unknown,
                 };
@@ -768,7 +762,7 @@ impl Applier {
                 observed.push(self.get(&t.api_version, &t.object).await.ok().flatten());
             }
             let refs: Vec<Option<&Value>> = observed.iter().map(Option::as_ref).collect();
-            let verdict = assess(targets, &refs, true, now_unix());
+            let verdict = assess(targets, &refs, true, crate::model::time::now_unix());
             let elapsed = start.elapsed();
             match verdict {
                 HealthVerdict::Healthy => return Ok(elapsed),

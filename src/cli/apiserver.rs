@@ -49,24 +49,15 @@ pub struct Args {
     pub rollout_delay: Duration,
 }
 
-/// Parses `500ms`, `2s`, `1m`, `1h` (a bare number means seconds).
+/// Parses a Go duration (`500ms`, `2s`, `1m30s`); a bare number means seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 2s, 500ms, 1m"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("invalid duration unit in {s:?}: use ms, s, m or h")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
+    match s.parse::<f64>() {
+        Ok(secs) => {
+            Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
+        }
+        Err(_) => crate::model::time::parse_duration(s),
+    }
 }
 
 /// Reads every CRD in the `.yaml`/`.yml`/`.json` files of a directory (multi-document YAML allowed).

@@ -6,6 +6,7 @@ use crate::cluster::{
     Clients, Contexts, EventWatch, KubeconfigSource, ObjectEvent, SessionOptions, SessionSet,
 };
 use crate::model::row::RowKey;
+use crate::model::time::now_unix;
 use crate::model::tree::{HealthTree, ObjectRef};
 use crate::tui::app::object_ref;
 use crate::tui::clipboard;
@@ -295,10 +296,6 @@ fn take_terminal() -> Result<Term> {
     Terminal::new(CrosstermBackend::new(std::io::stdout())).context("cannot set up the terminal")
 }
 
-fn now() -> i64 {
-    jiff::Timestamp::now().as_second()
-}
-
 async fn console(
     args: Args,
     config: Config,
@@ -351,7 +348,7 @@ async fn console(
         let (queued, in_flight) = read();
         app.update(Event::Reconciler { queued, in_flight });
     }
-    app.update(Event::Tick(now()));
+    app.update(Event::Tick(now_unix()));
     let start = app.start_effects();
 
     let mut terminal = take_terminal()?;
@@ -577,7 +574,7 @@ async fn event_loop(
                     let (queued, in_flight) = read();
                     app.update(Event::Reconciler { queued, in_flight });
                 }
-                Event::Tick(now())
+                Event::Tick(now_unix())
             }
             _ = sigterm.recv() => return Ok(()),
         };

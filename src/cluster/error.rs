@@ -204,17 +204,4 @@ impl Failure {
     }
 }
 
-/// The error and its sources, joined by `: ` (transport errors hide the useful part in the chain).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
+pub(crate) use crate::model::error_text::error_chain;

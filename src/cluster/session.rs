@@ -178,10 +178,6 @@ fn backoff(opts: &SessionOptions, attempts: u32) -> Duration {
     opts.retry_min.saturating_mul(factor).min(opts.retry_max)
 }
 
-fn unix_now() -> i64 {
-    jiff::Timestamp::now().as_second()
-}
-
 impl Session {
     fn new(
         context: String,
@@ -461,7 +457,7 @@ impl Session {
                 message,
             },
             _ => ContextState::Stale {
-                since: unix_now(),
+                since: crate::model::time::now_unix(),
                 message,
             },
         };

@@ -141,20 +141,11 @@ impl Catalogue {
     }
 }
 
-/// `45s`, `2m`, `500ms`, `1h` (one number, one unit).
+/// A positive Go duration (`45s`, `2m`, `500ms`, `1h30m`).
 fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let digits = s.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = s.split_at(digits);
-    let n: u64 = n.parse().ok()?;
-    let ms = match unit {
-        "ms" => n,
-        "s" => n.checked_mul(1000)?,
-        "m" => n.checked_mul(60_000)?,
-        "h" => n.checked_mul(3_600_000)?,
-        _ => return None,
-    };
-    (ms > 0).then(|| Duration::from_millis(ms))
+    crate::model::time::parse_duration(s.trim())
+        .ok()
+        .filter(|d| !d.is_zero())
 }
 
 /// A distribution repository name: lower-case path components of `[a-z0-9]` runs joined by

@@ -313,14 +313,6 @@ impl CommitInfo {
     }
 }
 
-/// Unix seconds now (for kstatus's time-dependent rules).
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// The node of one fetched (or missing) object.
 fn object_node(r: &ObjectRef, obj: Option<&Value>, role: NodeRole, now: i64) -> TreeNode {
     let (health, status, message) = match obj {
@@ -421,7 +413,7 @@ pub fn kustomization_refs(ks: &Value, index: &ObjectIndex) -> Vec<ObjectRef> {
 /// each object assessed with kstatus, nested Kustomizations expanded the same way (itself skipped,
 /// cycles and nesting beyond [`MAX_NESTING`] cut).
 pub fn kustomization_tree(ks: &Value, source: Option<&Value>, index: &ObjectIndex) -> HealthTree {
-    kustomization_tree_at(ks, source, index, now_unix())
+    kustomization_tree_at(ks, source, index, super::time::now_unix())
 }
 
 /// [`kustomization_tree`] with an explicit clock (unix seconds), for reproducible output.
@@ -506,7 +498,7 @@ fn owner_node(
 /// grouped by kind. Per-resource health comes from the Application when it stores it, else from
 /// the live object in `index` (Argo CD 3 keeps health out of the CR), else Unknown.
 pub fn application_tree(app: &Value, index: &ObjectIndex) -> HealthTree {
-    application_tree_at(app, index, now_unix())
+    application_tree_at(app, index, super::time::now_unix())
 }
 
 /// [`application_tree`] with an explicit clock (unix seconds).

@@ -179,7 +179,7 @@ impl StatusWriter {
 pub(crate) fn duration_field(spec: &Value, field: &str) -> Result<Option<Duration>, String> {
     match spec.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => crate::controllers::kustomization::spec::parse_duration(s)
+        Some(Value::String(s)) => crate::model::time::parse_duration(s)
             .map(Some)
             .map_err(|e| format!("spec.{field}: {e}")),
         Some(other) => Err(format!("spec.{field} must be a string, got {other}")),

@@ -14,6 +14,9 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::Value;
 
+use crate::model::error_text::error_chain;
+use crate::model::time::format_duration;
+
 /// Docker Hub's canonical registry host.
 pub const DOCKER_HUB: &str = "index.docker.io";
 
@@ -101,14 +104,6 @@ impl RegistryError {
             RegistryError::RateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
-    }
-}
-
-fn format_duration(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
     }
 }
 
@@ -449,19 +444,6 @@ async fn read_limited(
         }
         body.extend_from_slice(&chunk);
     }
-}
-
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current = Some(err);
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
 }
 
 impl RegistryClient {

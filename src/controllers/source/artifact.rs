@@ -691,7 +691,7 @@ pub async fn download(
         .build()
         .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
     let chain =
-        |e: reqwest::Error| format!("GET {url}: {}", crate::cluster::error::error_chain(&e));
+        |e: reqwest::Error| format!("GET {url}: {}", crate::model::error_text::error_chain(&e));
     let mut response = client.get(url).send().await.map_err(chain)?;
     if !response.status().is_success() {
         return Err(format!("GET {url}: HTTP {}", response.status()));

@@ -14,9 +14,9 @@ use super::exclusions::Exclusions;
 use super::git::{self, GitError};
 use super::git_auth::GitAuth;
 use super::git_ref::GitRef;
-use crate::controllers::kustomization::spec::parse_duration;
 use crate::model::conditions::{self, Condition, ConditionStatus, READY, RECONCILING};
 use crate::model::kinds::{self, KindInfo};
+use crate::model::time::parse_duration;
 use crate::runtime::status_io::{
     EventNote, Events, observed_generation, read_secret_data, ready_summary,
 };
