@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use super::image::reconcilers::image_reconcilers;
 use super::kustomization::controller::{KustomizationKind, KustomizationReconciler};
-use super::source::ArtifactStore;
 use super::source::controller::ADVERTISED_ADDRESS;
 use super::source::controller::{GitRepositoryKind, GitRepositoryReconciler};
-use super::source::storage::{self, StorageError, StorageServer};
+use super::source::storage::{self, SourceStorage, StorageError, StorageServer, cluster_dir_name};
 use crate::runtime::{Reconciler, RunReport, Runtime, RuntimeHandle, RuntimeOptions, RuntimeStats};
 
 /// Options of the bundled controller.
@@ -131,9 +130,10 @@ fn reconcilers_advertising(
     opts: &ControllerOptions,
     advertised: &str,
 ) -> Vec<Arc<dyn Reconciler>> {
-    let store = ArtifactStore::new(dir.join("artifacts"));
+    let sources = SourceStorage::in_cluster_dir(dir);
+    let store = sources.artifact_store();
     let git = Arc::new(
-        GitRepositoryReconciler::new(client.clone(), store.clone(), dir.join("git"))
+        GitRepositoryReconciler::new(client.clone(), store.clone(), sources.git_root())
             .with_advertised_address(advertised),
     );
     let mut ks =
@@ -214,8 +214,11 @@ impl Controller {
         let stores = clusters
             .iter()
             .map(|c| {
-                let dir = cluster_data_dir(&opts.data_dir, &c.name);
-                (safe_dir_name(&c.name), dir.join("artifacts"))
+                let sources = SourceStorage::new(&opts.data_dir, &c.name);
+                (
+                    cluster_dir_name(&c.name),
+                    sources.artifact_store().root().to_path_buf(),
+                )
             })
             .collect();
         StorageServer::start(addr, stores).map(Some)
@@ -239,7 +242,8 @@ impl Controller {
                      client,
                      config,
                  }| {
-                    let dir = cluster_data_dir(&opts.data_dir, &name);
+                    let sources = SourceStorage::new(&opts.data_dir, &name);
+                    let dir = sources.cluster_dir();
                     let mut rt = Runtime::new(
                         client.clone(),
                         RuntimeOptions {
@@ -252,10 +256,10 @@ impl Controller {
                         },
                     );
                     let advertised = match &adv {
-                        Some(a) => storage::advertised_base(a, &safe_dir_name(&name)),
+                        Some(a) => storage::advertised_base(a, &cluster_dir_name(&name)),
                         None => ADVERTISED_ADDRESS.to_string(),
                     };
-                    for r in reconcilers_advertising(&client, config, &dir, opts, &advertised) {
+                    for r in reconcilers_advertising(&client, config, dir, opts, &advertised) {
                         rt = rt.register(r);
                     }
                     (name, rt.start())
@@ -299,42 +303,5 @@ impl Controller {
         if let Some(s) = self.storage {
             s.shutdown(self.shutdown_grace).await;
         }
-    }
-}
-
-/// A context name as a directory name (contexts may contain `/` or `:`).
-/// The directory one cluster's reconcilers keep their data in (`<data_dir>/<context, made safe>`):
-/// artifacts under `artifacts/`, Git caches under `git/<ns>/<name>/`.
-pub fn cluster_data_dir(data_dir: &std::path::Path, context: &str) -> std::path::PathBuf {
-    data_dir.join(safe_dir_name(context))
-}
-
-fn safe_dir_name(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() || s == "." || s == ".." {
-        "_".to_string()
-    } else {
-        s
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn context_names_become_safe_directories() {
-        assert_eq!(safe_dir_name("dev"), "dev");
-        assert_eq!(safe_dir_name("arn:aws:eks/prod"), "arn_aws_eks_prod");
-        assert_eq!(safe_dir_name(".."), "_");
     }
 }

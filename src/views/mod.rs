@@ -15,7 +15,7 @@ use crate::cluster::commits;
 use crate::controllers::kustomization::desired;
 use crate::controllers::kustomization::spec::parse_kustomization;
 use crate::controllers::source::artifact::extract_tar_gz;
-use crate::controllers::source::{Artifact, ArtifactStore};
+use crate::controllers::source::{Artifact, SourceStorage, local_git_histories};
 use crate::model::depends::{self, DependsOnView};
 use crate::model::trace::{self, Trace};
 use crate::model::tree::{self, HealthTree, ObjectIndex, ObjectRef};
@@ -192,7 +192,7 @@ pub async fn kustomization_tree(
     if let Some(src) = source
         && let Some(commit) = source_commit(src, local.clone()).await
     {
-        value.set_source_commit(&commit, now_unix());
+        value.set_source_commit(&commit, crate::model::time::now_unix());
     }
     Ok(Fetched { value, warnings })
 }
@@ -214,41 +214,23 @@ async fn source_commit(source: Value, local: LocalData) -> Option<tree::CommitIn
 }
 
 /// Where a copy of a GitRepository's history may be on this machine: its `file://` remote, and the
-/// fetch cache the bundled reconciler keeps for it (`<data_dir>/<context>/git/<ns>/<name>/git-cache`,
-/// the layout `controllers::bundle` gives the GitRepository reconciler).
+/// fetch cache the bundled reconciler keeps for it when it runs here with `data_dir`.
 pub fn local_repositories(source: &Value, context: &str, data_dir: Option<&Path>) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if source.get("kind").and_then(Value::as_str) != Some("GitRepository") {
-        return out;
+    let text = |p: &str| source.pointer(p).and_then(Value::as_str);
+    if text("/kind") != Some("GitRepository") {
+        return Vec::new();
     }
-    let url = source
-        .pointer("/spec/url")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if let Some(path) = crate::controllers::source::git_local::local_path(url) {
-        out.push(path);
-    }
-    let ns = source
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str);
-    let name = source.pointer("/metadata/name").and_then(Value::as_str);
-    if let (Some(dir), Some(ns), Some(name)) = (data_dir, ns, name)
-        && !url.is_empty()
-    {
-        let work_dir = crate::controllers::bundle::cluster_data_dir(dir, context)
-            .join("git")
-            .join(ns)
-            .join(name);
-        out.push(crate::controllers::source::git::cache_dir(&work_dir, url));
-    }
-    out
-}
-
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    let (ns, name) = (text("/metadata/namespace"), text("/metadata/name"));
+    // The fetch cache is per object: without a namespace and name there is none to look in.
+    let storage = data_dir
+        .filter(|_| ns.is_some() && name.is_some())
+        .map(|d| SourceStorage::new(d, context));
+    local_git_histories(
+        storage.as_ref(),
+        ns.unwrap_or(""),
+        name.unwrap_or(""),
+        text("/spec/url").unwrap_or(""),
+    )
 }
 
 /// The health tree of an Argo CD Application; live objects are read from the same cluster for
@@ -558,10 +540,7 @@ pub async fn kustomization_diff(
             let mut why = Vec::new();
             let mut done = false;
             if let Some(data_dir) = data_dir {
-                let store = ArtifactStore::new(
-                    crate::controllers::bundle::cluster_data_dir(data_dir, context)
-                        .join("artifacts"),
-                );
+                let store = SourceStorage::new(data_dir, context).artifact_store();
                 match store.extract(&artifact, &dir) {
                     Ok(()) => done = true,
                     Err(e) => why.push(format!("not in {}: {e}", store.root().display())),
@@ -619,14 +598,15 @@ mod tests {
             "spec": {"url": "https://example.com/org/repo.git"}
         });
         let dirs = local_repositories(&src, "arn:aws/prod", Some(Path::new("/data")));
-        let work = crate::controllers::bundle::cluster_data_dir(Path::new("/data"), "arn:aws/prod")
-            .join("git/flux-system/repo");
         assert_eq!(
             dirs,
-            vec![crate::controllers::source::git::cache_dir(
-                &work,
-                "https://example.com/org/repo.git"
-            )]
+            vec![
+                SourceStorage::new(Path::new("/data"), "arn:aws/prod").git_cache(
+                    "flux-system",
+                    "repo",
+                    "https://example.com/org/repo.git"
+                )
+            ]
         );
         let file = json!({"kind": "GitRepository", "spec": {"url": "file:///srv/demo.git"}});
         assert_eq!(

@@ -884,7 +884,7 @@ fn open_cache_with(work_dir: &Path, commit: &str) -> Result<gix::Repository, Aut
     let fail = |m: String| retry("GitOperationFailed", m);
     let id = gix::ObjectId::from_hex(commit.as_bytes())
         .map_err(|e| fail(format!("bad commit id {commit}: {e}")))?;
-    let cache = work_dir.join("git-cache");
+    let cache = crate::controllers::source::git::cache_root(work_dir);
     let entries = std::fs::read_dir(&cache)
         .map_err(|e| fail(format!("cannot list {}: {e}", cache.display())))?;
     for entry in entries.flatten() {

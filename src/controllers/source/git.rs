@@ -23,6 +23,7 @@ use thiserror::Error;
 use super::git_auth::{GitAuth, GitCredentials, SshAuth};
 use super::git_local;
 use super::git_ref::{GitRef, ResolvedRef, revision_string};
+use crate::model::error_text::error_chain;
 use crate::model::semver::{Constraints, Version, parse_tag};
 
 /// A failed git operation; [`GitError::reason`] gives the Flux condition reason.
@@ -190,11 +191,16 @@ pub fn validate_url(url: &str) -> Result<(), GitError> {
     Ok(())
 }
 
+/// The directory under a work directory holding its bare cache repositories, one per URL.
+pub fn cache_root(work_dir: &Path) -> PathBuf {
+    work_dir.join("git-cache")
+}
+
 /// The bare cache repository of `url` under a GitRepository's work directory (named after the URL).
 pub fn cache_dir(work_dir: &Path, url: &str) -> PathBuf {
     let digest = Sha256::digest(url.as_bytes());
     let name: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
-    work_dir.join("git-cache").join(format!("{name}.git"))
+    cache_root(work_dir).join(format!("{name}.git"))
 }
 
 /// Fetches `git_ref` of `url` into the cache under `work_dir` and checks the commit out into a
@@ -324,20 +330,6 @@ fn install_tls_provider() {
         // Err means another provider is already the process default, which is fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
-}
-
-/// Joins an error and its sources into one line.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
 }
 
 fn looks_like_auth_failure(message: &str) -> bool {

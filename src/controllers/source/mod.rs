@@ -21,4 +21,6 @@ pub use exclusions::{ExclusionError, Exclusions, IgnorePattern};
 pub use git::{Checkout, GitError, RemoteHead, fetch, fetch_async, remote_head, validate_url};
 pub use git_auth::{AuthError, GitAuth, GitCredentials, SshAuth};
 pub use git_ref::{GitRef, GitRefError, ResolvedRef, revision_string};
-pub use storage::{StorageError, StorageServer};
+pub use storage::{
+    SourceStorage, StorageError, StorageServer, cluster_dir_name, local_git_histories,
+};

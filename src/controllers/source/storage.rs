@@ -1,5 +1,11 @@
-//! The artifact storage server (source-controller's `--storage-addr`): serves every cluster's
-//! artifact store read-only over HTTP, so `status.artifact.url` is a real download address.
+//! Where source data lives on this machine, and the artifact storage server.
+//!
+//! [`SourceStorage`] is the one place that knows the on-disk layout of a cluster's sources under
+//! the controller's data directory (artifact store, GitRepository fetch caches); everything else
+//! (the console's views, the image decisions, the controller wiring) asks it.
+//!
+//! The storage server (source-controller's `--storage-addr`) serves every cluster's artifact store
+//! read-only over HTTP, so `status.artifact.url` is a real download address.
 //!
 //! `GET`/`HEAD /<cluster dir>/<artifact path>` answers with the file under
 //! `<data dir>/<cluster dir>/artifacts/<artifact path>`. Only the cluster directories the server
@@ -20,6 +26,99 @@ use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use thiserror::Error;
 use tokio::io::AsyncReadExt;
+
+use super::artifact::ArtifactStore;
+
+/// One cluster's source data under the controller's data directory:
+/// `<data dir>/<cluster dir>/artifacts/` (the artifact store, served under `/<cluster dir>/`) and
+/// `<data dir>/<cluster dir>/git/<namespace>/<name>/` (a GitRepository's work directory: its
+/// fetch cache and checkouts). Other controllers keep their data beside it in the cluster directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceStorage {
+    cluster_dir: PathBuf,
+}
+
+impl SourceStorage {
+    /// The storage of cluster (kubeconfig context) `cluster` under `data_dir`.
+    pub fn new(data_dir: &Path, cluster: &str) -> SourceStorage {
+        SourceStorage {
+            cluster_dir: data_dir.join(cluster_dir_name(cluster)),
+        }
+    }
+
+    /// The storage whose cluster directory is `cluster_dir` (already chosen by the caller).
+    pub fn in_cluster_dir(cluster_dir: impl Into<PathBuf>) -> SourceStorage {
+        SourceStorage {
+            cluster_dir: cluster_dir.into(),
+        }
+    }
+
+    /// The cluster's data directory.
+    pub fn cluster_dir(&self) -> &Path {
+        &self.cluster_dir
+    }
+
+    /// The cluster's artifact store.
+    pub fn artifact_store(&self) -> ArtifactStore {
+        ArtifactStore::new(self.cluster_dir.join("artifacts"))
+    }
+
+    /// The directory holding every GitRepository's work directory (the reconciler's `work_dir`).
+    pub fn git_root(&self) -> PathBuf {
+        self.cluster_dir.join("git")
+    }
+
+    /// The work directory of GitRepository `namespace/name`.
+    pub fn git_work_dir(&self, namespace: &str, name: &str) -> PathBuf {
+        self.git_root().join(namespace).join(name)
+    }
+
+    /// The fetch cache (a bare repository) the reconciler keeps for GitRepository `namespace/name`
+    /// fetching `url`.
+    pub fn git_cache(&self, namespace: &str, name: &str, url: &str) -> PathBuf {
+        super::git::cache_dir(&self.git_work_dir(namespace, name), url)
+    }
+}
+
+/// Where a copy of GitRepository `namespace/name`'s history may be on this machine: its `file://`
+/// remote, and the fetch cache in `storage` (when this machine runs the reconciler).
+pub fn local_git_histories(
+    storage: Option<&SourceStorage>,
+    namespace: &str,
+    name: &str,
+    url: &str,
+) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(path) = super::git_local::local_path(url) {
+        out.push(path);
+    }
+    if let Some(storage) = storage
+        && !url.is_empty()
+    {
+        out.push(storage.git_cache(namespace, name, url));
+    }
+    out
+}
+
+/// A cluster (context) name as a directory name: contexts may contain `/` or `:`. Also the
+/// cluster's path prefix on the storage server.
+pub fn cluster_dir_name(cluster: &str) -> String {
+    let s: String = cluster
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s == "." || s == ".." {
+        "_".to_string()
+    } else {
+        s
+    }
+}
 
 /// Bytes read from an artifact per body chunk.
 const CHUNK: usize = 64 * 1024;
@@ -295,6 +394,43 @@ async fn serve(State(stores): State<Stores>, method: Method, uri: Uri) -> Respon
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn context_names_become_safe_directories() {
+        assert_eq!(cluster_dir_name("dev"), "dev");
+        assert_eq!(cluster_dir_name("arn:aws:eks/prod"), "arn_aws_eks_prod");
+        assert_eq!(cluster_dir_name(".."), "_");
+    }
+
+    #[test]
+    fn source_storage_layout() {
+        let s = SourceStorage::new(Path::new("/data"), "arn:aws/prod");
+        assert_eq!(s.cluster_dir(), Path::new("/data/arn_aws_prod"));
+        assert_eq!(
+            s.artifact_store().root(),
+            Path::new("/data/arn_aws_prod/artifacts")
+        );
+        assert_eq!(s.git_root(), Path::new("/data/arn_aws_prod/git"));
+        let url = "https://example.com/org/repo.git";
+        let cache = s.git_cache("flux-system", "repo", url);
+        assert!(
+            cache.starts_with("/data/arn_aws_prod/git/flux-system/repo/git-cache"),
+            "{}",
+            cache.display()
+        );
+        assert_eq!(
+            local_git_histories(Some(&s), "flux-system", "repo", url),
+            vec![cache]
+        );
+        assert_eq!(
+            local_git_histories(Some(&s), "ns", "n", "file:///srv/demo.git"),
+            vec![
+                PathBuf::from("/srv/demo.git"),
+                s.git_cache("ns", "n", "file:///srv/demo.git")
+            ]
+        );
+        assert!(local_git_histories(None, "ns", "n", "").is_empty());
+    }
 
     fn parsed(p: &str) -> Result<(String, Vec<String>), PathRefused> {
         parse_request_path(p).map(|r| (r.cluster_dir, r.path))

@@ -24,7 +24,8 @@ use crate::controllers::image::registry::{
 };
 use crate::controllers::image::repository::{exclusion_list, filter_and_sort};
 use crate::controllers::image::setters::{SetterField, marked_values, parse_setter};
-use crate::controllers::source::artifact::{self, Artifact, ArtifactStore};
+use crate::controllers::source::SourceStorage;
+use crate::controllers::source::artifact::{self, Artifact};
 use crate::model::kinds::KindInfo;
 use crate::model::selector::LabelSelector;
 use crate::views::images::report::{
@@ -889,9 +890,7 @@ async fn read_artifact(
         .ok_or_else(|| format!("GitRepository {ns}/{name} has no artifact yet"))?;
     let mut local_note = String::new();
     if let Some(dir) = &options.data_dir {
-        let store = ArtifactStore::new(
-            crate::controllers::bundle::cluster_data_dir(dir, context).join("artifacts"),
-        );
+        let store = SourceStorage::new(dir, context).artifact_store();
         if let Ok(path) = store.path_of(&artifact.path) {
             if path.is_file() {
                 let bytes = read_file_limited(&path)?;
