@@ -7,7 +7,7 @@ use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::tree::{Format, block_on, connect, gitops_ref};
+use super::connect::{Format, block_on, connect, default_data_dir, gitops_ref};
 use crate::views::diff::{self, live::LiveClient};
 use crate::views::{self, DesiredSource};
 
@@ -59,17 +59,6 @@ pub struct Args {
 pub fn run(args: Args) -> ExitCode {
     block_on("diff", run_diff(args))
 }
-
-/// The controller's default data directory (as `flotilla controller` picks it).
-pub(crate) fn default_data_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .map(|d| d.join("flotilla").join("controller"))
-}
-
-pub use crate::views::local_root;
 
 async fn run_diff(args: Args) -> Result<ExitCode> {
     let (context, client) = connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;

@@ -9,7 +9,8 @@ use crate::model::conditions::format_time;
 use crate::model::health::Health;
 use crate::model::kinds::{KINDS, KindInfo, lookup};
 use crate::model::row::Row;
-use crate::tui::table::{LabelTerm, parse_selector, selector_matches};
+use crate::model::selector::LabelSelector;
+use crate::tui::table::parse_selector;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -203,10 +204,10 @@ pub fn parse_kind(name: &str) -> Result<Option<&'static KindInfo>, String> {
 pub fn select_rows(
     mut rows: Vec<Row>,
     name: Option<&str>,
-    selector: Option<&[LabelTerm]>,
+    selector: Option<&LabelSelector>,
 ) -> Vec<Row> {
     rows.retain(|r| {
-        name.is_none_or(|n| r.name == n) && selector.is_none_or(|s| selector_matches(s, &r.labels))
+        name.is_none_or(|n| r.name == n) && selector.is_none_or(|s| r.labels.satisfy(s))
     });
     rows.sort_by(|a, b| {
         (&a.context, a.kind.kind, &a.namespace, &a.name).cmp(&(
@@ -370,7 +371,7 @@ pub fn run(args: Args) -> ExitCode {
         errors.extend(listing.errors.iter().map(ClusterError::to_string));
         rows.extend(listing.rows);
     }
-    let rows = select_rows(rows, args.name.as_deref(), selector.as_deref());
+    let rows = select_rows(rows, args.name.as_deref(), selector.as_ref());
     if let Some(name) = &args.name
         && rows.is_empty()
     {

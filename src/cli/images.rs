@@ -2,25 +2,14 @@
 //! the Git markers that reference the policy, the automation's last push and the image running in
 //! each context (the console's `i` view, printed).
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::tree::block_on;
-use crate::cluster::{Clients, Contexts, KubeconfigSource};
-use crate::views::images::decisions::{
-    ImageOptions, ImageTarget, default_data_dir, image_decisions_with,
-};
+use super::connect::{Format, block_on, context_name, default_data_dir, load_contexts};
+use crate::cluster::Clients;
+use crate::views::images::decisions::{ImageOptions, ImageTarget, image_decisions_with};
 use crate::views::images::report::render_text;
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// The view as text.
-    Text,
-    /// JSON (the same data the view renders).
-    Json,
-}
 
 /// Arguments of `flotilla images`.
 #[derive(Debug, clap::Args)]
@@ -70,15 +59,8 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 async fn images(args: Args) -> Result<ExitCode> {
-    let source = KubeconfigSource::from_env(args.kubeconfig.as_deref())?;
-    let contexts = Contexts::load(&source)?;
-    let context = match &args.context {
-        Some(c) => c.clone(),
-        None => contexts
-            .current()
-            .map(str::to_string)
-            .ok_or_else(|| anyhow!("the kubeconfig has no current context; pass --context"))?,
-    };
+    let contexts = load_contexts(args.kubeconfig.as_deref())?;
+    let context = context_name(&contexts, args.context.as_deref())?;
     let image_kind = matches!(
         args.kind.to_ascii_lowercase().split('.').next(),
         Some(

@@ -3,6 +3,7 @@
 pub mod apiserver;
 pub mod build;
 pub mod config;
+pub mod connect;
 pub mod console;
 pub mod controller;
 pub mod demo;

@@ -5,7 +5,7 @@ use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::tree::{block_on, connect};
+use super::connect::{block_on, connect};
 use crate::model::trace;
 use crate::model::tree::ObjectRef;
 use crate::views::diff::live::LiveClient;

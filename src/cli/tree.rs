@@ -1,13 +1,13 @@
 //! `flotilla tree`: the health tree of a Kustomization or an Argo CD Application, or the dependsOn
 //! chains of a Kustomization, printed from the live cluster.
 
-use anyhow::{Context, Result, anyhow};
-use std::path::{Path, PathBuf};
+use anyhow::Result;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::cluster::{Contexts, KubeconfigSource};
+use super::connect::{Format, block_on, connect, default_data_dir, gitops_ref, warn};
 use crate::model::depends;
-use crate::model::tree::{self, HealthTree, ObjectRef};
+use crate::model::tree::{self, HealthTree};
 use crate::views;
 use crate::views::diff::live::LiveClient;
 
@@ -26,15 +26,6 @@ pub enum TreeKind {
     /// A Kustomization's dependsOn chain, reverse chain and blocker.
     #[value(alias = "dependson")]
     Deps,
-}
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Indented text like `flux tree`.
-    Text,
-    /// JSON (the same data a view renders).
-    Json,
 }
 
 /// Arguments of `flotilla tree`.
@@ -74,76 +65,6 @@ pub fn run(args: Args) -> ExitCode {
     block_on("tree", tree(args))
 }
 
-/// Runs a CLI future on a fresh runtime; prints its error and exits 2 on failure.
-pub(crate) fn block_on<F>(command: &str, fut: F) -> ExitCode
-where
-    F: std::future::Future<Output = Result<ExitCode>>,
-{
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("flotilla {command}: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match runtime.block_on(fut) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("flotilla {command}: {e:#}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-/// A client for `context` (else the kubeconfig's current context) and the context's name.
-pub(crate) async fn connect(
-    kubeconfig: Option<&Path>,
-    context: Option<&str>,
-) -> Result<(String, kube::Client)> {
-    let source = KubeconfigSource::from_env(kubeconfig)?;
-    let contexts = Contexts::load(&source)?;
-    let name = match context {
-        Some(c) => c.to_string(),
-        None => contexts
-            .current()
-            .map(str::to_string)
-            .ok_or_else(|| anyhow!("the kubeconfig has no current context; pass --context"))?,
-    };
-    if !contexts.names().contains(&name) {
-        return Err(anyhow!(
-            "context {name} is not in the kubeconfig (known: {})",
-            contexts.names().join(", ")
-        ));
-    }
-    let options = kube::config::KubeConfigOptions {
-        context: Some(name.clone()),
-        ..Default::default()
-    };
-    let mut config = kube::Config::from_custom_kubeconfig(contexts.kubeconfig().clone(), &options)
-        .await
-        .with_context(|| format!("context {name}: cannot build a client configuration"))?;
-    config.connect_timeout = Some(std::time::Duration::from_secs(5));
-    let client = kube::Client::try_from(config)
-        .with_context(|| format!("context {name}: cannot build a client"))?;
-    Ok((name, client))
-}
-
-/// The identity of a GitOps object by its registry kind.
-pub(crate) fn gitops_ref(kind: &str, namespace: &str, name: &str) -> Result<ObjectRef> {
-    Ok(views::gitops_ref(kind, namespace, name, None)?)
-}
-
-/// Prints the read failures met while building a view (the objects show as missing).
-pub(crate) fn warn(warnings: &[String]) {
-    for w in warnings {
-        eprintln!("warning: {w}");
-    }
-}
-
 /// The health tree of a Kustomization, fetched from the cluster (read failures on stderr).
 pub async fn kustomization_health_tree(
     live: &LiveClient,
@@ -174,7 +95,7 @@ async fn tree(args: Args) -> Result<ExitCode> {
     let live = LiveClient::new(client);
     let local = views::LocalData {
         context,
-        data_dir: args.data_dir.clone().or_else(super::diff::default_data_dir),
+        data_dir: args.data_dir.clone().or_else(default_data_dir),
     };
     let default_ns = match args.kind {
         TreeKind::App => "argocd",

@@ -1,7 +1,14 @@
 //! The kind registry: one table describing every GitOps kind flotilla knows.
 //!
 //! Everything that needs to know about a GitOps kind — the embedded server's preinstalled CRDs, the
-//! console's views and aliases, the reconciler's watches — reads it from [`KINDS`].
+//! console's views, aliases, columns, cells and detail essentials, the reconciler's watches — reads it
+//! from [`KINDS`]; adding a kind means adding one entry here. Code that means one particular kind names
+//! it ([`GIT_REPOSITORY`], [`KUSTOMIZATION`], …) instead of looking it up by string.
+
+pub mod cells;
+
+pub use cells::CellColumn;
+use serde_json::Value;
 
 /// Whether objects of a kind live in a namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +41,11 @@ pub struct PrinterColumn {
     pub priority: u32,
 }
 
+/// A detail-view field: its label and the JSON path it is read from.
+pub type Essential = (&'static str, &'static [&'static str]);
+
 /// One GitOps kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct KindInfo {
     /// The Kind, e.g. `Kustomization`.
     pub kind: &'static str,
@@ -57,7 +67,29 @@ pub struct KindInfo {
     pub family: Family,
     /// Printer columns after NAME, in order.
     pub columns: &'static [PrinterColumn],
+    /// The name in the merged views' KIND column (short enough for it).
+    pub short: &'static str,
+    /// The console table's per-kind columns (in a one-kind view), in order.
+    pub cells: &'static [CellColumn],
+    /// Spec (and status) fields worth showing in the detail view.
+    pub essentials: &'static [Essential],
+    /// Reads the REVISION cell.
+    pub revision: fn(&Value) -> Option<String>,
+    /// A status timestamp that also counts as a reconcile (empty: only the Ready transition).
+    pub last_run: &'static [&'static str],
+    /// Whether `spec.dependsOn` orders this kind (Kustomization, HelmRelease).
+    pub depends_on: bool,
 }
+
+/// Kinds are equal by group and Kind (the registry has one entry per pair; the fn pointers are not
+/// compared, their addresses are not meaningful).
+impl PartialEq for KindInfo {
+    fn eq(&self, other: &KindInfo) -> bool {
+        self.group == other.group && self.kind == other.kind
+    }
+}
+
+impl Eq for KindInfo {}
 
 impl KindInfo {
     /// The preferred (storage) version.
@@ -138,6 +170,19 @@ const ARGO: &str = "argoproj.io";
 pub const KINDS: &[KindInfo] = &[
     KindInfo {
         kind: "GitRepository",
+        short: "GitRepository",
+        cells: &[cells::URL, cells::GIT_REF],
+        essentials: &[
+            ("url", &["spec", "url"]),
+            ("ref", &["spec", "ref"]),
+            ("interval", &["spec", "interval"]),
+            ("secretRef", &["spec", "secretRef", "name"]),
+            ("suspend", &["spec", "suspend"]),
+            ("artifact", &["status", "artifact", "revision"]),
+        ],
+        revision: cells::artifact_revision,
+        last_run: &["status", "artifact", "lastUpdateTime"],
+        depends_on: false,
         group: SOURCE,
         versions: FLUX_V1,
         plural: "gitrepositories",
@@ -150,6 +195,18 @@ pub const KINDS: &[KindInfo] = &[
     },
     KindInfo {
         kind: "OCIRepository",
+        short: "OCIRepo",
+        cells: &[cells::URL, cells::OCI_REF],
+        essentials: &[
+            ("url", &["spec", "url"]),
+            ("ref", &["spec", "ref"]),
+            ("interval", &["spec", "interval"]),
+            ("suspend", &["spec", "suspend"]),
+            ("artifact", &["status", "artifact", "revision"]),
+        ],
+        revision: cells::artifact_revision,
+        last_run: &["status", "artifact", "lastUpdateTime"],
+        depends_on: false,
         group: SOURCE,
         versions: FLUX_V1,
         plural: "ocirepositories",
@@ -162,6 +219,17 @@ pub const KINDS: &[KindInfo] = &[
     },
     KindInfo {
         kind: "HelmRepository",
+        short: "HelmRepo",
+        cells: &[cells::URL],
+        essentials: &[
+            ("url", &["spec", "url"]),
+            ("type", &["spec", "type"]),
+            ("interval", &["spec", "interval"]),
+            ("suspend", &["spec", "suspend"]),
+        ],
+        revision: cells::artifact_revision,
+        last_run: &["status", "artifact", "lastUpdateTime"],
+        depends_on: false,
         group: SOURCE,
         versions: FLUX_V1,
         plural: "helmrepositories",
@@ -174,6 +242,18 @@ pub const KINDS: &[KindInfo] = &[
     },
     KindInfo {
         kind: "HelmChart",
+        short: "HelmChart",
+        cells: &[cells::CHART, cells::CHART_VERSION, cells::CHART_SOURCE],
+        essentials: &[
+            ("chart", &["spec", "chart"]),
+            ("version", &["spec", "version"]),
+            ("source", &["spec", "sourceRef"]),
+            ("interval", &["spec", "interval"]),
+            ("artifact", &["status", "artifact", "revision"]),
+        ],
+        revision: cells::artifact_revision,
+        last_run: &["status", "artifact", "lastUpdateTime"],
+        depends_on: false,
         group: SOURCE,
         versions: FLUX_V1,
         plural: "helmcharts",
@@ -194,6 +274,17 @@ pub const KINDS: &[KindInfo] = &[
     },
     KindInfo {
         kind: "Bucket",
+        short: "Bucket",
+        cells: &[cells::ENDPOINT, cells::BUCKET],
+        essentials: &[
+            ("endpoint", &["spec", "endpoint"]),
+            ("bucketName", &["spec", "bucketName"]),
+            ("provider", &["spec", "provider"]),
+            ("interval", &["spec", "interval"]),
+        ],
+        revision: cells::artifact_revision,
+        last_run: &["status", "artifact", "lastUpdateTime"],
+        depends_on: false,
         group: SOURCE,
         versions: FLUX_V1,
         plural: "buckets",
@@ -206,6 +297,27 @@ pub const KINDS: &[KindInfo] = &[
     },
     KindInfo {
         kind: "Kustomization",
+        short: "Kustomization",
+        cells: &[cells::SOURCE_REF, cells::PATH],
+        essentials: &[
+            ("source", &["spec", "sourceRef"]),
+            ("path", &["spec", "path"]),
+            ("interval", &["spec", "interval"]),
+            ("prune", &["spec", "prune"]),
+            ("targetNamespace", &["spec", "targetNamespace"]),
+            ("dependsOn", &["spec", "dependsOn"]),
+            ("wait", &["spec", "wait"]),
+            ("timeout", &["spec", "timeout"]),
+            ("suspend", &["spec", "suspend"]),
+            ("lastAppliedRevision", &["status", "lastAppliedRevision"]),
+            (
+                "lastAttemptedRevision",
+                &["status", "lastAttemptedRevision"],
+            ),
+        ],
+        revision: cells::applied_revision,
+        last_run: &[],
+        depends_on: true,
         group: "kustomize.toolkit.fluxcd.io",
         versions: FLUX_V1,
         plural: "kustomizations",
@@ -218,6 +330,27 @@ pub const KINDS: &[KindInfo] = &[
     },
     KindInfo {
         kind: "HelmRelease",
+        short: "HelmRelease",
+        cells: &[cells::RELEASE_CHART, cells::RELEASE_VERSION],
+        essentials: &[
+            ("chart", &["spec", "chart", "spec", "chart"]),
+            ("version", &["spec", "chart", "spec", "version"]),
+            ("source", &["spec", "chart", "spec", "sourceRef"]),
+            ("chartRef", &["spec", "chartRef"]),
+            ("releaseName", &["spec", "releaseName"]),
+            ("targetNamespace", &["spec", "targetNamespace"]),
+            ("interval", &["spec", "interval"]),
+            ("dependsOn", &["spec", "dependsOn"]),
+            ("suspend", &["spec", "suspend"]),
+            (
+                "lastAttemptedRevision",
+                &["status", "lastAttemptedRevision"],
+            ),
+            ("failures", &["status", "failures"]),
+        ],
+        revision: cells::release_revision,
+        last_run: &[],
+        depends_on: true,
         group: "helm.toolkit.fluxcd.io",
         versions: &["v2", "v2beta2"],
         plural: "helmreleases",
@@ -230,6 +363,16 @@ pub const KINDS: &[KindInfo] = &[
     },
     KindInfo {
         kind: "ImageRepository",
+        short: "ImageRepo",
+        cells: &[cells::IMAGE, cells::TAGS],
+        essentials: &[
+            ("image", &["spec", "image"]),
+            ("interval", &["spec", "interval"]),
+            ("lastScan", &["status", "lastScanResult"]),
+        ],
+        revision: cells::scan_revision,
+        last_run: &["status", "lastScanResult", "scanTime"],
+        depends_on: false,
         group: IMAGE,
         versions: FLUX_V1,
         plural: "imagerepositories",
@@ -249,6 +392,17 @@ pub const KINDS: &[KindInfo] = &[
     },
     KindInfo {
         kind: "ImagePolicy",
+        short: "ImagePolicy",
+        cells: &[cells::LATEST_IMAGE],
+        essentials: &[
+            ("imageRepositoryRef", &["spec", "imageRepositoryRef"]),
+            ("policy", &["spec", "policy"]),
+            ("latestRef", &["status", "latestRef"]),
+            ("latestImage", &["status", "latestImage"]),
+        ],
+        revision: cells::latest_tag,
+        last_run: &[],
+        depends_on: false,
         group: IMAGE,
         versions: FLUX_V1,
         plural: "imagepolicies",
@@ -267,6 +421,18 @@ pub const KINDS: &[KindInfo] = &[
     },
     KindInfo {
         kind: "ImageUpdateAutomation",
+        short: "ImageUpdAuto",
+        cells: &[cells::SOURCE_REF],
+        essentials: &[
+            ("source", &["spec", "sourceRef"]),
+            ("push", &["spec", "git", "push"]),
+            ("update", &["spec", "update"]),
+            ("interval", &["spec", "interval"]),
+            ("lastPushCommit", &["status", "lastPushCommit"]),
+        ],
+        revision: cells::observed_source_revision,
+        last_run: &["status", "lastAutomationRunTime"],
+        depends_on: false,
         group: IMAGE,
         versions: FLUX_V1,
         plural: "imageupdateautomations",
@@ -284,6 +450,16 @@ pub const KINDS: &[KindInfo] = &[
     },
     KindInfo {
         kind: "Alert",
+        short: "Alert",
+        cells: &[],
+        essentials: &[
+            ("providerRef", &["spec", "providerRef"]),
+            ("eventSeverity", &["spec", "eventSeverity"]),
+            ("eventSources", &["spec", "eventSources"]),
+        ],
+        revision: cells::no_revision,
+        last_run: &[],
+        depends_on: false,
         group: NOTIFICATION,
         versions: &["v1beta3", "v1beta2"],
         plural: "alerts",
@@ -296,6 +472,16 @@ pub const KINDS: &[KindInfo] = &[
     },
     KindInfo {
         kind: "Provider",
+        short: "Provider",
+        cells: &[],
+        essentials: &[
+            ("type", &["spec", "type"]),
+            ("channel", &["spec", "channel"]),
+            ("address", &["spec", "address"]),
+        ],
+        revision: cells::no_revision,
+        last_run: &[],
+        depends_on: false,
         group: NOTIFICATION,
         versions: &["v1beta3", "v1beta2"],
         plural: "providers",
@@ -308,6 +494,16 @@ pub const KINDS: &[KindInfo] = &[
     },
     KindInfo {
         kind: "Receiver",
+        short: "Receiver",
+        cells: &[],
+        essentials: &[
+            ("type", &["spec", "type"]),
+            ("resources", &["spec", "resources"]),
+            ("webhookPath", &["status", "webhookPath"]),
+        ],
+        revision: cells::no_revision,
+        last_run: &[],
+        depends_on: false,
         group: NOTIFICATION,
         versions: FLUX_V1,
         plural: "receivers",
@@ -320,6 +516,27 @@ pub const KINDS: &[KindInfo] = &[
     },
     KindInfo {
         kind: "Application",
+        short: "Application",
+        cells: &[
+            cells::SYNC,
+            cells::HEALTH,
+            cells::PROJECT,
+            cells::DESTINATION,
+        ],
+        essentials: &[
+            ("project", &["spec", "project"]),
+            ("source", &["spec", "source"]),
+            ("sources", &["spec", "sources"]),
+            ("destination", &["spec", "destination"]),
+            ("syncPolicy", &["spec", "syncPolicy"]),
+            ("sync", &["status", "sync", "status"]),
+            ("health", &["status", "health", "status"]),
+            ("operation", &["status", "operationState", "phase"]),
+            ("operationMessage", &["status", "operationState", "message"]),
+        ],
+        revision: cells::sync_revision,
+        last_run: &["status", "reconciledAt"],
+        depends_on: false,
         group: ARGO,
         versions: &["v1alpha1"],
         plural: "applications",
@@ -337,6 +554,16 @@ pub const KINDS: &[KindInfo] = &[
     },
     KindInfo {
         kind: "ApplicationSet",
+        short: "AppSet",
+        cells: &[],
+        essentials: &[
+            ("generators", &["spec", "generators"]),
+            ("template", &["spec", "template", "metadata", "name"]),
+            ("syncPolicy", &["spec", "syncPolicy"]),
+        ],
+        revision: cells::no_revision,
+        last_run: &[],
+        depends_on: false,
         group: ARGO,
         versions: &["v1alpha1"],
         plural: "applicationsets",
@@ -349,6 +576,15 @@ pub const KINDS: &[KindInfo] = &[
     },
     KindInfo {
         kind: "AppProject",
+        short: "AppProject",
+        cells: &[],
+        essentials: &[
+            ("sourceRepos", &["spec", "sourceRepos"]),
+            ("destinations", &["spec", "destinations"]),
+        ],
+        revision: cells::no_revision,
+        last_run: &[],
+        depends_on: false,
         group: ARGO,
         versions: &["v1alpha1"],
         plural: "appprojects",
@@ -361,9 +597,51 @@ pub const KINDS: &[KindInfo] = &[
     },
 ];
 
+// Named entries of [`KINDS`], in its order (a test checks each name against its entry).
+/// Flux `GitRepository`.
+pub const GIT_REPOSITORY: &KindInfo = &KINDS[0];
+/// Flux `OCIRepository`.
+pub const OCI_REPOSITORY: &KindInfo = &KINDS[1];
+/// Flux `HelmRepository`.
+pub const HELM_REPOSITORY: &KindInfo = &KINDS[2];
+/// Flux `HelmChart`.
+pub const HELM_CHART: &KindInfo = &KINDS[3];
+/// Flux `Bucket`.
+pub const BUCKET: &KindInfo = &KINDS[4];
+/// Flux `Kustomization`.
+pub const KUSTOMIZATION: &KindInfo = &KINDS[5];
+/// Flux `HelmRelease`.
+pub const HELM_RELEASE: &KindInfo = &KINDS[6];
+/// Flux `ImageRepository`.
+pub const IMAGE_REPOSITORY: &KindInfo = &KINDS[7];
+/// Flux `ImagePolicy`.
+pub const IMAGE_POLICY: &KindInfo = &KINDS[8];
+/// Flux `ImageUpdateAutomation`.
+pub const IMAGE_UPDATE_AUTOMATION: &KindInfo = &KINDS[9];
+/// Flux `Alert`.
+pub const ALERT: &KindInfo = &KINDS[10];
+/// Flux `Provider`.
+pub const PROVIDER: &KindInfo = &KINDS[11];
+/// Flux `Receiver`.
+pub const RECEIVER: &KindInfo = &KINDS[12];
+/// Argo CD `Application`.
+pub const APPLICATION: &KindInfo = &KINDS[13];
+/// Argo CD `ApplicationSet`.
+pub const APPLICATION_SET: &KindInfo = &KINDS[14];
+/// Argo CD `AppProject`.
+pub const APP_PROJECT: &KindInfo = &KINDS[15];
+
 /// Looks a kind up by any of its names (kind, plural, singular, short name, alias; case-insensitive).
 pub fn lookup(name: &str) -> Option<&'static KindInfo> {
     KINDS.iter().find(|k| k.matches(name))
+}
+
+/// The KIND-column name of a Kind (`ImageUpdateAutomation` → `ImageUpdAuto`); unknown kinds as given.
+pub fn short_name(kind: &str) -> &str {
+    KINDS
+        .iter()
+        .find(|k| k.kind == kind)
+        .map_or(kind, |k| k.short)
 }
 
 /// Looks a kind up by API group and Kind.
@@ -405,6 +683,42 @@ mod tests {
             "ImagePolicy"
         );
         assert!(lookup("deployment").is_none());
+    }
+
+    #[test]
+    fn named_entries_are_the_kinds_they_name() {
+        let named = [
+            (GIT_REPOSITORY, "GitRepository"),
+            (OCI_REPOSITORY, "OCIRepository"),
+            (HELM_REPOSITORY, "HelmRepository"),
+            (HELM_CHART, "HelmChart"),
+            (BUCKET, "Bucket"),
+            (KUSTOMIZATION, "Kustomization"),
+            (HELM_RELEASE, "HelmRelease"),
+            (IMAGE_REPOSITORY, "ImageRepository"),
+            (IMAGE_POLICY, "ImagePolicy"),
+            (IMAGE_UPDATE_AUTOMATION, "ImageUpdateAutomation"),
+            (ALERT, "Alert"),
+            (PROVIDER, "Provider"),
+            (RECEIVER, "Receiver"),
+            (APPLICATION, "Application"),
+            (APPLICATION_SET, "ApplicationSet"),
+            (APP_PROJECT, "AppProject"),
+        ];
+        assert_eq!(named.len(), KINDS.len(), "every kind has a name");
+        for (info, kind) in named {
+            assert_eq!(info.kind, kind);
+        }
+        assert_eq!(APPLICATION.group, "argoproj.io");
+        assert!(KUSTOMIZATION.depends_on && HELM_RELEASE.depends_on);
+        assert!(KINDS.iter().filter(|k| k.depends_on).count() == 2);
+    }
+
+    #[test]
+    fn short_names_fit_the_kind_column() {
+        for k in KINDS {
+            assert!(k.short.len() <= 14, "{}", k.short);
+        }
     }
 
     #[test]

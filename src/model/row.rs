@@ -4,10 +4,11 @@
 //! object — because the console keeps 10,000 of them across contexts. Everything is read tolerantly:
 //! a malformed object still yields a Row whose unreadable cells are empty and whose health is Unknown.
 
-use super::conditions::field::{at, bool_at, group, i64_at, kind, str_at};
+use super::conditions::field::{at, bool_at, group, kind, str_at};
 use super::conditions::{self, ConditionStatus, parse_time};
 use super::health::{self, ArgoHealth, DetailedStatus, Health, SyncStatus};
-use super::kinds::{KindInfo, by_group_kind};
+pub use super::kinds::cells::short_revision;
+use super::kinds::{self, KindInfo, by_group_kind};
 use serde_json::Value;
 
 /// The Store key of a row: (context, kind, namespace, name).
@@ -41,92 +42,6 @@ pub enum AutoSync {
     Disabled,
     /// No `syncPolicy.automated` block: manual sync only.
     Manual,
-}
-
-/// The per-kind cells of a row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KindCells {
-    /// Kustomization: source as `Kind/ns/name`, and `spec.path`.
-    Kustomization {
-        /// `GitRepository/flux-system/podinfo`.
-        source: String,
-        /// `spec.path` (`./` when unset).
-        path: String,
-    },
-    /// GitRepository: URL and the ref it follows.
-    GitRepository {
-        /// `spec.url`.
-        url: String,
-        /// `branch main`, `tag v1.0.0`, `semver >=1.0.0`, `name refs/pull/1/head`, `commit 1a2b3c4`.
-        git_ref: String,
-    },
-    /// OCIRepository: URL and ref.
-    OciRepository {
-        /// `spec.url`.
-        url: String,
-        /// `tag latest`, `semver ^1`, `digest sha256:…`.
-        oci_ref: String,
-    },
-    /// HelmRepository: URL.
-    HelmRepository {
-        /// `spec.url`.
-        url: String,
-    },
-    /// HelmChart: chart, version constraint and source.
-    HelmChart {
-        /// `spec.chart`.
-        chart: String,
-        /// `spec.version` (`*` when unset).
-        version: String,
-        /// `HelmRepository/name`.
-        source: String,
-    },
-    /// Bucket: endpoint and bucket name.
-    Bucket {
-        /// `spec.endpoint`.
-        endpoint: String,
-        /// `spec.bucketName`.
-        bucket: String,
-    },
-    /// HelmRelease: chart and version.
-    HelmRelease {
-        /// Chart name, or `Kind/ns/name` of a `chartRef`.
-        chart: String,
-        /// Installed chart version, else the requested one.
-        version: String,
-    },
-    /// ImageRepository: image and number of tags found.
-    ImageRepository {
-        /// `spec.image`.
-        image: String,
-        /// `status.lastScanResult.tagCount`.
-        tag_count: Option<i64>,
-    },
-    /// ImagePolicy: the selected image.
-    ImagePolicy {
-        /// `name:tag` from `status.latestRef` (v1) or `status.latestImage` (v1beta2).
-        latest_image: String,
-    },
-    /// ImageUpdateAutomation: source it writes to.
-    ImageUpdateAutomation {
-        /// `GitRepository/ns/name`.
-        source: String,
-    },
-    /// Argo CD Application: sync, health and automation.
-    Application {
-        /// `status.sync.status`.
-        sync: SyncStatus,
-        /// `status.health.status`.
-        health: ArgoHealth,
-        /// Auto-sync state.
-        auto_sync: AutoSync,
-        /// `spec.project`.
-        project: String,
-        /// Destination `server-or-name/namespace`.
-        destination: String,
-    },
-    /// Kinds without extra cells.
-    None,
 }
 
 /// The compact summary of one GitOps object.
@@ -165,8 +80,8 @@ pub struct Row {
     pub created: Option<i64>,
     /// Last reconcile (unix seconds).
     pub last_reconcile: Option<i64>,
-    /// Per-kind cells.
-    pub cells: KindCells,
+    /// Per-kind cells, one per column of `kind.cells`.
+    pub cells: Box<[String]>,
     /// `spec.dependsOn` of Kustomizations and HelmReleases.
     pub depends_on: Vec<ObjectRef>,
     /// `metadata.labels` (for `-l` filters and `flotilla get`).
@@ -217,6 +132,11 @@ impl Labels {
             .map(|i| self.0[i].1.as_ref())
     }
 
+    /// Whether these labels satisfy a label selector.
+    pub fn satisfy(&self, selector: &crate::model::selector::LabelSelector) -> bool {
+        selector.matches_by(|key| self.get(key))
+    }
+
     /// Whether label `key` is set (to any value).
     pub fn contains_key(&self, key: &str) -> bool {
         self.get(key).is_some()
@@ -251,7 +171,7 @@ impl Row {
         let text = |path: &[&str]| str_at(obj, path).unwrap_or("").to_string();
         let namespace = text(&["metadata", "namespace"]);
         let assessment = health::assess(obj);
-        let argo_app = info.kind == "Application" && info.group == "argoproj.io";
+        let argo_app = info == kinds::APPLICATION;
         let (ready, message) = if argo_app {
             argo_ready_and_message(obj, &assessment.message)
         } else {
@@ -279,16 +199,29 @@ impl Row {
             ready,
             reason,
             message,
-            revision: revision(info.kind, obj),
+            revision: (info.revision)(obj).unwrap_or_default(),
             suspended,
             suspended_since,
             created: str_at(obj, &["metadata", "creationTimestamp"]).and_then(parse_time),
-            last_reconcile: last_reconcile(info.kind, obj),
-            cells: cells(info.kind, obj, &namespace),
-            depends_on: depends_on(info.kind, obj, &namespace),
+            last_reconcile: last_reconcile(info, obj),
+            cells: info
+                .cells
+                .iter()
+                .map(|c| (c.value)(obj, &namespace))
+                .collect(),
+            depends_on: depends_on(info, obj, &namespace),
             labels: Labels::from_object(obj),
             namespace,
         })
+    }
+
+    /// The per-kind cells as (column title, value) pairs.
+    pub fn titled_cells(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.kind
+            .cells
+            .iter()
+            .zip(self.cells.iter())
+            .map(|(c, v)| (c.title, v.as_str()))
     }
 
     /// The Store key: (context, kind, namespace, name).
@@ -362,7 +295,8 @@ fn field_set_time(obj: &Value, path: &[&str]) -> Option<i64> {
         .max()
 }
 
-fn auto_sync(obj: &Value) -> AutoSync {
+/// Whether auto-sync is on for an Argo CD Application.
+pub fn auto_sync(obj: &Value) -> AutoSync {
     match at(obj, &["spec", "syncPolicy", "automated"]) {
         // A null `enabled` counts as enabled (Argo CD docs).
         Some(a) if a.is_object() => match bool_at(a, &["enabled"]) {
@@ -373,78 +307,15 @@ fn auto_sync(obj: &Value) -> AutoSync {
     }
 }
 
-/// Shortens a 40/64-hex commit or digest to 7 characters, leaving tags and versions alone.
-pub fn short_revision(rev: &str) -> String {
-    let (prefix, hex) = match rev.rsplit_once(':') {
-        Some((p, h)) => (Some(p), h),
-        None => (None, rev),
-    };
-    if hex.len() >= 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let short = &hex[..7];
-        match prefix {
-            Some(p) => format!("{p}:{short}"),
-            None => short.to_string(),
-        }
-    } else {
-        rev.to_string()
-    }
-}
-
-fn revision(kind: &str, obj: &Value) -> String {
-    let s = |path: &[&str]| str_at(obj, path);
-    let found = match kind {
-        "Kustomization" => s(&["status", "lastAppliedRevision"])
-            .or_else(|| s(&["status", "lastAttemptedRevision"])),
-        "GitRepository" | "OCIRepository" | "Bucket" | "HelmChart" | "HelmRepository" => {
-            s(&["status", "artifact", "revision"])
-        }
-        "HelmRelease" => at(obj, &["status", "history"])
-            .and_then(|h| h.get(0))
-            .and_then(|h| str_at(h, &["chartVersion"]))
-            .or_else(|| s(&["status", "lastAppliedRevision"]))
-            .or_else(|| s(&["status", "lastAttemptedRevision"])),
-        "ImageRepository" => s(&["status", "lastScanResult", "revision"]),
-        "ImagePolicy" => s(&["status", "latestRef", "tag"])
-            .or_else(|| s(&["status", "latestImage"]).and_then(|img| image_tag(img))),
-        "ImageUpdateAutomation" => s(&["status", "observedSourceRevision"]),
-        "Application" => {
-            return s(&["status", "sync", "revision"])
-                .or_else(|| {
-                    at(obj, &["status", "sync", "revisions"])
-                        .and_then(|r| r.get(0))
-                        .and_then(Value::as_str)
-                })
-                .map(short_revision)
-                .unwrap_or_default();
-        }
-        _ => None,
-    };
-    found.unwrap_or("").to_string()
-}
-
-/// The tag of an image reference `name:tag` (a `:` after the last `/`), ignoring any digest.
-fn image_tag(image: &str) -> Option<&str> {
-    let no_digest = image.split('@').next().unwrap_or(image);
-    let last = no_digest.rsplit('/').next().unwrap_or(no_digest);
-    last.rsplit_once(':')
-        .map(|(_, t)| t)
-        .filter(|t| !t.is_empty())
-}
-
-fn last_reconcile(kind: &str, obj: &Value) -> Option<i64> {
+fn last_reconcile(info: &KindInfo, obj: &Value) -> Option<i64> {
     let time = |path: &[&str]| str_at(obj, path).and_then(parse_time);
-    if kind == "Application" {
-        return time(&["status", "reconciledAt"]);
+    if info == kinds::APPLICATION {
+        return time(info.last_run);
     }
     let ready = conditions::ready(obj).and_then(|c| c.last_transition_unix());
-    let extra = match kind {
-        "ImageRepository" => time(&["status", "lastScanResult", "scanTime"]),
-        "ImageUpdateAutomation" => time(&["status", "lastAutomationRunTime"]),
-        "GitRepository" | "OCIRepository" | "Bucket" | "HelmChart" | "HelmRepository" => {
-            time(&["status", "artifact", "lastUpdateTime"])
-        }
-        _ => None,
-    };
+    let extra = (!info.last_run.is_empty())
+        .then(|| time(info.last_run))
+        .flatten();
     // lastHandledReconcileAt is an opaque token; it counts only when it happens to be RFC 3339.
     [ready, extra, time(&["status", "lastHandledReconcileAt"])]
         .into_iter()
@@ -452,151 +323,8 @@ fn last_reconcile(kind: &str, obj: &Value) -> Option<i64> {
         .max()
 }
 
-/// `Kind/ns/name` of a reference object, defaulting kind and namespace.
-fn reference(r: Option<&Value>, default_kind: &str, own_ns: &str) -> String {
-    let Some(r) = r else {
-        return String::new();
-    };
-    let Some(name) = str_at(r, &["name"]) else {
-        return String::new();
-    };
-    let kind = str_at(r, &["kind"]).unwrap_or(default_kind);
-    let ns = str_at(r, &["namespace"]).unwrap_or(own_ns);
-    format!("{kind}/{ns}/{name}")
-}
-
-fn git_ref(r: Option<&Value>) -> String {
-    let Some(r) = r else {
-        return "branch master".to_string();
-    };
-    let get = |k: &str| str_at(r, &[k]);
-    // The order source-controller's clone code checks them in (commit wins, branch is the default).
-    match (
-        get("commit"),
-        get("name"),
-        get("tag"),
-        get("semver"),
-        get("branch"),
-    ) {
-        (Some(c), _, _, _, Some(b)) => format!("branch {b}@{}", short_revision(c)),
-        (Some(c), ..) => format!("commit {}", short_revision(c)),
-        (_, Some(n), ..) => format!("name {n}"),
-        (_, _, Some(t), ..) => format!("tag {t}"),
-        (_, _, _, Some(s), _) => format!("semver {s}"),
-        (_, _, _, _, Some(b)) => format!("branch {b}"),
-        _ => "branch master".to_string(),
-    }
-}
-
-fn oci_ref(r: Option<&Value>) -> String {
-    let get = |k: &str| r.and_then(|r| str_at(r, &[k]));
-    match (get("digest"), get("semver"), get("tag")) {
-        (Some(d), ..) => format!("digest {}", short_revision(d)),
-        (_, Some(s), _) => format!("semver {s}"),
-        (_, _, Some(t)) => format!("tag {t}"),
-        _ => "tag latest".to_string(),
-    }
-}
-
-fn cells(kind: &str, obj: &Value, own_ns: &str) -> KindCells {
-    let text = |path: &[&str]| str_at(obj, path).unwrap_or("").to_string();
-    match kind {
-        "Kustomization" => KindCells::Kustomization {
-            source: reference(at(obj, &["spec", "sourceRef"]), "GitRepository", own_ns),
-            path: str_at(obj, &["spec", "path"]).unwrap_or("./").to_string(),
-        },
-        "GitRepository" => KindCells::GitRepository {
-            url: text(&["spec", "url"]),
-            git_ref: git_ref(at(obj, &["spec", "ref"])),
-        },
-        "OCIRepository" => KindCells::OciRepository {
-            url: text(&["spec", "url"]),
-            oci_ref: oci_ref(at(obj, &["spec", "ref"])),
-        },
-        "HelmRepository" => KindCells::HelmRepository {
-            url: text(&["spec", "url"]),
-        },
-        "HelmChart" => KindCells::HelmChart {
-            chart: text(&["spec", "chart"]),
-            version: str_at(obj, &["spec", "version"]).unwrap_or("*").to_string(),
-            source: match (
-                str_at(obj, &["spec", "sourceRef", "kind"]),
-                str_at(obj, &["spec", "sourceRef", "name"]),
-            ) {
-                (Some(k), Some(n)) => format!("{k}/{n}"),
-                (None, Some(n)) => format!("HelmRepository/{n}"),
-                _ => String::new(),
-            },
-        },
-        "Bucket" => KindCells::Bucket {
-            endpoint: text(&["spec", "endpoint"]),
-            bucket: text(&["spec", "bucketName"]),
-        },
-        "HelmRelease" => helm_release_cells(obj, own_ns),
-        "ImageRepository" => KindCells::ImageRepository {
-            image: text(&["spec", "image"]),
-            tag_count: i64_at(obj, &["status", "lastScanResult", "tagCount"]),
-        },
-        "ImagePolicy" => KindCells::ImagePolicy {
-            latest_image: match (
-                str_at(obj, &["status", "latestRef", "name"]),
-                str_at(obj, &["status", "latestRef", "tag"]),
-            ) {
-                (Some(n), Some(t)) => format!("{n}:{t}"),
-                _ => text(&["status", "latestImage"]),
-            },
-        },
-        "ImageUpdateAutomation" => KindCells::ImageUpdateAutomation {
-            source: reference(at(obj, &["spec", "sourceRef"]), "GitRepository", own_ns),
-        },
-        "Application" => KindCells::Application {
-            sync: health::argo_sync_status(obj),
-            health: health::argo_health(obj),
-            auto_sync: auto_sync(obj),
-            project: text(&["spec", "project"]),
-            destination: {
-                let target = str_at(obj, &["spec", "destination", "server"])
-                    .or_else(|| str_at(obj, &["spec", "destination", "name"]))
-                    .unwrap_or("");
-                match str_at(obj, &["spec", "destination", "namespace"]) {
-                    Some(ns) => format!("{target}/{ns}"),
-                    None => target.to_string(),
-                }
-            },
-        },
-        _ => KindCells::None,
-    }
-}
-
-fn helm_release_cells(obj: &Value, own_ns: &str) -> KindCells {
-    let installed = at(obj, &["status", "history"])
-        .and_then(|h| h.get(0))
-        .filter(|h| h.is_object());
-    let spec_chart = at(obj, &["spec", "chart", "spec"]);
-    let chart = spec_chart
-        .and_then(|c| str_at(c, &["chart"]))
-        .map(str::to_string)
-        .or_else(|| {
-            at(obj, &["spec", "chartRef"])
-                .map(|r| reference(Some(r), "OCIRepository", own_ns))
-                .filter(|s| !s.is_empty())
-        })
-        .or_else(|| {
-            installed
-                .and_then(|h| str_at(h, &["chartName"]))
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    let version = installed
-        .and_then(|h| str_at(h, &["chartVersion"]))
-        .or_else(|| spec_chart.and_then(|c| str_at(c, &["version"])))
-        .unwrap_or("")
-        .to_string();
-    KindCells::HelmRelease { chart, version }
-}
-
-fn depends_on(kind: &str, obj: &Value, own_ns: &str) -> Vec<ObjectRef> {
-    if !matches!(kind, "Kustomization" | "HelmRelease") {
+fn depends_on(info: &KindInfo, obj: &Value, own_ns: &str) -> Vec<ObjectRef> {
+    if !info.depends_on {
         return Vec::new();
     }
     at(obj, &["spec", "dependsOn"])

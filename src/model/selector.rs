@@ -60,6 +60,11 @@ impl LabelSelector {
         self.requirements.iter().all(|r| r.matches(labels))
     }
 
+    /// Whether labels read through `get` (key → value) match: for label stores that are not JSON.
+    pub fn matches_by<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
+        self.requirements.iter().all(|r| r.matches_by(&get))
+    }
+
     /// Whether an object's `metadata.labels` field (any JSON; non-objects count as no labels) matches.
     pub fn matches_value(&self, labels: Option<&Value>) -> bool {
         self.matches(labels.and_then(Value::as_object))
@@ -109,9 +114,12 @@ impl fmt::Display for LabelRequirement {
 impl LabelRequirement {
     /// Whether this single term matches a label map (absent = empty; non-string values count as absent).
     pub fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
-        let value = labels
-            .and_then(|m| m.get(&self.key))
-            .and_then(Value::as_str);
+        self.matches_by(|key| labels.and_then(|m| m.get(key)).and_then(Value::as_str))
+    }
+
+    /// Whether this term matches the label value `get` returns for its key.
+    pub fn matches_by<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
+        let value = get(&self.key);
         let in_values = |v: &str| self.values.iter().any(|x| x == v);
         match self.operator {
             LabelOperator::Exists => value.is_some(),

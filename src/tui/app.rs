@@ -979,18 +979,22 @@ impl App {
     /// apply to).
     fn open_view(&mut self, cmd: Command, key: RowKey) -> Vec<Effect> {
         let kind = key.kind;
-        let supported: &[&str] = match cmd {
-            Command::Tree => &["Kustomization", "HelmRelease", "Application"],
-            Command::DependsOn => &["Kustomization", "HelmRelease"],
-            Command::Diff => &["Kustomization"],
-            Command::Images => &["ImagePolicy", "ImageRepository"],
+        use crate::model::kinds::{
+            APPLICATION, HELM_RELEASE, IMAGE_POLICY, IMAGE_REPOSITORY, KUSTOMIZATION,
+        };
+        let supported: &[&KindInfo] = match cmd {
+            Command::Tree => &[KUSTOMIZATION, HELM_RELEASE, APPLICATION],
+            Command::DependsOn => &[KUSTOMIZATION, HELM_RELEASE],
+            Command::Diff => &[KUSTOMIZATION],
+            Command::Images => &[IMAGE_POLICY, IMAGE_REPOSITORY],
             _ => &[],
         };
-        if cmd != Command::Trace && !supported.contains(&kind) {
+        if cmd != Command::Trace && !supported.iter().any(|k| k.kind == kind) {
+            let names: Vec<&str> = supported.iter().map(|k| k.kind).collect();
             self.flash = Flash::error(format!(
                 "{} is for {}, not {kind}",
                 view_name(cmd),
-                supported.join(", ")
+                names.join(", ")
             ));
             return Vec::new();
         }

@@ -36,7 +36,7 @@ fn first_unready<'a>(store: &'a Store, row: &Row) -> Option<(String, String, Opt
 /// dependency (its Ready reason is DependencyNotReady, or a dependency is not Ready); the root
 /// blocker: the not-ready dependency whose own dependencies are ready.
 pub fn blocked_by(store: &Store, row: &Row) -> Option<String> {
-    if !matches!(row.kind.kind, "Kustomization" | "HelmRelease") || row.depends_on.is_empty() {
+    if !row.kind.depends_on || row.depends_on.is_empty() {
         return None;
     }
     // A Ready object is not waiting, even when a dependency has failed since.

@@ -54,132 +54,6 @@ impl DetailView {
     }
 }
 
-/// Spec (and status) fields worth showing per kind, as (label, JSON path).
-fn essentials(kind: &str) -> &'static [(&'static str, &'static [&'static str])] {
-    match kind {
-        "Kustomization" => &[
-            ("source", &["spec", "sourceRef"]),
-            ("path", &["spec", "path"]),
-            ("interval", &["spec", "interval"]),
-            ("prune", &["spec", "prune"]),
-            ("targetNamespace", &["spec", "targetNamespace"]),
-            ("dependsOn", &["spec", "dependsOn"]),
-            ("wait", &["spec", "wait"]),
-            ("timeout", &["spec", "timeout"]),
-            ("suspend", &["spec", "suspend"]),
-            ("lastAppliedRevision", &["status", "lastAppliedRevision"]),
-            (
-                "lastAttemptedRevision",
-                &["status", "lastAttemptedRevision"],
-            ),
-        ],
-        "GitRepository" => &[
-            ("url", &["spec", "url"]),
-            ("ref", &["spec", "ref"]),
-            ("interval", &["spec", "interval"]),
-            ("secretRef", &["spec", "secretRef", "name"]),
-            ("suspend", &["spec", "suspend"]),
-            ("artifact", &["status", "artifact", "revision"]),
-        ],
-        "OCIRepository" => &[
-            ("url", &["spec", "url"]),
-            ("ref", &["spec", "ref"]),
-            ("interval", &["spec", "interval"]),
-            ("suspend", &["spec", "suspend"]),
-            ("artifact", &["status", "artifact", "revision"]),
-        ],
-        "HelmRepository" => &[
-            ("url", &["spec", "url"]),
-            ("type", &["spec", "type"]),
-            ("interval", &["spec", "interval"]),
-            ("suspend", &["spec", "suspend"]),
-        ],
-        "HelmChart" => &[
-            ("chart", &["spec", "chart"]),
-            ("version", &["spec", "version"]),
-            ("source", &["spec", "sourceRef"]),
-            ("interval", &["spec", "interval"]),
-            ("artifact", &["status", "artifact", "revision"]),
-        ],
-        "Bucket" => &[
-            ("endpoint", &["spec", "endpoint"]),
-            ("bucketName", &["spec", "bucketName"]),
-            ("provider", &["spec", "provider"]),
-            ("interval", &["spec", "interval"]),
-        ],
-        "HelmRelease" => &[
-            ("chart", &["spec", "chart", "spec", "chart"]),
-            ("version", &["spec", "chart", "spec", "version"]),
-            ("source", &["spec", "chart", "spec", "sourceRef"]),
-            ("chartRef", &["spec", "chartRef"]),
-            ("releaseName", &["spec", "releaseName"]),
-            ("targetNamespace", &["spec", "targetNamespace"]),
-            ("interval", &["spec", "interval"]),
-            ("dependsOn", &["spec", "dependsOn"]),
-            ("suspend", &["spec", "suspend"]),
-            (
-                "lastAttemptedRevision",
-                &["status", "lastAttemptedRevision"],
-            ),
-            ("failures", &["status", "failures"]),
-        ],
-        "ImageRepository" => &[
-            ("image", &["spec", "image"]),
-            ("interval", &["spec", "interval"]),
-            ("lastScan", &["status", "lastScanResult"]),
-        ],
-        "ImagePolicy" => &[
-            ("imageRepositoryRef", &["spec", "imageRepositoryRef"]),
-            ("policy", &["spec", "policy"]),
-            ("latestRef", &["status", "latestRef"]),
-            ("latestImage", &["status", "latestImage"]),
-        ],
-        "ImageUpdateAutomation" => &[
-            ("source", &["spec", "sourceRef"]),
-            ("push", &["spec", "git", "push"]),
-            ("update", &["spec", "update"]),
-            ("interval", &["spec", "interval"]),
-            ("lastPushCommit", &["status", "lastPushCommit"]),
-        ],
-        "Alert" => &[
-            ("providerRef", &["spec", "providerRef"]),
-            ("eventSeverity", &["spec", "eventSeverity"]),
-            ("eventSources", &["spec", "eventSources"]),
-        ],
-        "Provider" => &[
-            ("type", &["spec", "type"]),
-            ("channel", &["spec", "channel"]),
-            ("address", &["spec", "address"]),
-        ],
-        "Receiver" => &[
-            ("type", &["spec", "type"]),
-            ("resources", &["spec", "resources"]),
-            ("webhookPath", &["status", "webhookPath"]),
-        ],
-        "Application" => &[
-            ("project", &["spec", "project"]),
-            ("source", &["spec", "source"]),
-            ("sources", &["spec", "sources"]),
-            ("destination", &["spec", "destination"]),
-            ("syncPolicy", &["spec", "syncPolicy"]),
-            ("sync", &["status", "sync", "status"]),
-            ("health", &["status", "health", "status"]),
-            ("operation", &["status", "operationState", "phase"]),
-            ("operationMessage", &["status", "operationState", "message"]),
-        ],
-        "ApplicationSet" => &[
-            ("generators", &["spec", "generators"]),
-            ("template", &["spec", "template", "metadata", "name"]),
-            ("syncPolicy", &["spec", "syncPolicy"]),
-        ],
-        "AppProject" => &[
-            ("sourceRepos", &["spec", "sourceRepos"]),
-            ("destinations", &["spec", "destinations"]),
-        ],
-        _ => &[],
-    }
-}
-
 /// Longest value shown on one line (the YAML view shows the rest).
 const MAX_VALUE: usize = 160;
 
@@ -197,9 +71,14 @@ fn one_line(v: &Value) -> String {
     }
 }
 
-/// Summarises a fetched object for the detail view (tolerant: a malformed object gives fewer fields).
+/// Summarises a fetched object for the detail view with its kind's essentials from the registry
+/// (tolerant: a malformed object gives fewer fields; an unknown kind shows only conditions).
 pub fn summarise(kind: &str, obj: &Value) -> ObjectSummary {
-    let fields = essentials(kind)
+    let essentials = crate::model::KINDS
+        .iter()
+        .find(|k| k.kind == kind)
+        .map_or(&[][..], |k| k.essentials);
+    let fields = essentials
         .iter()
         .filter_map(|(label, path)| {
             let mut v = obj;

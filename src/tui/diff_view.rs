@@ -2,7 +2,7 @@
 //! unified or side by side (`s`); `n`/`N` jump between hunks, `/` searches, `y` copies the hunk
 //! at the top line and `Y` the whole diff. Secret values arrive masked from the diff library.
 
-use super::app::App;
+use super::chrome::{Chrome, overlay_block};
 use super::keymap::{Command, Scope};
 use crate::model::row::RowKey;
 use crate::views::diff::text::{LineTag, side_by_side};
@@ -293,8 +293,8 @@ pub fn build_rows(report: &DiffReport, side: bool) -> Vec<DiffRow> {
     rows
 }
 
-fn row_style(app: &App, kind: RowKind) -> Style {
-    let t = &app.theme;
+fn row_style(ui: &Chrome, kind: RowKind) -> Style {
+    let t = ui.theme;
     match kind {
         RowKind::Object => t.title,
         RowKind::Hunk => t.diff_hunk,
@@ -312,9 +312,9 @@ fn fit(s: &str, width: usize) -> String {
 }
 
 /// Draws the diff overlay over `area`.
-pub fn render(app: &App, v: &DiffView, frame: &mut Frame, area: Rect) {
-    let t = &app.theme;
-    let km = &app.keymap;
+pub fn render(ui: &Chrome, v: &DiffView, frame: &mut Frame, area: Rect) {
+    let t = ui.theme;
+    let km = ui.keymap;
     let hint = match &v.search {
         Some(term) if v.typing => format!(" /{term}█ "),
         Some(term) => format!(
@@ -339,7 +339,7 @@ pub fn render(app: &App, v: &DiffView, frame: &mut Frame, area: Rect) {
         v.key.context, v.key.namespace, v.key.name
     );
     frame.render_widget(Clear, area);
-    let block = super::view::overlay_block(title, t);
+    let block = overlay_block(title, t);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
@@ -360,7 +360,7 @@ pub fn render(app: &App, v: &DiffView, frame: &mut Frame, area: Rect) {
         .skip(scroll)
         .take(height)
         .map(|(i, r)| {
-            let mut style = row_style(app, r.kind);
+            let mut style = row_style(ui, r.kind);
             if v.is_match(i) {
                 style = style.patch(t.marked);
             }

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod blocked;
+pub mod chrome;
 pub mod clipboard;
 pub mod detail;
 pub mod diff_view;

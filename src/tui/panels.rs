@@ -1,9 +1,9 @@
 //! Rendering of the detail view, the `:events` list and the `:ctx`/`:ns` pickers. Pure, like `view`.
 
-use super::app::{App, Picker};
+use super::app::Picker;
+use super::chrome::{Chrome, centered, overlay_block};
 use super::detail::{DetailView, Loaded};
 use super::keymap::{Command, Scope};
-use super::view::{age, centered};
 use crate::cluster::ObjectEvent;
 use crate::model::ConditionStatus;
 use ratatui::Frame;
@@ -12,16 +12,12 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TableRow, Table};
 
-/// The lines of the detail view (before scrolling).
-fn detail_lines<'a>(app: &'a App, d: &'a DetailView) -> Vec<Line<'a>> {
-    let t = &app.theme;
+/// The lines of the detail view (before scrolling); `blocked` is the object's blocker, if any.
+fn detail_lines<'a>(ui: &Chrome<'a>, d: &'a DetailView, blocked: Option<String>) -> Vec<Line<'a>> {
+    let t = ui.theme;
     let mut lines: Vec<Line> = Vec::new();
     let section = |title: &'static str| Line::styled(title, t.title);
-    if let Some(blocked) = app
-        .store
-        .get(&d.key)
-        .and_then(|row| super::blocked::blocked_by(&app.store, row))
-    {
+    if let Some(blocked) = blocked {
         lines.push(Line::styled(blocked, t.failing));
         lines.push(Line::raw(""));
     }
@@ -46,7 +42,7 @@ fn detail_lines<'a>(app: &'a App, d: &'a DetailView) -> Vec<Line<'a>> {
                     Span::styled(format!("{:<8}", c.status.as_str()), style),
                     Span::styled(format!("{:<26}", c.reason), t.text),
                     Span::styled(
-                        format!("{:>5}  ", age(app, c.last_transition_unix())),
+                        format!("{:>5}  ", ui.age(c.last_transition_unix())),
                         t.header_key,
                     ),
                     Span::styled(c.message.replace('\n', " "), t.text),
@@ -76,15 +72,15 @@ fn detail_lines<'a>(app: &'a App, d: &'a DetailView) -> Vec<Line<'a>> {
         Loaded::Ready(evs) if evs.is_empty() => lines.push(Line::raw("  (no recent events)")),
         Loaded::Ready(evs) => {
             for e in evs {
-                lines.push(event_line(app, e));
+                lines.push(event_line(ui, e));
             }
         }
     }
     lines
 }
 
-fn event_line<'a>(app: &'a App, e: &'a ObjectEvent) -> Line<'a> {
-    let t = &app.theme;
+fn event_line<'a>(ui: &Chrome<'a>, e: &'a ObjectEvent) -> Line<'a> {
+    let t = ui.theme;
     let style = if e.is_warning() { t.failing } else { t.text };
     let count = if e.count > 1 {
         format!(" (x{})", e.count)
@@ -92,20 +88,26 @@ fn event_line<'a>(app: &'a App, e: &'a ObjectEvent) -> Line<'a> {
         String::new()
     };
     Line::from(vec![
-        Span::styled(format!("  {:>5}  ", age(app, e.last_seen)), t.header_key),
+        Span::styled(format!("  {:>5}  ", ui.age(e.last_seen)), t.header_key),
         Span::styled(format!("{:<8}", e.type_), style),
         Span::styled(format!("{:<26}", e.reason), style),
         Span::styled(format!("{}{count}", e.message.replace('\n', " ")), t.text),
     ])
 }
 
-/// Draws the detail view over the table area.
-pub fn render_detail(app: &App, d: &DetailView, frame: &mut Frame, area: Rect) {
-    let t = &app.theme;
-    let lines = detail_lines(app, d);
+/// Draws the detail view over the table area; `blocked` names what the object waits on, if anything.
+pub fn render_detail(
+    ui: &Chrome,
+    d: &DetailView,
+    blocked: Option<String>,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let t = ui.theme;
+    let lines = detail_lines(ui, d, blocked);
     let visible = usize::from(area.height.saturating_sub(1));
     let scroll = d.scroll.min(lines.len().saturating_sub(visible));
-    let km = &app.keymap;
+    let km = ui.keymap;
     let title = format!(
         " detail {} {} {}/{} — {} yaml, {} tree, {} trace, {} back ",
         d.key.context,
@@ -121,17 +123,31 @@ pub fn render_detail(app: &App, d: &DetailView, frame: &mut Frame, area: Rect) {
     frame.render_widget(
         Paragraph::new(lines.into_iter().skip(scroll).collect::<Vec<_>>())
             .style(t.text)
-            .block(super::view::overlay_block(title, t)),
+            .block(overlay_block(title, t)),
         area,
     );
 }
 
+/// The `:events` list as drawn: the events shown (scoped, filtered, newest first) and the selection.
+pub struct EventsList<'a> {
+    /// The events shown.
+    pub shown: Vec<&'a ObjectEvent>,
+    /// The selected index (clamped when drawn).
+    pub selected: usize,
+    /// Whether a filter is active (for the empty message).
+    pub filtered: bool,
+    /// Whether the list has the keyboard (the selection is highlighted).
+    pub focused: bool,
+    /// Whether a context is not live (its events are greyed).
+    pub stale: &'a dyn Fn(&str) -> bool,
+}
+
 /// Draws the `:events` list (newest first) in the table area.
-pub fn render_events(app: &App, frame: &mut Frame, area: Rect) {
-    let t = &app.theme;
-    let shown = app.events.shown(&app.scope, app.table.filter());
+pub fn render_events(ui: &Chrome, list: &EventsList, frame: &mut Frame, area: Rect) {
+    let t = ui.theme;
+    let shown = &list.shown;
     if shown.is_empty() {
-        let text = if app.table.filter().is_some() {
+        let text = if list.filtered {
             "no events match the filter (Esc clears it)"
         } else {
             "no Events about GitOps objects yet (watching every context)"
@@ -146,7 +162,7 @@ pub fn render_events(app: &App, frame: &mut Frame, area: Rect) {
         return;
     }
     let body_height = usize::from(area.height.saturating_sub(1));
-    let selected = app.events.selected.min(shown.len() - 1);
+    let selected = list.selected.min(shown.len() - 1);
     let offset = selected.saturating_sub(body_height.saturating_sub(1));
     let narrow = area.width < 100;
     let rows: Vec<TableRow> = shown
@@ -160,26 +176,21 @@ pub fn render_events(app: &App, frame: &mut Frame, area: Rect) {
                 cells.push(Cell::from(e.namespace.as_str()));
             }
             cells.extend([
-                Cell::from(format!("{}/{}", super::view::short_kind(&e.kind), e.name)),
+                Cell::from(format!(
+                    "{}/{}",
+                    crate::model::kinds::short_name(&e.kind),
+                    e.name
+                )),
                 Cell::from(e.type_.as_str()),
                 Cell::from(e.reason.as_str()),
-                Cell::from(age(app, e.last_seen)),
+                Cell::from(ui.age(e.last_seen)),
                 Cell::from(e.message.replace('\n', " ")),
             ]);
             let mut style = if e.is_warning() { t.failing } else { t.text };
-            let stale = !app
-                .contexts
-                .state(&e.context)
-                .is_none_or(crate::cluster::ContextState::is_live);
-            if stale {
+            if (list.stale)(&e.context) {
                 style = t.stale;
             }
-            if i == selected
-                && matches!(
-                    app.focus,
-                    super::app::Focus::Table | super::app::Focus::Prompt(_)
-                )
-            {
+            if i == selected && list.focused {
                 style = style.patch(t.selected);
             }
             TableRow::new(cells).style(style)
@@ -205,15 +216,16 @@ pub fn render_events(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(table, area);
 }
 
-fn render_picker(
-    app: &App,
+/// Draws a picker: one line per item, labelled and styled by `label`.
+pub fn render_picker(
+    ui: &Chrome,
     p: &Picker,
     title: &str,
     label: impl Fn(&str) -> (String, Style),
     frame: &mut Frame,
     area: Rect,
 ) {
-    let t = &app.theme;
+    let t = ui.theme;
     let room = usize::from(area.height.saturating_sub(2)).max(1);
     let offset = p.selected.saturating_sub(room.saturating_sub(1));
     let lines: Vec<Line> = p
@@ -251,50 +263,4 @@ fn render_picker(
         ),
         rect,
     );
-}
-
-/// Draws the `:ctx` picker: every watched context with its state, counts and visibility.
-pub fn render_context_picker(app: &App, p: &Picker, frame: &mut Frame, area: Rect) {
-    let t = &app.theme;
-    let label = |c: &str| {
-        let state = app.contexts.state(c).map_or("?", |s| s.label());
-        let counts = app.store.counts_in(c);
-        let hidden = app.scope.hidden.contains(c);
-        let ro = if app.is_readonly(c) { " read-only" } else { "" };
-        (
-            format!(
-                "[{}] {c:<16} {state:<11} {:>5} rows {:>4} failing{ro}",
-                if hidden { " " } else { "x" },
-                counts.total,
-                counts.failing
-            ),
-            if hidden { t.stale } else { t.text },
-        )
-    };
-    let km = &app.keymap;
-    let title = format!(
-        " contexts — {}: only this, {}: toggle, {}: all, {} ",
-        km.hint(Scope::Picker, Command::Pick),
-        km.hint(Scope::Picker, Command::Toggle),
-        km.hint(Scope::Picker, Command::ShowAll),
-        km.hint(Scope::Global, Command::Back),
-    );
-    render_picker(app, p, &title, label, frame, area);
-}
-
-/// Draws the `:ns` picker.
-pub fn render_namespace_picker(app: &App, p: &Picker, frame: &mut Frame, area: Rect) {
-    let current = app.scope.namespace.as_deref().unwrap_or("all");
-    let label = |ns: &str| {
-        (
-            format!("{} {ns}", if ns == current { "*" } else { " " }),
-            app.theme.text,
-        )
-    };
-    let title = format!(
-        " namespace — {} picks, {} ",
-        app.keymap.hint(Scope::Picker, Command::Pick),
-        app.keymap.hint(Scope::Global, Command::Back),
-    );
-    render_picker(app, p, &title, label, frame, area);
 }

@@ -2,19 +2,48 @@
 //! decisions (`i`). Each arrives as model data and is turned into toned lines once; the overlay
 //! only scrolls them.
 
-use super::app::{App, Focus};
+use super::app::Focus;
+use super::chrome::{Chrome, overlay_block};
 use super::keymap::{Command, Scope};
 use crate::model::depends::{DependsOnView, Readiness};
 use crate::model::row::RowKey;
 use crate::model::trace::Trace;
 use crate::model::tree::ObjectRef;
 use crate::views::images::decisions::ImageTarget;
-use crate::views::images::report::{ImageDecisions, Tone, render_lines};
+use crate::views::images::report::{ImageDecisions, Meaning, render_lines};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Clear, Paragraph};
+
+/// How a report line should look; the theme gives each tone its style ([`tone_style`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Ordinary text.
+    Normal,
+    /// A section heading.
+    Heading,
+    /// Good news (the chosen tag, a running image that matches, a ready dependency).
+    Good,
+    /// Bad news (an error, an image that differs from the decision, a blocker).
+    Bad,
+    /// Less important (filtered-out tags, repeated links).
+    Dim,
+}
+
+impl From<Meaning> for Tone {
+    /// The image view's meanings as console tones.
+    fn from(m: Meaning) -> Tone {
+        match m {
+            Meaning::Plain => Tone::Normal,
+            Meaning::Heading => Tone::Heading,
+            Meaning::Confirmed => Tone::Good,
+            Meaning::Problem => Tone::Bad,
+            Meaning::Minor => Tone::Dim,
+        }
+    }
+}
 
 /// What a report is about; also the key that matches an answer to the open view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +156,10 @@ pub fn lines_of(data: &ReportData) -> Vec<(Tone, String)> {
     match data {
         ReportData::DependsOn(v) => depends_lines(v),
         ReportData::Trace(t) => trace_lines(t),
-        ReportData::Images(d) => render_lines(d),
+        ReportData::Images(d) => render_lines(d)
+            .into_iter()
+            .map(|(m, line)| (Tone::from(m), line))
+            .collect(),
     }
 }
 
@@ -210,8 +242,8 @@ pub fn trace_lines(trace: &Trace) -> Vec<(Tone, String)> {
 }
 
 /// The theme style of a tone.
-pub fn tone_style(app: &App, tone: Tone) -> Style {
-    let t = &app.theme;
+pub fn tone_style(ui: &Chrome, tone: Tone) -> Style {
+    let t = ui.theme;
     match tone {
         Tone::Normal => t.text,
         Tone::Heading => t.title,
@@ -222,13 +254,13 @@ pub fn tone_style(app: &App, tone: Tone) -> Style {
 }
 
 /// Draws a report overlay over `area`.
-pub fn render(app: &App, r: &ReportView, frame: &mut Frame, area: Rect) {
-    let t = &app.theme;
+pub fn render(ui: &Chrome, r: &ReportView, frame: &mut Frame, area: Rect) {
+    let t = ui.theme;
     let title = format!(
         " {} — {} copy, {} back ",
         r.request.title(),
-        app.keymap.hint(Scope::Global, Command::Copy),
-        app.keymap.hint(Scope::Global, Command::Back),
+        ui.keymap.hint(Scope::Global, Command::Copy),
+        ui.keymap.hint(Scope::Global, Command::Back),
     );
     let visible = usize::from(area.height.saturating_sub(1));
     let scroll = r.scroll.min(r.len().saturating_sub(visible));
@@ -238,14 +270,14 @@ pub fn render(app: &App, r: &ReportView, frame: &mut Frame, area: Rect) {
             .iter()
             .skip(scroll)
             .take(visible)
-            .map(|(tone, l)| Line::styled(l.as_str(), tone_style(app, *tone)))
+            .map(|(tone, l)| Line::styled(l.as_str(), tone_style(ui, *tone)))
             .collect(),
     };
     frame.render_widget(Clear, area);
     frame.render_widget(
         Paragraph::new(lines)
             .style(t.text)
-            .block(super::view::overlay_block(title, t)),
+            .block(overlay_block(title, t)),
         area,
     );
 }

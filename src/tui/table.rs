@@ -5,7 +5,8 @@
 use crate::cluster::Store;
 use crate::model::KindInfo;
 use crate::model::health::Health;
-use crate::model::row::{Labels, Row, RowKey};
+use crate::model::row::{Row, RowKey};
+use crate::model::selector::LabelSelector;
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher, Utf32Str};
 use regex::{Regex, RegexBuilder};
@@ -86,21 +87,10 @@ pub enum SortBy {
 enum Matching {
     /// Case-insensitive regex over context, kind, namespace, name and message.
     Regex(Regex),
-    /// `-l key=value,key2=value2` (also `key!=value`, `key`, `!key`) over `metadata.labels`.
-    Labels(Vec<LabelTerm>),
+    /// `-l key=value,key2=value2` (the API server's label selector grammar) over `metadata.labels`.
+    Labels(LabelSelector),
     /// `-f text`: fuzzy match (nucleo) over `namespace/name`.
     Fuzzy(String),
-}
-
-/// One term of a label selector.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabelTerm {
-    /// Label key.
-    pub key: String,
-    /// Required value (`None`: the key must exist).
-    pub value: Option<String>,
-    /// `!=`: the label must not have that value.
-    pub negated: bool,
 }
 
 /// A compiled `/` filter.
@@ -115,11 +105,15 @@ pub struct Filter {
 /// A filter that cannot be used, with the reason shown on the flash line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
-    /// A label selector term is malformed.
-    #[error("-l {term:?}: expected key=value, key!=value or key (comma-separated)")]
+    /// A label selector is malformed.
+    #[error(
+        "-l {selector:?}: {reason} (expected key=value, key!=value, key, !key or key in (a,b), comma-separated)"
+    )]
     BadLabel {
-        /// The term.
-        term: String,
+        /// The selector as typed.
+        selector: String,
+        /// What the parser found wrong.
+        reason: String,
     },
 }
 
@@ -173,13 +167,13 @@ impl Filter {
 
     /// Whether this is a label filter (which the events list cannot answer).
     pub fn needs_labels(&self) -> bool {
-        self.label_terms().is_some()
+        self.label_selector().is_some()
     }
 
-    /// The terms of a label filter.
-    pub fn label_terms(&self) -> Option<&[LabelTerm]> {
+    /// The selector of a label filter.
+    pub fn label_selector(&self) -> Option<&LabelSelector> {
         match &self.matching {
-            Matching::Labels(terms) => Some(terms),
+            Matching::Labels(selector) => Some(selector),
             _ => None,
         }
     }
@@ -212,7 +206,7 @@ impl Filter {
                 let m = fuzzy.get_or_insert_with(|| FuzzyMatcher::new(f));
                 m.matches_path(&row.namespace, &row.name)
             }
-            Matching::Labels(terms) => selector_matches(terms, &row.labels),
+            Matching::Labels(selector) => row.labels.satisfy(selector),
         };
         hit != self.invert
     }
@@ -254,57 +248,13 @@ impl FuzzyMatcher {
     }
 }
 
-impl LabelTerm {
-    /// Whether an object's labels satisfy this term (`key=value`, `key!=value`, `key`, `!key`), as
-    /// kubectl's equality-based and existence selectors do (`key!=value` admits objects without `key`).
-    pub fn matches(&self, labels: &Labels) -> bool {
-        let found = labels.get(&self.key);
-        match (&self.value, self.negated) {
-            (None, false) => found.is_some(),
-            (None, true) => found.is_none(),
-            (Some(v), false) => found == Some(v.as_str()),
-            (Some(v), true) => found != Some(v.as_str()),
-        }
-    }
-}
-
-/// Whether labels satisfy every term of a selector.
-pub fn selector_matches(terms: &[LabelTerm], labels: &Labels) -> bool {
-    terms.iter().all(|t| t.matches(labels))
-}
-
-/// Parses `a=b,c!=d,e` into terms.
-pub fn parse_selector(sel: &str) -> Result<Vec<LabelTerm>, FilterError> {
-    sel.split(',')
-        .map(str::trim)
-        .map(|term| {
-            let bad = || FilterError::BadLabel {
-                term: term.to_string(),
-            };
-            let (key, value, negated) = if let Some((k, v)) = term.split_once("!=") {
-                (k, Some(v), true)
-            } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-                (k, Some(v), false)
-            } else if let Some(k) = term.strip_prefix('!') {
-                (k, None, true)
-            } else {
-                (term, None, false)
-            };
-            let key = key.trim();
-            if key.is_empty() || key.contains(|c: char| c.is_whitespace() || "=!,".contains(c)) {
-                return Err(bad());
-            }
-            let value = value.map(str::trim);
-            if value.is_some_and(|v| v.contains(|c: char| c.is_whitespace() || "=!".contains(c))) {
-                return Err(bad());
-            }
-            Ok(LabelTerm {
-                key: key.to_string(),
-                value: value.map(str::to_string),
-                negated,
-            })
-        })
-        .collect()
+/// Parses a label selector as `-l` (and `flotilla get -l`) take it: the API server's grammar,
+/// one parser for the whole crate ([`crate::model::selector`]).
+pub fn parse_selector(sel: &str) -> Result<LabelSelector, FilterError> {
+    LabelSelector::parse(sel).map_err(|reason| FilterError::BadLabel {
+        selector: sel.to_string(),
+        reason,
+    })
 }
 
 /// Which contexts and namespace every view shows (`:ctx`, `:ns`, favourites).
@@ -535,6 +485,7 @@ fn health_rank(h: Health) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::row::Labels;
 
     #[test]
     fn filters_parse_regex_fuzzy_and_labels() {
@@ -553,24 +504,8 @@ mod tests {
                 .needs_labels()
         );
         assert_eq!(
-            parse_selector("a = b ,c!=d,e").unwrap(),
-            vec![
-                LabelTerm {
-                    key: "a".into(),
-                    value: Some("b".into()),
-                    negated: false
-                },
-                LabelTerm {
-                    key: "c".into(),
-                    value: Some("d".into()),
-                    negated: true
-                },
-                LabelTerm {
-                    key: "e".into(),
-                    value: None,
-                    negated: false
-                },
-            ]
+            parse_selector("a = b ,c!=d,e").unwrap().to_string(),
+            "a=b,c!=d,e"
         );
         for bad in [
             "=x", "a b=c", ",", "a,,b", "!", "!=x", "a=b=c", "a!b", "a=b c",
@@ -579,6 +514,7 @@ mod tests {
         }
         let labels = Labels::from_pairs([("app", "web"), ("env", "prod")]);
         let sel = |s: &str| parse_selector(s).unwrap();
+        let selector_matches = |s: &LabelSelector, l: &Labels| l.satisfy(s);
         assert!(selector_matches(&sel("app=web,env"), &labels));
         assert!(selector_matches(&sel("app==web,tier!=db"), &labels));
         assert!(selector_matches(&sel("!tier,app"), &labels));

@@ -2,7 +2,7 @@
 //! Application, its root cause on top, opened at the first unhealthy leaf. The user's open/closed
 //! nodes and selection are kept by node identity across the periodic re-fetches.
 
-use super::app::App;
+use super::chrome::{Chrome, overlay_block};
 use super::keymap::{Command, Scope};
 use crate::model::health::Health;
 use crate::model::row::RowKey;
@@ -245,8 +245,8 @@ impl TreeView {
     }
 }
 
-fn health_style(app: &App, h: Health) -> Style {
-    let t = &app.theme;
+fn health_style(ui: &Chrome, h: Health) -> Style {
+    let t = ui.theme;
     match h {
         Health::Ready => t.ready,
         Health::Failing => t.failing,
@@ -256,8 +256,8 @@ fn health_style(app: &App, h: Health) -> Style {
     }
 }
 
-fn items<'a>(app: &App, node: &'a TreeNode, id: String) -> TreeItem<'a, String> {
-    let text = Line::styled(node_line(node), health_style(app, node.health));
+fn items<'a>(ui: &Chrome, node: &'a TreeNode, id: String) -> TreeItem<'a, String> {
+    let text = Line::styled(node_line(node), health_style(ui, node.health));
     if node.children.is_empty() {
         return TreeItem::new_leaf(id, text);
     }
@@ -265,7 +265,7 @@ fn items<'a>(app: &App, node: &'a TreeNode, id: String) -> TreeItem<'a, String> 
         .children
         .iter()
         .zip(child_ids(node))
-        .map(|(c, cid)| items(app, c, cid))
+        .map(|(c, cid)| items(ui, c, cid))
         .collect();
     // Identities are unique among siblings by construction (`child_ids`); fall back to a leaf.
     match TreeItem::new(id.clone(), text.clone(), children) {
@@ -275,10 +275,10 @@ fn items<'a>(app: &App, node: &'a TreeNode, id: String) -> TreeItem<'a, String> 
 }
 
 /// Draws the tree overlay over `area`.
-pub fn render(app: &App, v: &TreeView, frame: &mut Frame, area: Rect) {
-    let t = &app.theme;
+pub fn render(ui: &Chrome, v: &TreeView, frame: &mut Frame, area: Rect) {
+    let t = ui.theme;
     frame.render_widget(Clear, area);
-    let km = &app.keymap;
+    let km = ui.keymap;
     let title = format!(
         " tree {} {}/{} — {}/{} fold, {} trace, {} images, {} back ",
         v.key.context,
@@ -290,7 +290,7 @@ pub fn render(app: &App, v: &TreeView, frame: &mut Frame, area: Rect) {
         km.hint(Scope::Tree, Command::Images),
         km.hint(Scope::Global, Command::Back),
     );
-    let block = super::view::overlay_block(title, t);
+    let block = overlay_block(title, t);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
@@ -329,7 +329,7 @@ pub fn render(app: &App, v: &TreeView, frame: &mut Frame, area: Rect) {
     }
     frame.render_widget(Paragraph::new(Line::from(top)), head);
     let Some(tree) = &v.tree else { return };
-    let root = [items(app, &tree.root, node_id(&tree.root))];
+    let root = [items(ui, &tree.root, node_id(&tree.root))];
     let Ok(widget) = Tree::new(&root) else { return };
     let widget = widget
         .style(t.text)

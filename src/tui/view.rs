@@ -1,19 +1,21 @@
 //! Rendering: a pure function of [`App`] onto a ratatui frame. No I/O, no state changes.
+//!
+//! `App` composes here: the header, table, crumbs and bottom line read the app-wide state; every
+//! overlay renderer gets only its own view's state and the [`Chrome`] (theme, keymap, clock).
 
-use super::app::{App, Focus};
+use super::app::{App, Focus, Picker};
+use super::chrome::{Chrome, centered, join, overlay_block};
 use super::keymap::{Command, Key, Scope};
 use super::prompt::PromptKind;
 use crate::cluster::ContextState;
 use crate::model::ConditionStatus;
-use crate::model::age::human_duration;
 use crate::model::health::Health;
-use crate::model::row::{KindCells, Row};
+use crate::model::row::Row;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TableRow, Table, Wrap};
-use std::time::Duration;
 
 /// Draws the whole screen.
 pub fn render(app: &App, frame: &mut Frame) {
@@ -32,26 +34,88 @@ pub fn render(app: &App, frame: &mut Frame) {
         Focus::Help(under) => {
             render_overlay(app, under, frame, table);
             // Help may cover the header too: with the view keys it needs 21 rows at 80×24.
-            render_help(app, under.scope(), frame, frame.area());
+            render_help(&chrome(app), under.scope(), frame, frame.area());
         }
         other => render_overlay(app, other, frame, table),
     }
 }
 
+/// The theme, keymap and clock every renderer draws with.
+fn chrome(app: &App) -> Chrome<'_> {
+    Chrome {
+        theme: &app.theme,
+        keymap: &app.keymap,
+        now: app.now,
+    }
+}
+
 /// Draws the overlay that has (or, under help, had) the keyboard.
 fn render_overlay(app: &App, focus: &Focus, frame: &mut Frame, table: Rect) {
+    let ui = chrome(app);
     match focus {
         Focus::Help(under) => render_overlay(app, under, frame, table),
-        Focus::Confirm(c) => render_confirm(app, c, frame, table),
-        Focus::Yaml(y) => render_yaml(app, y, frame, table),
-        Focus::Detail(d) => super::panels::render_detail(app, d, frame, table),
-        Focus::Contexts(p) => super::panels::render_context_picker(app, p, frame, table),
-        Focus::Namespaces(p) => super::panels::render_namespace_picker(app, p, frame, table),
-        Focus::Tree(v) => super::tree_view::render(app, v, frame, table),
-        Focus::Diff(v) => super::diff_view::render(app, v, frame, table),
-        Focus::Report(r) => super::report_view::render(app, r, frame, table),
+        Focus::Confirm(c) => render_confirm(&ui, c, frame, table),
+        Focus::Yaml(y) => render_yaml(&ui, y, frame, table),
+        Focus::Detail(d) => {
+            let blocked = app
+                .store
+                .get(&d.key)
+                .and_then(|row| super::blocked::blocked_by(&app.store, row));
+            super::panels::render_detail(&ui, d, blocked, frame, table)
+        }
+        Focus::Contexts(p) => render_context_picker(app, p, frame, table),
+        Focus::Namespaces(p) => render_namespace_picker(app, p, frame, table),
+        Focus::Tree(v) => super::tree_view::render(&ui, v, frame, table),
+        Focus::Diff(v) => super::diff_view::render(&ui, v, frame, table),
+        Focus::Report(r) => super::report_view::render(&ui, r, frame, table),
         Focus::Table | Focus::Prompt(_) => {}
     }
+}
+
+/// Draws the `:ctx` picker: every watched context with its state, counts and visibility.
+fn render_context_picker(app: &App, p: &Picker, frame: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let label = |c: &str| {
+        let state = app.contexts.state(c).map_or("?", |s| s.label());
+        let counts = app.store.counts_in(c);
+        let hidden = app.scope.hidden.contains(c);
+        let ro = if app.is_readonly(c) { " read-only" } else { "" };
+        (
+            format!(
+                "[{}] {c:<16} {state:<11} {:>5} rows {:>4} failing{ro}",
+                if hidden { " " } else { "x" },
+                counts.total,
+                counts.failing
+            ),
+            if hidden { t.stale } else { t.text },
+        )
+    };
+    let km = &app.keymap;
+    let title = format!(
+        " contexts — {}: only this, {}: toggle, {}: all, {} ",
+        km.hint(Scope::Picker, Command::Pick),
+        km.hint(Scope::Picker, Command::Toggle),
+        km.hint(Scope::Picker, Command::ShowAll),
+        km.hint(Scope::Global, Command::Back),
+    );
+    super::panels::render_picker(&chrome(app), p, &title, label, frame, area);
+}
+
+/// Draws the `:ns` picker.
+fn render_namespace_picker(app: &App, p: &Picker, frame: &mut Frame, area: Rect) {
+    let current = app.scope.namespace.as_deref().unwrap_or("all");
+    let label = |ns: &str| {
+        (
+            format!("{} {ns}", if ns == current { "*" } else { " " }),
+            app.theme.text,
+        )
+    };
+    let title = format!(
+        " namespace — {} picks, {} ",
+        app.keymap.hint(Scope::Picker, Command::Pick),
+        app.keymap.hint(Scope::Global, Command::Back),
+    );
+    super::panels::render_picker(&chrome(app), p, &title, label, frame, area);
 }
 
 fn context_style(app: &App, state: &ContextState) -> Style {
@@ -67,12 +131,7 @@ fn context_style(app: &App, state: &ContextState) -> Style {
 
 fn context_label(app: &App, state: &ContextState) -> String {
     match state {
-        ContextState::Stale { since, .. } => format!(
-            "stale {}",
-            human_duration(Duration::from_secs(
-                app.now.saturating_sub(*since).max(0) as u64
-            ))
-        ),
+        ContextState::Stale { since, .. } => format!("stale {}", chrome(app).age(Some(*since))),
         other => other.label().to_string(),
     }
 }
@@ -152,11 +211,8 @@ struct Column {
 }
 
 /// The age of a timestamp relative to the app's clock (`-` when unknown).
-pub(crate) fn age(app: &App, ts: Option<i64>) -> String {
-    match ts {
-        Some(ts) => human_duration(Duration::from_secs(app.now.saturating_sub(ts).max(0) as u64)),
-        None => "-".into(),
-    }
+fn age(app: &App, ts: Option<i64>) -> String {
+    chrome(app).age(ts)
 }
 
 fn suspended_cell(app: &App, row: &Row) -> String {
@@ -172,56 +228,6 @@ fn ready_cell(row: &Row) -> String {
         ConditionStatus::True => "True".into(),
         ConditionStatus::False => "False".into(),
         ConditionStatus::Unknown => "Unknown".into(),
-    }
-}
-
-/// The per-kind cells as (title, value) pairs.
-fn kind_cells(cells: &KindCells) -> Vec<(&'static str, String)> {
-    match cells {
-        KindCells::Kustomization { source, path } => {
-            vec![("SOURCE", source.clone()), ("PATH", path.clone())]
-        }
-        KindCells::GitRepository { url, git_ref } => {
-            vec![("URL", url.clone()), ("REF", git_ref.clone())]
-        }
-        KindCells::OciRepository { url, oci_ref } => {
-            vec![("URL", url.clone()), ("REF", oci_ref.clone())]
-        }
-        KindCells::HelmRepository { url } => vec![("URL", url.clone())],
-        KindCells::HelmChart {
-            chart,
-            version,
-            source,
-        } => vec![
-            ("CHART", chart.clone()),
-            ("VERSION", version.clone()),
-            ("SOURCE", source.clone()),
-        ],
-        KindCells::Bucket { endpoint, bucket } => {
-            vec![("ENDPOINT", endpoint.clone()), ("BUCKET", bucket.clone())]
-        }
-        KindCells::HelmRelease { chart, version } => {
-            vec![("CHART", chart.clone()), ("VERSION", version.clone())]
-        }
-        KindCells::ImageRepository { image, tag_count } => vec![
-            ("IMAGE", image.clone()),
-            ("TAGS", tag_count.map(|n| n.to_string()).unwrap_or_default()),
-        ],
-        KindCells::ImagePolicy { latest_image } => vec![("LATEST IMAGE", latest_image.clone())],
-        KindCells::ImageUpdateAutomation { source } => vec![("SOURCE", source.clone())],
-        KindCells::Application {
-            sync,
-            health,
-            project,
-            destination,
-            ..
-        } => vec![
-            ("SYNC", sync.as_str().to_string()),
-            ("HEALTH", health.as_str().to_string()),
-            ("PROJECT", project.clone()),
-            ("DESTINATION", destination.clone()),
-        ],
-        KindCells::None => Vec::new(),
     }
 }
 
@@ -248,7 +254,7 @@ const BASE_COLUMNS: &[Column] = &[
         title: "KIND",
         drop_rank: 2,
         max: 14,
-        cell: |_, r| short_kind(r.kind.kind).to_string(),
+        cell: |_, r| r.kind.short.to_string(),
     },
     Column {
         title: "READY",
@@ -284,18 +290,6 @@ const TAIL_COLUMNS: &[Column] = &[
         cell: |app, r| age(app, r.last_reconcile),
     },
 ];
-
-/// Kind names short enough for the merged KIND column.
-pub(crate) fn short_kind(kind: &str) -> &str {
-    match kind {
-        "ImageUpdateAutomation" => "ImageUpdAuto",
-        "HelmRepository" => "HelmRepo",
-        "OCIRepository" => "OCIRepo",
-        "ImageRepository" => "ImageRepo",
-        "ApplicationSet" => "AppSet",
-        other => other,
-    }
-}
 
 fn row_style(app: &App, row: &Row) -> Style {
     let t = &app.theme;
@@ -353,7 +347,19 @@ fn empty_reason(app: &App) -> String {
 
 fn render_table(app: &App, frame: &mut Frame, area: Rect) {
     if app.table.kind == super::table::ViewKind::Events {
-        super::panels::render_events(app, frame, area);
+        let stale = |context: &str| {
+            !app.contexts
+                .state(context)
+                .is_none_or(ContextState::is_live)
+        };
+        let list = super::panels::EventsList {
+            shown: app.events.shown(&app.scope, app.table.filter()),
+            selected: app.events.selected,
+            filtered: app.table.filter().is_some(),
+            focused: matches!(app.focus, Focus::Table | Focus::Prompt(_)),
+            stale: &stale,
+        };
+        super::panels::render_events(&chrome(app), &list, frame, area);
         return;
     }
     let t = &app.theme;
@@ -405,20 +411,16 @@ fn render_table(app: &App, frame: &mut Frame, area: Rect) {
         );
     }
     if !app.table.kind.is_merged() {
-        let per_row: Vec<Vec<(&'static str, String)>> =
-            shown.iter().map(|r| kind_cells(&r.cells)).collect();
-        let heads: Vec<&'static str> = per_row
-            .first()
-            .map(|c| c.iter().map(|(h, _)| *h).collect())
-            .unwrap_or_default();
-        for (i, head) in heads.into_iter().enumerate() {
+        // A one-kind view: the kind's own columns from the registry (the first row names the kind).
+        let heads = shown.first().map_or(&[][..], |r| r.kind.cells);
+        for (i, head) in heads.iter().enumerate() {
             add(
-                head,
+                head.title,
                 6,
                 30,
-                per_row
+                shown
                     .iter()
-                    .map(|c| c.get(i).map(|(_, v)| v.clone()).unwrap_or_default())
+                    .map(|r| r.cells.get(i).cloned().unwrap_or_default())
                     .collect(),
             );
         }
@@ -602,29 +604,12 @@ fn render_bottom(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(line), area);
 }
 
-/// Joins names with `, ` for one-line messages.
-pub(crate) fn join<'a>(items: impl Iterator<Item = &'a String>) -> String {
-    items.map(String::as_str).collect::<Vec<_>>().join(", ")
-}
-
-/// A rectangle of at most `width`×`height` centred in `area`.
-pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let w = width.min(area.width);
-    let h = height.min(area.height);
-    Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    }
-}
-
-fn render_help(app: &App, scope: Scope, frame: &mut Frame, area: Rect) {
-    let t = &app.theme;
+fn render_help(ui: &Chrome, scope: Scope, frame: &mut Frame, area: Rect) {
+    let t = ui.theme;
     let favourites: Vec<String> = if scope == Scope::Table {
         (0..10)
             .flat_map(|n| {
-                app.keymap
+                ui.keymap
                     .keys_in(Scope::Table, Command::Favourite(n))
                     .to_vec()
             })
@@ -633,7 +618,7 @@ fn render_help(app: &App, scope: Scope, frame: &mut Frame, area: Rect) {
     } else {
         Vec::new()
     };
-    let mut lines: Vec<Line> = app
+    let mut lines: Vec<Line> = ui
         .keymap
         .help_lines(scope)
         .into_iter()
@@ -686,8 +671,8 @@ fn render_help(app: &App, scope: Scope, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines[half..].to_vec()), right);
 }
 
-fn render_confirm(app: &App, c: &super::app::Confirm, frame: &mut Frame, area: Rect) {
-    let t = &app.theme;
+fn render_confirm(ui: &Chrome, c: &super::app::Confirm, frame: &mut Frame, area: Rect) {
+    let t = ui.theme;
     let delete = c.action == crate::cluster::Action::Delete;
     let mut lines = vec![Line::styled(
         format!(
@@ -717,15 +702,15 @@ fn render_confirm(app: &App, c: &super::app::Confirm, frame: &mut Frame, area: R
     if below > 0 {
         lines.push(Line::raw(format!(
             "  … and {below} more ({}/{} scroll)",
-            app.keymap.hint(Scope::Overlay, Command::Down),
-            app.keymap.hint(Scope::Overlay, Command::Up),
+            ui.keymap.hint(Scope::Overlay, Command::Down),
+            ui.keymap.hint(Scope::Overlay, Command::Up),
         )));
     }
     lines.push(Line::styled(
         format!(
             "{}: yes   {}: no",
-            app.keymap.hint_all(Scope::Dialog, Command::Confirm),
-            app.keymap.hint_all(Scope::Dialog, Command::Cancel),
+            ui.keymap.hint_all(Scope::Dialog, Command::Confirm),
+            ui.keymap.hint_all(Scope::Dialog, Command::Cancel),
         ),
         t.help_key,
     ));
@@ -742,9 +727,9 @@ fn render_confirm(app: &App, c: &super::app::Confirm, frame: &mut Frame, area: R
     );
 }
 
-fn render_yaml(app: &App, y: &super::yaml::YamlView, frame: &mut Frame, area: Rect) {
-    let t = &app.theme;
-    let km = &app.keymap;
+fn render_yaml(ui: &Chrome, y: &super::yaml::YamlView, frame: &mut Frame, area: Rect) {
+    let t = ui.theme;
+    let km = ui.keymap;
     let hint = match &y.search {
         Some(term) if y.typing => format!(" /{term}█ "),
         Some(term) => format!(
@@ -789,12 +774,4 @@ fn render_yaml(app: &App, y: &super::yaml::YamlView, frame: &mut Frame, area: Re
             .block(overlay_block(title, t)),
         area,
     );
-}
-
-/// The title rule of an overlay (tree, diff, reports, detail, YAML): a top border carrying `title`.
-pub(crate) fn overlay_block<'a>(title: String, t: &super::theme::Theme) -> Block<'a> {
-    Block::default()
-        .borders(Borders::TOP)
-        .title(title)
-        .style(t.title)
 }

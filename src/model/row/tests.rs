@@ -1,7 +1,21 @@
 use super::*;
 use crate::model::KINDS;
 use crate::model::health::KStatus;
+use crate::model::kinds::cells::{git_ref, image_tag};
 use serde_json::json;
+
+/// A row's per-kind cells as (title, value) pairs.
+fn cells(r: &Row) -> Vec<(&'static str, &str)> {
+    r.titled_cells().collect()
+}
+
+/// The fixture object of `kind`.
+fn row_object(kind: &str) -> Value {
+    every_kind()
+        .into_iter()
+        .find(|o| o["kind"] == kind)
+        .unwrap_or_else(|| panic!("fixture {kind}"))
+}
 
 const T0: i64 = 1_785_578_400; // 2026-08-01T10:00:00Z
 
@@ -218,11 +232,11 @@ fn kustomization_cells() {
     assert_eq!(r.created, Some(T0 - 3600));
     assert_eq!(r.last_reconcile, Some(T0));
     assert_eq!(
-        r.cells,
-        KindCells::Kustomization {
-            source: "GitRepository/flux-system/podinfo".into(),
-            path: "./apps/production".into()
-        }
+        cells(&r),
+        [
+            ("SOURCE", "GitRepository/flux-system/podinfo"),
+            ("PATH", "./apps/production")
+        ]
     );
     assert_eq!(
         r.depends_on,
@@ -252,11 +266,11 @@ fn kustomization_cells() {
 fn source_cells() {
     let g = row_of("GitRepository");
     assert_eq!(
-        g.cells,
-        KindCells::GitRepository {
-            url: "https://github.com/stefanprodan/podinfo".into(),
-            git_ref: "branch master".into()
-        }
+        cells(&g),
+        [
+            ("URL", "https://github.com/stefanprodan/podinfo"),
+            ("REF", "branch master")
+        ]
     );
     assert_eq!(g.revision, format!("master@sha1:{SHA}"));
     assert_eq!(
@@ -265,33 +279,28 @@ fn source_cells() {
         "artifact time is newer than Ready"
     );
     assert_eq!(
-        row_of("OCIRepository").cells,
-        KindCells::OciRepository {
-            url: "oci://ghcr.io/stefanprodan/manifests/podinfo".into(),
-            oci_ref: "semver 6.x".into()
-        }
+        cells(&row_of("OCIRepository")),
+        [
+            ("URL", "oci://ghcr.io/stefanprodan/manifests/podinfo"),
+            ("REF", "semver 6.x")
+        ]
     );
     assert_eq!(
-        row_of("HelmChart").cells,
-        KindCells::HelmChart {
-            chart: "redis".into(),
-            version: "17.x".into(),
-            source: "HelmRepository/bitnami".into()
-        }
+        cells(&row_of("HelmChart")),
+        [
+            ("CHART", "redis"),
+            ("VERSION", "17.x"),
+            ("SOURCE", "HelmRepository/bitnami")
+        ]
     );
     assert_eq!(row_of("HelmChart").revision, "17.11.3");
     assert_eq!(
-        row_of("Bucket").cells,
-        KindCells::Bucket {
-            endpoint: "minio.minio.svc:9000".into(),
-            bucket: "configs".into()
-        }
+        cells(&row_of("Bucket")),
+        [("ENDPOINT", "minio.minio.svc:9000"), ("BUCKET", "configs")]
     );
     assert_eq!(
-        row_of("HelmRepository").cells,
-        KindCells::HelmRepository {
-            url: "https://charts.bitnami.com/bitnami".into()
-        }
+        cells(&row_of("HelmRepository")),
+        [("URL", "https://charts.bitnami.com/bitnami")]
     );
 }
 
@@ -318,13 +327,7 @@ fn git_ref_precedence() {
 #[test]
 fn helm_release_and_image_cells() {
     let hr = row_of("HelmRelease");
-    assert_eq!(
-        hr.cells,
-        KindCells::HelmRelease {
-            chart: "redis".into(),
-            version: "17.11.3".into()
-        }
-    );
+    assert_eq!(cells(&hr), [("CHART", "redis"), ("VERSION", "17.11.3")]);
     assert_eq!(hr.revision, "17.11.3");
     assert_eq!(
         hr.depends_on,
@@ -338,11 +341,11 @@ fn helm_release_and_image_cells() {
         "spec": {"chartRef": {"kind": "OCIRepository", "name": "podinfo"}}});
     let r = Row::from_object("dev", &chart_ref).expect("row");
     assert_eq!(
-        r.cells,
-        KindCells::HelmRelease {
-            chart: "OCIRepository/flux-system/podinfo".into(),
-            version: String::new()
-        }
+        cells(&r),
+        [
+            ("CHART", "OCIRepository/flux-system/podinfo"),
+            ("VERSION", "")
+        ]
     );
     assert_eq!(r.health, Health::Unknown);
 
@@ -357,19 +360,14 @@ fn helm_release_and_image_cells() {
 
     let ir = row_of("ImageRepository");
     assert_eq!(
-        ir.cells,
-        KindCells::ImageRepository {
-            image: "ghcr.io/stefanprodan/podinfo".into(),
-            tag_count: Some(42)
-        }
+        cells(&ir),
+        [("IMAGE", "ghcr.io/stefanprodan/podinfo"), ("TAGS", "42")]
     );
     assert_eq!(ir.last_reconcile, Some(T0 + 60));
     let ip = row_of("ImagePolicy");
     assert_eq!(
-        ip.cells,
-        KindCells::ImagePolicy {
-            latest_image: "ghcr.io/stefanprodan/podinfo:6.5.0".into()
-        }
+        cells(&ip),
+        [("LATEST IMAGE", "ghcr.io/stefanprodan/podinfo:6.5.0")]
     );
     assert_eq!(ip.revision, "6.5.0");
 
@@ -377,10 +375,8 @@ fn helm_release_and_image_cells() {
         "spec": {}, "status": {"latestImage": "registry.local:5000/app:1.4.2", "conditions": []}});
     let r = Row::from_object("dev", &v1beta2).expect("row");
     assert_eq!(
-        r.cells,
-        KindCells::ImagePolicy {
-            latest_image: "registry.local:5000/app:1.4.2".into()
-        }
+        cells(&r),
+        [("LATEST IMAGE", "registry.local:5000/app:1.4.2")]
     );
     assert_eq!(r.revision, "1.4.2");
     assert_eq!(image_tag("registry.local:5000/app"), None);
@@ -388,10 +384,8 @@ fn helm_release_and_image_cells() {
 
     let iua = row_of("ImageUpdateAutomation");
     assert_eq!(
-        iua.cells,
-        KindCells::ImageUpdateAutomation {
-            source: "GitRepository/flux-system/podinfo".into()
-        }
+        cells(&iua),
+        [("SOURCE", "GitRepository/flux-system/podinfo")]
     );
     assert_eq!(iua.last_reconcile, Some(T0 + 120));
 }
@@ -436,15 +430,15 @@ fn argo_rows() {
     assert_eq!(a.last_reconcile, Some(T0 + 180));
     assert!(!a.suspended);
     assert_eq!(
-        a.cells,
-        KindCells::Application {
-            sync: SyncStatus::Synced,
-            health: ArgoHealth::Healthy,
-            auto_sync: AutoSync::On,
-            project: "default".into(),
-            destination: "https://kubernetes.default.svc/guestbook".into()
-        }
+        cells(&a),
+        [
+            ("SYNC", "Synced"),
+            ("HEALTH", "Healthy"),
+            ("PROJECT", "default"),
+            ("DESTINATION", "https://kubernetes.default.svc/guestbook")
+        ]
     );
+    assert_eq!(auto_sync(&row_object("Application")), AutoSync::On);
     assert_eq!(a.detail, DetailedStatus::Argo(ArgoHealth::Healthy));
 
     let mut o = every_kind()
@@ -466,13 +460,7 @@ fn argo_rows() {
     assert!(r.suspended);
     assert_eq!(r.reason, "Degraded");
     assert_eq!(r.suspended_since, Some(T0 + 1800));
-    assert!(matches!(
-        r.cells,
-        KindCells::Application {
-            auto_sync: AutoSync::Disabled,
-            ..
-        }
-    ));
+    assert_eq!(auto_sync(&o), AutoSync::Disabled);
 
     o["status"]["sync"]["status"] = json!("Synced");
     o["status"]["health"] = json!({"status": "Progressing"});
@@ -484,13 +472,7 @@ fn argo_rows() {
     );
     assert!(r.suspended, "manual sync counts as auto-sync off");
     assert_eq!(r.suspended_since, None);
-    assert!(matches!(
-        r.cells,
-        KindCells::Application {
-            auto_sync: AutoSync::Manual,
-            ..
-        }
-    ));
+    assert_eq!(auto_sync(&o), AutoSync::Manual);
 
     let bare = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": {"name": "new", "namespace": "argocd"}});
     let r = Row::from_object("dev", &bare).expect("row");
@@ -550,13 +532,7 @@ fn garbage_degrades_to_unknown_cells() {
     assert_eq!(r.created, None);
     assert_eq!(r.last_reconcile, None);
     assert!(!r.suspended);
-    assert_eq!(
-        r.cells,
-        KindCells::Kustomization {
-            source: String::new(),
-            path: "./".into()
-        }
-    );
+    assert_eq!(cells(&r), [("SOURCE", ""), ("PATH", "./")]);
     assert_eq!(
         r.depends_on,
         vec![ObjectRef {

@@ -10,19 +10,20 @@ use crate::controllers::image::policy::{Explanation, TagFate};
 /// previous tags and count the rest by fate (unless every tag is asked for).
 pub const SHOW_ALL_UP_TO: usize = 20;
 
-/// How a rendered line should look.
+/// What a rendered line says, for a front end to style: the view knows meanings, not colours (the
+/// console maps them to its theme in `tui::report_view`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tone {
+pub enum Meaning {
     /// Ordinary text.
-    Normal,
+    Plain,
     /// A section heading.
     Heading,
-    /// Good news (the chosen tag, a running image that matches).
-    Good,
-    /// Bad news (an error, an image that differs from the decision).
-    Bad,
-    /// Less important (filtered-out tags).
-    Dim,
+    /// The decision holds (the chosen tag, a marker or running image on the latest ref).
+    Confirmed,
+    /// Something is wrong (an error, an image or marker that differs from the decision).
+    Problem,
+    /// Less important (filtered-out tags, counts of hidden tags).
+    Minor,
 }
 
 /// Everything the view shows (filled in by `views::images::decisions::image_decisions`).
@@ -317,12 +318,15 @@ pub fn tag_rows(
     (rows, omitted)
 }
 
-/// The view's lines with their tones.
-pub fn render_lines(d: &ImageDecisions) -> Vec<(Tone, String)> {
+/// The view's lines with what each means.
+pub fn render_lines(d: &ImageDecisions) -> Vec<(Meaning, String)> {
     let mut out = Lines::default();
-    out.push(Tone::Heading, format!("Image decisions for {}", d.target));
+    out.push(
+        Meaning::Heading,
+        format!("Image decisions for {}", d.target),
+    );
     if let Some(notice) = &d.notice {
-        out.push(Tone::Bad, notice.clone());
+        out.push(Meaning::Problem, notice.clone());
     }
     for section in &d.sections {
         out.blank();
@@ -342,21 +346,21 @@ pub fn render_text(d: &ImageDecisions) -> String {
 }
 
 #[derive(Default)]
-struct Lines(Vec<(Tone, String)>);
+struct Lines(Vec<(Meaning, String)>);
 
 impl Lines {
-    fn push(&mut self, tone: Tone, line: String) {
-        self.0.push((tone, line));
+    fn push(&mut self, meaning: Meaning, line: String) {
+        self.0.push((meaning, line));
     }
     fn blank(&mut self) {
-        self.0.push((Tone::Normal, String::new()));
+        self.0.push((Meaning::Plain, String::new()));
     }
     fn condition(&mut self, indent: &str, c: &Option<ConditionSummary>) {
         if let Some(c) = c {
-            let tone = match c.status.as_str() {
-                "True" => Tone::Good,
-                "False" => Tone::Bad,
-                _ => Tone::Normal,
+            let meaning = match c.status.as_str() {
+                "True" => Meaning::Confirmed,
+                "False" => Meaning::Problem,
+                _ => Meaning::Plain,
             };
             let mut line = format!("{indent}Ready: {}", c.status);
             if !c.reason.is_empty() {
@@ -365,7 +369,7 @@ impl Lines {
             if !c.message.is_empty() {
                 line.push_str(&format!(" — {}", one_line(&c.message)));
             }
-            self.push(tone, line);
+            self.push(meaning, line);
         }
     }
 }
@@ -377,28 +381,28 @@ fn one_line(text: &str) -> String {
 
 fn render_policy(out: &mut Lines, p: &PolicyDecisions) {
     out.push(
-        Tone::Heading,
+        Meaning::Heading,
         format!(
             "ImagePolicy {}/{} (context {})",
             p.namespace, p.name, p.context
         ),
     );
     if let Some(err) = &p.error {
-        out.push(Tone::Bad, format!("  error: {}", one_line(err)));
+        out.push(Meaning::Problem, format!("  error: {}", one_line(err)));
     }
     if let Some(rule) = &p.rule {
-        out.push(Tone::Normal, format!("  rule: {rule}"));
+        out.push(Meaning::Plain, format!("  rule: {rule}"));
     }
     if let Some(filter) = &p.filter {
-        out.push(Tone::Normal, format!("  filter: {filter}"));
+        out.push(Meaning::Plain, format!("  filter: {filter}"));
     }
     out.condition("  ", &p.ready);
     match &p.latest {
-        Some(latest) => out.push(Tone::Good, format!("  latest: {}", latest.image())),
-        None => out.push(Tone::Bad, "  latest: none resolved yet".to_string()),
+        Some(latest) => out.push(Meaning::Confirmed, format!("  latest: {}", latest.image())),
+        None => out.push(Meaning::Problem, "  latest: none resolved yet".to_string()),
     }
     if let Some(prev) = &p.previous {
-        out.push(Tone::Normal, format!("  previous: {}", prev.image()));
+        out.push(Meaning::Plain, format!("  previous: {}", prev.image()));
     }
 
     out.blank();
@@ -413,30 +417,31 @@ fn render_policy(out: &mut Lines, p: &PolicyDecisions) {
 
 fn render_repository(out: &mut Lines, r: &RepositoryScan) {
     out.push(
-        Tone::Heading,
+        Meaning::Heading,
         format!(
             "Repository scan — ImageRepository {}/{}",
             r.namespace, r.name
         ),
     );
     if let Some(err) = &r.error {
-        out.push(Tone::Bad, format!("  error: {}", one_line(err)));
+        out.push(Meaning::Problem, format!("  error: {}", one_line(err)));
     }
     if let Some(image) = &r.image {
         let mut line = format!("  image: {image}");
         if let Some(canonical) = r.canonical.as_ref().filter(|c| *c != image) {
             line.push_str(&format!(" ({canonical})"));
         }
-        out.push(Tone::Normal, line);
+        out.push(Meaning::Plain, line);
     }
     match (&r.tag_count, &r.scan_time) {
-        (Some(count), Some(time)) => {
-            out.push(Tone::Normal, format!("  last scan: {count} tags at {time}"))
-        }
-        (Some(count), None) => out.push(Tone::Normal, format!("  last scan: {count} tags")),
-        (None, Some(time)) => out.push(Tone::Normal, format!("  last scan: at {time}")),
+        (Some(count), Some(time)) => out.push(
+            Meaning::Plain,
+            format!("  last scan: {count} tags at {time}"),
+        ),
+        (Some(count), None) => out.push(Meaning::Plain, format!("  last scan: {count} tags")),
+        (None, Some(time)) => out.push(Meaning::Plain, format!("  last scan: at {time}")),
         (None, None) if r.error.is_none() => {
-            out.push(Tone::Bad, "  last scan: not scanned yet".to_string())
+            out.push(Meaning::Problem, "  last scan: not scanned yet".to_string())
         }
         (None, None) => {}
     }
@@ -451,13 +456,16 @@ fn render_tags(out: &mut Lines, t: &TagDecisions, previous: Option<&ImageRef>) {
             heading.push_str(&format!(" at {at}"));
         }
     }
-    out.push(Tone::Heading, heading);
+    out.push(Meaning::Heading, heading);
     if let Some(err) = &t.error {
-        out.push(Tone::Bad, format!("  cannot list tags: {}", one_line(err)));
+        out.push(
+            Meaning::Problem,
+            format!("  cannot list tags: {}", one_line(err)),
+        );
     }
     if t.error.is_none() || t.total > 0 {
         out.push(
-            Tone::Normal,
+            Meaning::Plain,
             format!(
                 "  {} tag{} seen by the policy",
                 t.total,
@@ -487,7 +495,7 @@ fn render_tags(out: &mut Lines, t: &TagDecisions, previous: Option<&ImageRef>) {
             ),
             None => format!("  {:tag_width$}  {:fate_width$}  DETAIL", "TAG", "FATE"),
         };
-        out.push(Tone::Normal, header);
+        out.push(Meaning::Plain, header);
         for row in &t.rows {
             let mut fate = row.fate.to_string();
             if row.previous {
@@ -503,13 +511,13 @@ fn render_tags(out: &mut Lines, t: &TagDecisions, previous: Option<&ImageRef>) {
                 ),
                 None => format!("  {:tag_width$}  {:fate_width$}  {detail}", row.tag, fate),
             };
-            let tone = match row.fate {
-                TagFate::Chosen => Tone::Good,
-                TagFate::Candidate => Tone::Normal,
-                _ if row.previous => Tone::Normal,
-                _ => Tone::Dim,
+            let meaning = match row.fate {
+                TagFate::Chosen => Meaning::Confirmed,
+                TagFate::Candidate => Meaning::Plain,
+                _ if row.previous => Meaning::Plain,
+                _ => Meaning::Minor,
             };
-            out.push(tone, line.trim_end().to_string());
+            out.push(meaning, line.trim_end().to_string());
         }
     }
     if !t.omitted.is_empty() {
@@ -519,7 +527,7 @@ fn render_tags(out: &mut Lines, t: &TagDecisions, previous: Option<&ImageRef>) {
             .map(|c| format!("{} {}", c.count, c.fate))
             .collect();
         out.push(
-            Tone::Dim,
+            Meaning::Minor,
             format!("  … and {} not listed (--all lists them)", parts.join(", ")),
         );
     }
@@ -528,7 +536,7 @@ fn render_tags(out: &mut Lines, t: &TagDecisions, previous: Option<&ImageRef>) {
         && !t.rows.iter().any(|r| r.previous)
     {
         out.push(
-            Tone::Dim,
+            Meaning::Minor,
             format!(
                 "  previous tag {} is not in the registry any more",
                 prev.tag
@@ -536,22 +544,25 @@ fn render_tags(out: &mut Lines, t: &TagDecisions, previous: Option<&ImageRef>) {
         );
     }
     match (&t.chosen, &t.policy_error) {
-        (Some(tag), _) => out.push(Tone::Good, format!("  chosen: {tag}")),
-        (None, Some(err)) => out.push(Tone::Bad, format!("  no tag chosen: {}", one_line(err))),
+        (Some(tag), _) => out.push(Meaning::Confirmed, format!("  chosen: {tag}")),
+        (None, Some(err)) => out.push(
+            Meaning::Problem,
+            format!("  no tag chosen: {}", one_line(err)),
+        ),
         (None, None) => {}
     }
 }
 
 fn render_automations(out: &mut Lines, p: &PolicyDecisions) {
-    out.push(Tone::Heading, "Git markers and automation".to_string());
+    out.push(Meaning::Heading, "Git markers and automation".to_string());
     if let Some(err) = &p.automations_error {
         out.push(
-            Tone::Bad,
+            Meaning::Problem,
             format!("  cannot list ImageUpdateAutomations: {}", one_line(err)),
         );
     } else if p.automations.is_empty() {
         out.push(
-            Tone::Dim,
+            Meaning::Minor,
             format!(
                 "  no ImageUpdateAutomation in namespace {} selects this policy",
                 p.namespace
@@ -560,7 +571,7 @@ fn render_automations(out: &mut Lines, p: &PolicyDecisions) {
     }
     for a in &p.automations {
         out.push(
-            Tone::Normal,
+            Meaning::Plain,
             format!(
                 "  ImageUpdateAutomation {}/{} — {}, path {}",
                 a.namespace,
@@ -574,31 +585,31 @@ fn render_automations(out: &mut Lines, p: &PolicyDecisions) {
             ),
         );
         if let Some(content) = &a.content {
-            out.push(Tone::Normal, format!("    content: {content}"));
+            out.push(Meaning::Plain, format!("    content: {content}"));
         }
         if let Some(err) = &a.content_error {
             out.push(
-                Tone::Bad,
+                Meaning::Problem,
                 format!("    cannot read the Git content: {}", one_line(err)),
             );
         } else if a.markers.is_empty() && a.content.is_some() {
             out.push(
-                Tone::Bad,
+                Meaning::Problem,
                 format!("    no marker names {}:{}", p.namespace, p.name),
             );
         }
         for m in &a.markers {
             let value = m.value.as_deref().unwrap_or("(not on a scalar value)");
-            let (tone, verdict) = match (m.up_to_date(), &m.expected) {
-                (Some(true), _) => (Tone::Good, "= latest".to_string()),
-                (Some(false), Some(expected)) => (Tone::Bad, format!("≠ latest {expected}")),
-                _ => (Tone::Normal, String::new()),
+            let (meaning, verdict) = match (m.up_to_date(), &m.expected) {
+                (Some(true), _) => (Meaning::Confirmed, "= latest".to_string()),
+                (Some(false), Some(expected)) => (Meaning::Problem, format!("≠ latest {expected}")),
+                _ => (Meaning::Plain, String::new()),
             };
             let line = format!(
                 "    {}:{}  {}  {value}  {verdict}",
                 m.file, m.line, m.setter
             );
-            out.push(tone, line.trim_end().to_string());
+            out.push(meaning, line.trim_end().to_string());
         }
         let mut push = String::from("    last push: ");
         match (&a.last_push_commit, &a.last_push_time) {
@@ -606,19 +617,19 @@ fn render_automations(out: &mut Lines, p: &PolicyDecisions) {
             (Some(commit), None) => push.push_str(commit),
             (None, _) => push.push_str("none yet"),
         }
-        out.push(Tone::Normal, push);
+        out.push(Meaning::Plain, push);
         if let Some(run) = &a.last_run_time {
-            out.push(Tone::Normal, format!("    last run: {run}"));
+            out.push(Meaning::Plain, format!("    last run: {run}"));
         }
         out.condition("    ", &a.ready);
     }
 }
 
 fn render_running(out: &mut Lines, p: &PolicyDecisions) {
-    out.push(Tone::Heading, "Running".to_string());
+    out.push(Meaning::Heading, "Running".to_string());
     if p.running.is_empty() && p.running_errors.is_empty() {
         out.push(
-            Tone::Dim,
+            Meaning::Minor,
             "  no Deployment, StatefulSet, DaemonSet or CronJob runs this image".to_string(),
         );
     }
@@ -630,7 +641,11 @@ fn render_running(out: &mut Lines, p: &PolicyDecisions) {
             (false, None) => "no decision yet".to_string(),
         };
         out.push(
-            if r.current { Tone::Good } else { Tone::Bad },
+            if r.current {
+                Meaning::Confirmed
+            } else {
+                Meaning::Problem
+            },
             format!(
                 "  {}  {} {}/{}  {}  {}  ({verdict})",
                 r.context, r.kind, r.namespace, r.name, r.container, r.image
@@ -639,7 +654,7 @@ fn render_running(out: &mut Lines, p: &PolicyDecisions) {
     }
     for e in &p.running_errors {
         out.push(
-            Tone::Bad,
+            Meaning::Problem,
             format!("  {}  error: {}", e.context, one_line(&e.message)),
         );
     }

@@ -125,7 +125,7 @@ fn sample() -> ImageDecisions {
     }
 }
 
-fn line_with<'a>(lines: &'a [(Tone, String)], needle: &str) -> &'a (Tone, String) {
+fn line_with<'a>(lines: &'a [(Meaning, String)], needle: &str) -> &'a (Meaning, String) {
     lines
         .iter()
         .find(|(_, l)| l.contains(needle))
@@ -133,19 +133,19 @@ fn line_with<'a>(lines: &'a [(Tone, String)], needle: &str) -> &'a (Tone, String
 }
 
 #[test]
-fn every_fate_is_rendered_with_its_tone() {
+fn every_fate_is_rendered_with_its_meaning() {
     let lines = render_lines(&sample());
     let chosen = line_with(&lines, "1.1.0   chosen");
-    assert_eq!(chosen.0, Tone::Good);
-    assert_eq!(line_with(&lines, "latest  filtered out").0, Tone::Dim);
-    assert_eq!(line_with(&lines, "v1.x    not a version").0, Tone::Dim);
-    assert_eq!(line_with(&lines, "2.0.0   out of range").0, Tone::Dim);
+    assert_eq!(chosen.0, Meaning::Confirmed);
+    assert_eq!(line_with(&lines, "latest  filtered out").0, Meaning::Minor);
+    assert_eq!(line_with(&lines, "v1.x    not a version").0, Meaning::Minor);
+    assert_eq!(line_with(&lines, "2.0.0   out of range").0, Meaning::Minor);
     assert_eq!(
         line_with(&lines, "1.0.1   candidate, previous").0,
-        Tone::Normal
+        Meaning::Plain
     );
-    assert_eq!(line_with(&lines, "1.0.0   candidate").0, Tone::Normal);
-    assert_eq!(line_with(&lines, "  chosen: 1.1.0").0, Tone::Good);
+    assert_eq!(line_with(&lines, "1.0.0   candidate").0, Meaning::Plain);
+    assert_eq!(line_with(&lines, "  chosen: 1.1.0").0, Meaning::Confirmed);
     assert!(
         !lines.iter().any(|(_, l)| l.contains("not listed")),
         "short lists are shown whole"
@@ -159,28 +159,31 @@ fn markers_say_whether_they_match_the_latest_ref() {
         &lines,
         "deploy/web.yaml:17  apps:web  reg.local/team/web:1.1.0  = latest",
     );
-    assert_eq!(ok.0, Tone::Good);
+    assert_eq!(ok.0, Meaning::Confirmed);
     let stale = line_with(
         &lines,
         "deploy/web.yaml:30  apps:web:tag  1.0.1  ≠ latest 1.1.0",
     );
-    assert_eq!(stale.0, Tone::Bad);
+    assert_eq!(stale.0, Meaning::Problem);
     assert_eq!(
         line_with(&lines, "last push: abc123 at 2025-01-02T03:06:00Z").0,
-        Tone::Normal
+        Meaning::Plain
     );
 }
 
 #[test]
 fn running_images_are_good_only_on_the_latest_tag_and_context_errors_show() {
     let lines = render_lines(&sample());
-    assert_eq!(line_with(&lines, "prod  Deployment apps/web").0, Tone::Good);
+    assert_eq!(
+        line_with(&lines, "prod  Deployment apps/web").0,
+        Meaning::Confirmed
+    );
     let stale = line_with(&lines, "staging  Deployment apps/web");
-    assert_eq!(stale.0, Tone::Bad);
+    assert_eq!(stale.0, Meaning::Problem);
     assert!(stale.1.ends_with("(not 1.1.0)"), "{}", stale.1);
     assert_eq!(
         line_with(&lines, "dev  error: connection refused").0,
-        Tone::Bad
+        Meaning::Problem
     );
 }
 
@@ -273,7 +276,7 @@ fn notice_and_no_sections() {
     };
     let lines = render_lines(&d);
     assert_eq!(lines.len(), 2);
-    assert_eq!(lines[1].0, Tone::Bad);
+    assert_eq!(lines[1].0, Meaning::Problem);
 }
 
 #[test]
