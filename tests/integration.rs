@@ -46,6 +46,7 @@ mod reconcile_git;
 mod reconcile_kustomization;
 mod reconcile_runtime;
 mod reconcile_storage;
+mod reconcile_template;
 mod source_git;
 mod tui_cli;
 mod tui_clusters;

@@ -10,12 +10,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::image::reconcilers::image_reconcilers;
+use super::image::reconcilers::try_image_reconcilers;
 use super::kustomization::controller::{KustomizationKind, KustomizationReconciler};
 use super::source::controller::ADVERTISED_ADDRESS;
 use super::source::controller::{GitRepositoryKind, GitRepositoryReconciler};
 use super::source::storage::{self, SourceStorage, StorageError, StorageServer, cluster_dir_name};
-use crate::runtime::{Reconciler, RunReport, Runtime, RuntimeHandle, RuntimeOptions, RuntimeStats};
+use crate::runtime::{
+    Adapter, EventSink, Reconciler, RunReport, Runtime, RuntimeHandle, RuntimeOptions,
+    RuntimeStats, UnknownKind,
+};
 
 /// Options of the bundled controller.
 #[derive(Debug, Clone)]
@@ -34,6 +37,8 @@ pub struct ControllerOptions {
     pub health_poll: Duration,
     /// Where finished runs are reported (for `-v`), if anywhere.
     pub reports: Option<tokio::sync::mpsc::UnboundedSender<RunReport>>,
+    /// Where the reconcilers' Flux events go in notification-controller's shape, if anywhere.
+    pub events: Option<EventSink>,
     /// Serve the artifacts over HTTP on this address (source-controller's `--storage-addr`);
     /// `None`: no server, artifacts advertised under [`ADVERTISED_ADDRESS`].
     pub storage_addr: Option<SocketAddr>,
@@ -52,6 +57,7 @@ impl Default for ControllerOptions {
             shutdown_grace: Duration::from_secs(30),
             health_poll: Duration::from_secs(5),
             reports: None,
+            events: None,
             storage_addr: None,
             storage_adv_addr: None,
         }
@@ -112,13 +118,14 @@ impl ControllerStats {
     }
 }
 
-/// Every reconciler flotilla runs for one cluster.
+/// Every reconciler flotilla runs for one cluster; an error when a kind they own is missing from
+/// the kind registry.
 pub fn reconcilers(
     client: &kube::Client,
     config: Option<kube::Config>,
     dir: &std::path::Path,
     opts: &ControllerOptions,
-) -> Vec<Arc<dyn Reconciler>> {
+) -> Result<Vec<Arc<dyn Reconciler>>, UnknownKind> {
     reconcilers_advertising(client, config, dir, opts, ADVERTISED_ADDRESS)
 }
 
@@ -129,7 +136,7 @@ fn reconcilers_advertising(
     dir: &std::path::Path,
     opts: &ControllerOptions,
     advertised: &str,
-) -> Vec<Arc<dyn Reconciler>> {
+) -> Result<Vec<Arc<dyn Reconciler>>, UnknownKind> {
     let sources = SourceStorage::in_cluster_dir(dir);
     let store = sources.artifact_store();
     let git = Arc::new(
@@ -142,12 +149,11 @@ fn reconcilers_advertising(
         ks = ks.with_config(c);
     }
     let ks = Arc::new(ks);
-    let mut all: Vec<Arc<dyn Reconciler>> = vec![
-        Arc::new(GitRepositoryKind(git)),
-        Arc::new(KustomizationKind(ks)),
-    ];
-    all.extend(image_reconcilers(client, &dir.join("image")));
-    all
+    let git: GitRepositoryKind = Adapter::new(client.clone(), git)?;
+    let ks: KustomizationKind = Adapter::new(client.clone(), ks)?;
+    let mut all: Vec<Arc<dyn Reconciler>> = vec![Arc::new(git), Arc::new(ks)];
+    all.extend(try_image_reconcilers(client, &dir.join("image"))?);
+    Ok(all)
 }
 
 /// `(cluster name, client)` pairs as connections without impersonation.
@@ -253,14 +259,21 @@ impl Controller {
                             shutdown_grace: opts.shutdown_grace,
                             cluster: name.clone(),
                             reports: opts.reports.clone(),
+                            events: opts.events.clone(),
                         },
                     );
                     let advertised = match &adv {
                         Some(a) => storage::advertised_base(a, &cluster_dir_name(&name)),
                         None => ADVERTISED_ADDRESS.to_string(),
                     };
-                    for r in reconcilers_advertising(&client, config, dir, opts, &advertised) {
-                        rt = rt.register(r);
+                    match reconcilers_advertising(&client, config, dir, opts, &advertised) {
+                        Ok(all) => {
+                            for r in all {
+                                rt = rt.register(r);
+                            }
+                        }
+                        // The kinds are a static table, so this is a build defect, not a user error.
+                        Err(e) => tracing::error!(cluster = %name, error = %e, "no reconcilers"),
                     }
                     (name, rt.start())
                 },

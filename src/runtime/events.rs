@@ -10,6 +10,9 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+use super::status_io::EventNote;
 
 /// Longest message stored on an Event (bytes); longer ones are cut and end in `...`.
 pub const MAX_MESSAGE_BYTES: usize = 1024;
@@ -35,6 +38,68 @@ impl EventType {
         match self {
             Self::Normal => "Normal",
             Self::Warning => "Warning",
+        }
+    }
+}
+
+/// Where [`FluxEvent`]s are delivered (the notification controller's inbox).
+pub type EventSink = mpsc::UnboundedSender<FluxEvent>;
+
+/// A Flux event as controllers POST it to notification-controller (`eventv1.Event`): the object,
+/// `info`/`error` severity, time, reason, message, metadata from the `<group>/…` annotations
+/// (`revision`, `originRevision`, `digest`, …) and the reporting controller.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FluxEvent {
+    /// `{kind, namespace, name, uid, apiVersion, resourceVersion}` of the object.
+    pub involved_object: Value,
+    /// `info` (Normal events) or `error` (Warning events).
+    pub severity: String,
+    /// RFC 3339, whole seconds, UTC.
+    pub timestamp: String,
+    /// The event message.
+    pub message: String,
+    /// The Flux reason.
+    pub reason: String,
+    /// Annotations of the object's API group, keys without the group prefix.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub metadata: Map<String, Value>,
+    /// e.g. `kustomize-controller`.
+    pub reporting_controller: String,
+    /// The controller instance.
+    pub reporting_instance: String,
+}
+
+impl FluxEvent {
+    /// The payload of `note` recorded on `involved` by `controller`.
+    pub fn from_note(involved: &Value, note: &EventNote, controller: &str) -> FluxEvent {
+        let md = involved.get("metadata");
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
+        let mut obj = Map::new();
+        obj.insert("kind".into(), json!(text(involved.get("kind"))));
+        for key in ["namespace", "name", "uid"] {
+            obj.insert(key.into(), json!(text(md.and_then(|m| m.get(key)))));
+        }
+        obj.insert("apiVersion".into(), json!(text(involved.get("apiVersion"))));
+        let rv = text(md.and_then(|m| m.get("resourceVersion")));
+        obj.insert("resourceVersion".into(), json!(rv));
+        let group = text(involved.get("apiVersion"));
+        let group = group.split_once('/').map(|(g, _)| g).unwrap_or("");
+        let prefix = format!("{group}/");
+        let metadata = note
+            .annotations
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|k| (k.to_string(), json!(v))))
+            .collect();
+        FluxEvent {
+            involved_object: Value::Object(obj),
+            severity: if note.warning { "error" } else { "info" }.to_string(),
+            timestamp: now_rfc3339(),
+            message: truncate_message(&note.message),
+            reason: note.reason.clone(),
+            metadata,
+            reporting_controller: controller.to_string(),
+            reporting_instance: REPORTING_INSTANCE.to_string(),
         }
     }
 }
@@ -365,6 +430,60 @@ mod tests {
         ] {
             assert!(involved_ref(&junk).is_none(), "{junk}");
         }
+    }
+
+    #[test]
+    fn notification_payloads_have_flux_shape() {
+        let obj = json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "apps", "namespace": "flux-system", "uid": "u1",
+                "resourceVersion": "7"}});
+        let note = EventNote::warning("BuildFailed", "kustomize build failed: x")
+            .annotate("kustomize.toolkit.fluxcd.io/revision", "main@sha1:abc")
+            .annotate("other.io/thing", "ignored");
+        let e = FluxEvent::from_note(&obj, &note, "kustomize-controller");
+        let v = serde_json::to_value(&e).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "involvedObject",
+                "message",
+                "metadata",
+                "reason",
+                "reportingController",
+                "reportingInstance",
+                "severity",
+                "timestamp"
+            ]
+        );
+        assert_eq!(
+            v["involvedObject"],
+            json!({"kind": "Kustomization", "namespace": "flux-system", "name": "apps",
+                   "uid": "u1", "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+                   "resourceVersion": "7"})
+        );
+        assert_eq!(v["severity"], "error");
+        assert_eq!(v["reason"], "BuildFailed");
+        assert_eq!(v["message"], "kustomize build failed: x");
+        assert_eq!(v["metadata"], json!({"revision": "main@sha1:abc"}));
+        assert_eq!(v["reportingController"], "kustomize-controller");
+        assert_eq!(v["reportingInstance"], "flotilla");
+        assert!(
+            v["timestamp"]
+                .as_str()
+                .unwrap()
+                .parse::<jiff::Timestamp>()
+                .is_ok()
+        );
+        let info = FluxEvent::from_note(&obj, &EventNote::normal("Progressing", "m"), "k");
+        assert_eq!(info.severity, "info");
+        assert!(
+            serde_json::to_value(&info)
+                .unwrap()
+                .get("metadata")
+                .is_none()
+        );
     }
 
     #[test]

@@ -11,8 +11,12 @@
 //! that arrives while it runs makes it run again right after.
 
 pub mod events;
+pub mod reconcile;
 pub(crate) mod rest;
 pub mod status_io;
+
+pub use events::{EventSink, FluxEvent};
+pub use reconcile::{Adapter, Controller, ErrorClass, Failure, Run, Success, UnknownKind};
 
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
@@ -89,6 +93,8 @@ pub enum Next {
     After(Duration),
     /// Only when the object (or something it depends on) changes.
     Wait,
+    /// After a failure: exponential backoff (1 s doubling per consecutive failure) up to this cap.
+    Backoff(Duration),
 }
 
 /// What one run reports back: when to run again and a one-line summary (e.g. the Ready condition).
@@ -98,6 +104,8 @@ pub struct Outcome {
     pub next: Next,
     /// One line for `-v` output and logs.
     pub summary: String,
+    /// Flux events of the run, forwarded to [`RuntimeOptions::events`].
+    pub events: Vec<FluxEvent>,
 }
 
 impl Outcome {
@@ -106,6 +114,7 @@ impl Outcome {
         Outcome {
             next,
             summary: summary.into(),
+            events: Vec::new(),
         }
     }
 }
@@ -160,6 +169,8 @@ pub struct RuntimeOptions {
     pub cluster: String,
     /// Where finished runs are reported (for `-v` output), if anywhere.
     pub reports: Option<mpsc::UnboundedSender<RunReport>>,
+    /// Where the runs' Flux events go in notification-controller's shape (for forwarding), if anywhere.
+    pub events: Option<EventSink>,
 }
 
 impl Default for RuntimeOptions {
@@ -171,6 +182,7 @@ impl Default for RuntimeOptions {
             shutdown_grace: Duration::from_secs(30),
             cluster: String::new(),
             reports: None,
+            events: None,
         }
     }
 }
@@ -613,10 +625,16 @@ impl Scheduler {
             let client = self.client.clone();
             let tx = self.done_tx.clone();
             let reports = self.options.reports.clone();
+            let sink = self.options.events.clone();
             let cluster = self.options.cluster.clone();
             self.tasks.spawn(async move {
                 let started = Instant::now();
-                let result = run_one(&client, r.as_ref(), &key).await;
+                let mut result = run_one(&client, r.as_ref(), &key).await;
+                if let (Ok(o), Some(sink)) = (result.as_mut(), &sink) {
+                    for e in o.events.drain(..) {
+                        let _ = sink.send(e);
+                    }
+                }
                 let summary = match &result {
                     Ok(o) => o.summary.clone(),
                     Err(e) => e.clone(),
@@ -654,6 +672,12 @@ impl Scheduler {
             return;
         }
         match result {
+            Ok(Next::Backoff(cap)) => {
+                let n = self.failures.entry(key.clone()).or_insert(0);
+                *n += 1;
+                let delay = retry_delay(*n).min(cap.max(Duration::from_secs(1)));
+                self.schedule(key, delay);
+            }
             Ok(next) => {
                 self.failures.remove(&key);
                 if let Next::After(d) = next {
@@ -675,6 +699,12 @@ impl Scheduler {
 fn backoff(failures: u32) -> Duration {
     let secs = 1u64 << failures.saturating_sub(1).min(9);
     Duration::from_secs(secs.min(300))
+}
+
+/// The backoff of a reconciler's transient failures: 1 s doubling per consecutive failure, at most
+/// [`reconcile::MAX_BACKOFF`] (before the cap the run asks for).
+pub fn retry_delay(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.saturating_sub(1).min(10))
 }
 
 /// Reads the object fresh, handles the finalizer and deletion, and runs the reconciler.
@@ -820,6 +850,9 @@ mod tests {
         assert_eq!(backoff(2), Duration::from_secs(2));
         assert_eq!(backoff(5), Duration::from_secs(16));
         assert_eq!(backoff(30), Duration::from_secs(300));
+        assert_eq!(retry_delay(1), Duration::from_secs(1));
+        assert_eq!(retry_delay(4), Duration::from_secs(8));
+        assert_eq!(retry_delay(40), reconcile::MAX_BACKOFF);
     }
 
     #[test]

@@ -21,13 +21,14 @@ use serde_json::{Map, Value, json};
 use super::message_template::{MessageTemplate, TemplateError, TemplateValue};
 use super::policy_reconcile::latest_ref_of;
 use super::setters::{ObjectId, PolicyRefs, SetterRun, apply_setters_to_dir};
-use super::{EventType, ObjectMeta, RunResult, StatusWriter};
+use super::{EventType, ObjectMeta, RunResult};
 use crate::controllers::source::git_local;
 use crate::controllers::source::git_ref::commit_of_revision;
 use crate::controllers::source::{
     Checkout, GitAuth, GitCredentials, GitError, GitRef, fetch, remote_head, revision_string,
 };
 use crate::model::conditions::format_time;
+use crate::runtime::{Failure, Run, Success};
 
 /// Commit message when `messageTemplate` is empty.
 pub const DEFAULT_MESSAGE: &str = "Update from image update automation";
@@ -322,6 +323,15 @@ struct Applied {
     run: SetterRun,
 }
 
+impl From<AutomationError> for Failure {
+    fn from(e: AutomationError) -> Failure {
+        match e {
+            AutomationError::Stalled { reason, message } => Failure::terminal(reason, message),
+            AutomationError::Retry { reason, message } => Failure::transient(reason, message),
+        }
+    }
+}
+
 /// Reconciles one ImageUpdateAutomation; work files go under `data_dir` (see the module docs).
 pub async fn reconcile_image_update_automation(
     obj: &Value,
@@ -329,71 +339,65 @@ pub async fn reconcile_image_update_automation(
     data_dir: &Path,
     now: Timestamp,
 ) -> RunResult {
-    let meta = ObjectMeta::of(obj);
-    if meta.suspended() {
-        return RunResult::suspended(meta.status);
-    }
-    let mut out = StatusWriter::new(meta.status.clone(), meta.generation, now);
-    out.set("lastAutomationRunTime", json!(format_time(now)));
-    let interval = super::duration_field(meta.spec, "interval")
+    let mut run = Run::detached(obj, now);
+    let result = automate(&mut run, client, data_dir).await;
+    RunResult::concluded(run, result)
+}
+
+/// The run interval (`spec.interval`, 1m when absent or invalid).
+pub(crate) fn automation_interval(obj: &Value) -> Duration {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    super::duration_field(spec, "interval")
         .ok()
         .flatten()
-        .unwrap_or(Duration::from_secs(60));
+        .unwrap_or(Duration::from_secs(60))
+}
+
+/// The steps: policies → plan → update, commit and push → `observedPolicies`, push status, events.
+pub(crate) async fn automate(
+    run: &mut Run,
+    client: &kube::Client,
+    data_dir: &Path,
+) -> Result<Success, Failure> {
+    let now = run.now();
+    run.set("lastAutomationRunTime", json!(format_time(now)));
+    run.retry_progress("reconciliation in progress");
+    let obj = run.object().clone();
+    let meta = ObjectMeta::of(&obj);
+    let interval = automation_interval(&obj);
     let work_dir = data_dir
         .join("image-automation")
         .join(sanitize(meta.namespace))
         .join(sanitize(meta.name));
-    let result = run(&meta, client, &work_dir, &out.status, now).await;
-    let mut events = Vec::new();
-    let requeue_after = match result {
-        Ok((applied, observed, message)) => {
-            out.set("observedPolicies", observed);
-            out.set("observedSourceRevision", json!(applied.revision));
-            let mut ready = "repository up-to-date".to_string();
-            let notes = run_notes(&applied.run);
-            if !notes.is_empty() {
-                ready.push_str(&format!(" ({notes})"));
-                events.push((EventType::Warning, "Succeeded".to_string(), notes));
-            }
-            if let Some((commit, branch)) = &applied.pushed {
-                out.set("lastPushCommit", json!(commit));
-                out.set("lastPushTime", json!(format_time(now)));
-                let refspec = meta
-                    .spec
-                    .pointer("/git/push/refspec")
-                    .and_then(Value::as_str)
-                    .filter(|r| !r.is_empty())
-                    .map(|r| format!(" and refspecs '{r}'"))
-                    .unwrap_or_default();
-                events.push((
-                    EventType::Normal,
-                    "Succeeded".to_string(),
-                    format!(
-                        "pushed commit '{}' to branch '{branch}'{refspec}\n{message}",
-                        &commit[..commit.len().min(7)]
-                    ),
-                ));
-            }
-            out.ready("Succeeded", &ready);
-            Some(interval)
-        }
-        Err(AutomationError::Stalled { reason, message }) => {
-            out.stalled(reason, &message);
-            events.push((EventType::Warning, reason.to_string(), message));
-            None
-        }
-        Err(AutomationError::Retry { reason, message }) => {
-            out.retrying(reason, &message, "reconciliation in progress");
-            events.push((EventType::Warning, reason.to_string(), message));
-            Some(super::failure_requeue(interval))
-        }
-    };
-    out.handled(meta.requested_at);
-    RunResult {
-        status: out.status,
-        requeue_after,
-        events,
+    let status = run.status().clone();
+    let (applied, observed, message) = self::run(&meta, client, &work_dir, &status, now)
+        .await
+        .map_err(|e| Failure::from(e).retry_after(super::failure_requeue(interval)))?;
+    run.set("observedPolicies", observed);
+    run.set("observedSourceRevision", json!(applied.revision));
+    let mut ready = "repository up-to-date".to_string();
+    let notes = run_notes(&applied.run);
+    if !notes.is_empty() {
+        ready.push_str(&format!(" ({notes})"));
+        run.record(EventType::Warning, "Succeeded", &notes);
     }
+    if let Some((commit, branch)) = &applied.pushed {
+        run.set("lastPushCommit", json!(commit));
+        run.set("lastPushTime", json!(format_time(now)));
+        let refspec = meta
+            .spec
+            .pointer("/git/push/refspec")
+            .and_then(Value::as_str)
+            .filter(|r| !r.is_empty())
+            .map(|r| format!(" and refspecs '{r}'"))
+            .unwrap_or_default();
+        let pushed = format!(
+            "pushed commit '{}' to branch '{branch}'{refspec}\n{message}",
+            &commit[..commit.len().min(7)]
+        );
+        run.record(EventType::Normal, "Succeeded", &pushed);
+    }
+    Ok(Success::ready("Succeeded", ready, interval))
 }
 
 /// Skipped files and markers naming unknown policies, for the Ready message.

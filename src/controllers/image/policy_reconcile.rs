@@ -10,7 +10,8 @@ use super::policy::{CompiledPolicy, PolicySpec};
 use super::registry::{ImageName, RegistryClient};
 use super::repository::{credentials_for, registry_options};
 use super::setters::LatestRef;
-use super::{EventType, ObjectMeta, RunResult, StatusWriter, TagStore, failure_requeue};
+use super::{ObjectMeta, RunResult, TagStore, failure_requeue};
+use crate::runtime::{Failure, Next, Run, Success};
 
 /// Requeue while the repository has no tags yet (Flux's "retrying in 30s").
 const NO_TAGS_RETRY: Duration = Duration::from_secs(30);
@@ -92,6 +93,50 @@ pub fn access_allowed(repo: &Value, labels: &serde_json::Map<String, Value>) -> 
     })
 }
 
+/// The parsed spec of an ImagePolicy.
+pub struct PolicyRunSpec {
+    compiled: CompiledPolicy,
+    reflection: DigestReflection,
+    interval: Option<Duration>,
+    repo_name: String,
+    repo_namespace: Option<String>,
+}
+
+/// Reads the spec; an invalid policy, reflection, interval or repository reference stalls.
+pub fn parse_policy(obj: &Value) -> Result<PolicyRunSpec, Failure> {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    let invalid = |e: String| Failure::terminal("InvalidPolicy", e);
+    let compiled = PolicySpec::from_spec_json(spec)
+        .and_then(|s| CompiledPolicy::compile(&s))
+        .map_err(|e| invalid(e.to_string()))?;
+    let reflection = DigestReflection::from_spec(spec).map_err(invalid)?;
+    let interval = super::duration_field(spec, "interval").map_err(invalid)?;
+    if reflection == DigestReflection::Always && interval.is_none() {
+        return Err(Failure::terminal(
+            "IntervalNotConfigured",
+            "spec.interval must be set when spec.digestReflectionPolicy is Always",
+        ));
+    }
+    let repo_ref = spec.get("imageRepositoryRef");
+    let text = |k: &str| {
+        repo_ref
+            .and_then(|r| r.get(k))
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+    };
+    let Some(repo_name) = text("name") else {
+        return Err(invalid("spec.imageRepositoryRef.name is required".into()));
+    };
+    Ok(PolicyRunSpec {
+        compiled,
+        reflection,
+        interval,
+        repo_name,
+        repo_namespace: text("namespace"),
+    })
+}
+
 /// Reconciles one ImagePolicy. Tags come from `store`; digests from the registry of the
 /// referenced ImageRepository (its `secretRef`, `insecure`, `timeout`).
 pub async fn reconcile_image_policy(
@@ -100,167 +145,89 @@ pub async fn reconcile_image_policy(
     store: &TagStore,
     now: Timestamp,
 ) -> RunResult {
-    let meta = ObjectMeta::of(obj);
-    if meta.suspended() {
-        return RunResult::suspended(meta.status);
-    }
-    let mut out = StatusWriter::new(meta.status.clone(), meta.generation, now);
-    let finish = |mut out: StatusWriter,
-                  kind: Outcome,
-                  reason: &str,
-                  message: String,
-                  requeue_after: Option<Duration>| {
-        match kind {
-            Outcome::Stalled => out.stalled(reason, &message),
-            Outcome::Retry => out.retrying(reason, &message, "reconciliation in progress"),
-        }
-        out.handled(meta.requested_at);
-        RunResult {
-            status: out.status,
-            requeue_after,
-            events: vec![(EventType::Warning, reason.to_string(), message)],
-        }
+    let mut run = Run::detached(obj, now);
+    let result = match parse_policy(obj) {
+        Ok(spec) => decide(&mut run, spec, client, store).await,
+        Err(f) => Err(f),
     };
-    let compiled =
-        match PolicySpec::from_spec_json(meta.spec).and_then(|s| CompiledPolicy::compile(&s)) {
-            Ok(c) => c,
-            Err(e) => return finish(out, Outcome::Stalled, "InvalidPolicy", e.to_string(), None),
-        };
-    let reflection = match DigestReflection::from_spec(meta.spec) {
-        Ok(r) => r,
-        Err(e) => return finish(out, Outcome::Stalled, "InvalidPolicy", e, None),
+    RunResult::concluded(run, result)
+}
+
+/// The steps: the repository (and its `accessFrom`) → its stored tags → the policy → the digest
+/// when asked → `latestRef`/`observedPreviousRef`.
+pub(crate) async fn decide(
+    run: &mut Run,
+    spec: PolicyRunSpec,
+    client: &kube::Client,
+    store: &TagStore,
+) -> Result<Success, Failure> {
+    run.retry_progress("reconciliation in progress");
+    let namespace = ObjectMeta::of(run.object()).namespace.to_string();
+    let retry_every = failure_requeue(spec.interval.unwrap_or(Duration::from_secs(60)));
+    let retry = |reason: &str, message: String| {
+        Failure::transient(reason, message).retry_after(retry_every)
     };
-    let interval = match super::duration_field(meta.spec, "interval") {
-        Ok(i) => i,
-        Err(e) => return finish(out, Outcome::Stalled, "InvalidPolicy", e, None),
-    };
-    if reflection == DigestReflection::Always && interval.is_none() {
-        return finish(
-            out,
-            Outcome::Stalled,
-            "IntervalNotConfigured",
-            "spec.interval must be set when spec.digestReflectionPolicy is Always".into(),
-            None,
-        );
-    }
-    let retry_every = failure_requeue(interval.unwrap_or(Duration::from_secs(60)));
-    let repo_ref = meta.spec.get("imageRepositoryRef");
-    let repo_name = repo_ref
-        .and_then(|r| r.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let repo_ns = repo_ref
-        .and_then(|r| r.get("namespace"))
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        .unwrap_or(meta.namespace);
-    if repo_name.is_empty() {
-        return finish(
-            out,
-            Outcome::Stalled,
-            "InvalidPolicy",
-            "spec.imageRepositoryRef.name is required".into(),
-            None,
-        );
-    }
-    let repo = match super::get_object(
+    let repo_ns = spec
+        .repo_namespace
+        .clone()
+        .unwrap_or_else(|| namespace.clone());
+    let repo_name = spec.repo_name.as_str();
+    let repo = super::get_object(
         client,
         "image.toolkit.fluxcd.io",
         "v1",
         "ImageRepository",
         "imagerepositories",
-        repo_ns,
+        &repo_ns,
         repo_name,
     )
     .await
-    {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            let message = format!("referenced ImageRepository '{repo_ns}/{repo_name}' not found");
-            return finish(
-                out,
-                Outcome::Retry,
-                "DependencyNotReady",
-                message,
-                Some(retry_every),
-            );
-        }
-        Err(e) => {
-            return finish(
-                out,
-                Outcome::Retry,
-                "DependencyNotReady",
-                e,
-                Some(retry_every),
-            );
-        }
-    };
-    if repo_ns != meta.namespace {
-        let labels = match super::get_object(
-            client,
-            "",
-            "v1",
-            "Namespace",
-            "namespaces",
-            "",
-            meta.namespace,
-        )
-        .await
-        {
-            Ok(ns) => ns
-                .and_then(|n| {
-                    n.pointer("/metadata/labels")
-                        .and_then(Value::as_object)
-                        .cloned()
-                })
-                .unwrap_or_default(),
-            Err(e) => return finish(out, Outcome::Retry, "AccessDenied", e, Some(retry_every)),
-        };
+    .map_err(|e| retry("DependencyNotReady", e))?
+    .ok_or_else(|| {
+        let message = format!("referenced ImageRepository '{repo_ns}/{repo_name}' not found");
+        retry("DependencyNotReady", message)
+    })?;
+    if repo_ns != namespace {
+        let ns = super::get_object(client, "", "v1", "Namespace", "namespaces", "", &namespace)
+            .await
+            .map_err(|e| retry("AccessDenied", e))?;
+        let labels = ns
+            .and_then(|n| {
+                n.pointer("/metadata/labels")
+                    .and_then(Value::as_object)
+                    .cloned()
+            })
+            .unwrap_or_default();
         if !access_allowed(&repo, &labels) {
             let message = format!(
-                "cannot access ImageRepository '{repo_ns}/{repo_name}': its spec.accessFrom does not admit namespace '{}'",
-                meta.namespace
+                "cannot access ImageRepository '{repo_ns}/{repo_name}': its spec.accessFrom does not admit namespace '{namespace}'"
             );
-            return finish(
-                out,
-                Outcome::Retry,
-                "AccessDenied",
-                message,
-                Some(retry_every),
-            );
+            return Err(retry("AccessDenied", message));
         }
     }
-    let tags = match store.tags(repo_ns, repo_name) {
+    let tags = match store.tags(&repo_ns, repo_name) {
         Ok(Some(t)) if !t.is_empty() => t,
         Ok(_) | Err(_) => {
-            return finish(
-                out,
-                Outcome::Retry,
-                "DependencyNotReady",
-                "retrying in 30s error: no tags in database".into(),
-                Some(NO_TAGS_RETRY),
+            let message = "retrying in 30s error: no tags in database";
+            return Err(
+                Failure::transient("DependencyNotReady", message).retry_after(NO_TAGS_RETRY)
             );
         }
     };
-    let selection = match compiled.latest(&tags) {
-        Ok(s) => s,
-        Err(e) => {
-            let kind = if e.is_stalled() {
-                Outcome::Stalled
-            } else {
-                Outcome::Retry
-            };
-            let requeue = (!e.is_stalled()).then_some(retry_every);
-            return finish(out, kind, e.reason(), e.to_string(), requeue);
+    let selection = spec.compiled.latest(&tags).map_err(|e| {
+        if e.is_stalled() {
+            Failure::terminal(e.reason(), e.to_string())
+        } else {
+            retry(e.reason(), e.to_string())
         }
-    };
+    })?;
     let repo_spec = repo.get("spec").unwrap_or(&Value::Null);
     let image = repo_spec
         .get("image")
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let previous = latest_ref_of(out.get("latestRef"));
+    let previous = latest_ref_of(run.status().get("latestRef"));
     let mut latest = LatestRef {
         name: image.clone(),
         tag: selection.tag,
@@ -270,52 +237,45 @@ pub async fn reconcile_image_policy(
         .as_ref()
         .filter(|p| p.name == latest.name && p.tag == latest.tag && !p.digest.is_empty())
         .map(|p| p.digest.clone());
-    let look_up = match reflection {
+    let look_up = match spec.reflection {
         DigestReflection::Never => false,
         DigestReflection::IfNotPresent => reuse_digest.is_none(),
         DigestReflection::Always => true,
     };
-    if reflection == DigestReflection::IfNotPresent
+    if spec.reflection == DigestReflection::IfNotPresent
         && let Some(d) = reuse_digest
     {
         latest.digest = d;
     }
     if look_up {
-        match fetch_digest(client, repo_spec, repo_ns, &image, &latest.tag).await {
+        match fetch_digest(client, repo_spec, &repo_ns, &image, &latest.tag).await {
             Ok(d) => latest.digest = d,
             Err((reason, message)) => {
                 let message = format!("failed to reflect digest of {}: {message}", latest.image());
-                return finish(out, Outcome::Retry, reason, message, Some(retry_every));
+                return Err(retry(reason, message));
             }
         }
     }
-    let mut events = Vec::new();
     let changed = previous.as_ref() != Some(&latest);
     if changed && let Some(prev) = &previous {
-        out.set("observedPreviousRef", latest_ref_value(prev));
+        run.set("observedPreviousRef", latest_ref_value(prev));
     }
-    out.set("latestRef", latest_ref_value(&latest));
-    let observed_previous = latest_ref_of(out.get("observedPreviousRef"));
+    run.set("latestRef", latest_ref_value(&latest));
+    let observed_previous = latest_ref_of(run.status().get("observedPreviousRef"));
     let message = resolved_message(&latest, observed_previous.as_ref());
-    out.ready("Succeeded", &message);
-    out.handled(meta.requested_at);
-    if changed {
-        events.push((EventType::Normal, "Succeeded".to_string(), message));
-    }
-    RunResult {
-        status: out.status,
-        requeue_after: if reflection == DigestReflection::Always {
-            interval
-        } else {
-            None
+    let success = Success::ready("Succeeded", message.clone(), Duration::ZERO);
+    let success = match spec.interval {
+        Some(i) if spec.reflection == DigestReflection::Always => Success {
+            next: Next::After(i),
+            ..success
         },
-        events,
-    }
-}
-
-enum Outcome {
-    Stalled,
-    Retry,
+        _ => success.wait(),
+    };
+    Ok(if changed {
+        success.event("Succeeded", message)
+    } else {
+        success
+    })
 }
 
 /// HEADs the manifest of `image:tag` with the repository's access settings.

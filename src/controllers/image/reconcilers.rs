@@ -1,99 +1,55 @@
-//! Runtime adapters: the three image kinds as [`Reconciler`]s. Each run calls the plain reconcile
-//! function, writes the status it returns, records its events, and turns `requeue_after` into
-//! [`Next`]. Register them with [`image_reconcilers`].
+//! The three image kinds as [`Controller`]s: the steps of [`super::repository`],
+//! [`super::policy_reconcile`] and [`super::automation`] over the runtime's [`Run`]; the runtime
+//! writes the status, records the events and schedules. Register them with [`image_reconcilers`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
-use jiff::Timestamp;
 use serde_json::Value;
 
-use super::{
-    EventType, RunResult, TagStore, reconcile_image_policy, reconcile_image_repository,
-    reconcile_image_update_automation,
-};
-use crate::model::kinds::{self, KindInfo};
-use crate::runtime::status_io::{EventNote, Events, ready_summary};
-use crate::runtime::{self, Next, ObjectKey, Outcome, Reconciler};
+use super::TagStore;
+use super::automation::automate;
+use super::policy_reconcile::{PolicyRunSpec, decide, parse_policy};
+use super::repository::{RepositorySpec, parse_repository, scan};
+use crate::runtime::{Adapter, Controller, Failure, ObjectKey, Reconciler, Run, Success};
 
 const GROUP: &str = "image.toolkit.fluxcd.io";
 
-fn kind_info(kind: &str) -> &'static KindInfo {
-    // The image kinds are in the static kind table; the fallback keeps this total.
-    kinds::by_group_kind(GROUP, kind).unwrap_or(&kinds::KINDS[0])
-}
-
-/// Shared state of the image reconcilers of one cluster.
-#[derive(Clone)]
-struct Shared {
+/// ImageRepository: scans into the tag store; dependants see `lastScanResult.revision`.
+pub struct ImageRepositoryController {
     client: kube::Client,
     store: TagStore,
-    data_dir: PathBuf,
-    events: Events,
 }
 
-/// Writes the status, records events, and maps the requeue.
-async fn finish(
-    shared: &Shared,
-    kind: &'static KindInfo,
-    obj: &Value,
-    result: RunResult,
-) -> Outcome {
-    let summary = ready_summary(&result.status);
-    if let Err(e) = runtime::write_status(&shared.client, kind, "v1", obj, &result.status).await {
-        return Outcome::new(
-            Next::After(std::time::Duration::from_secs(5)),
-            format!("cannot write status: {e}"),
-        );
-    }
-    let notes = result
-        .events
-        .iter()
-        .map(|(t, reason, message)| match t {
-            EventType::Normal => EventNote::normal(reason, message),
-            EventType::Warning => EventNote::warning(reason, message),
-        })
-        .collect();
-    shared.events.emit(obj, notes).await;
-    let next = match result.requeue_after {
-        Some(d) => Next::After(d),
-        None => Next::Wait,
-    };
-    Outcome::new(next, summary)
-}
-
-/// ImageRepository: scans into the tag store; dependants see `lastScanResult.revision`.
-pub struct ImageRepositoryKind(Shared);
 /// ImagePolicy: depends on its ImageRepository.
-pub struct ImagePolicyKind(Shared);
-/// ImageUpdateAutomation: depends on its GitRepository (policies are seen every interval).
-pub struct ImageUpdateAutomationKind(Shared);
+pub struct ImagePolicyController {
+    client: kube::Client,
+    store: TagStore,
+}
 
-impl Reconciler for ImageRepositoryKind {
-    fn kind(&self) -> &'static KindInfo {
-        kind_info("ImageRepository")
+/// ImageUpdateAutomation: depends on its GitRepository (policies are seen every interval).
+pub struct ImageUpdateAutomationController {
+    client: kube::Client,
+    data_dir: PathBuf,
+}
+
+impl Controller for ImageRepositoryController {
+    const GROUP: &'static str = GROUP;
+    const KIND: &'static str = "ImageRepository";
+    const COMPONENT: &'static str = "image-reflector-controller";
+    type Spec = RepositorySpec;
+
+    fn parse(&self, obj: &Value) -> Result<RepositorySpec, Failure> {
+        parse_repository(obj)
     }
-    fn version(&self) -> &'static str {
-        "v1"
+    async fn reconcile(&self, run: &mut Run, spec: RepositorySpec) -> Result<Success, Failure> {
+        scan(run, spec, &self.client, &self.store).await
     }
-    fn reconcile(&self, obj: Value) -> BoxFuture<'static, Outcome> {
-        let shared = self.0.clone();
-        Box::pin(async move {
-            let result =
-                reconcile_image_repository(&obj, &shared.client, &shared.store, Timestamp::now())
-                    .await;
-            finish(&shared, kind_info("ImageRepository"), &obj, result).await
-        })
-    }
-    fn finalize(&self, obj: Value) -> BoxFuture<'static, ()> {
-        let store = self.0.store.clone();
-        Box::pin(async move {
-            let key = ObjectKey::of("ImageRepository", &obj);
-            if let Err(e) = store.remove(&key.namespace, &key.name) {
-                tracing::warn!("cannot forget the tags of {key}: {e}");
-            }
-        })
+    async fn finalize(&self, obj: Value) {
+        let key = ObjectKey::of("ImageRepository", &obj);
+        if let Err(e) = self.store.remove(&key.namespace, &key.name) {
+            tracing::warn!("cannot forget the tags of {key}: {e}");
+        }
     }
     fn signal(&self, obj: &Value) -> Option<String> {
         obj.pointer("/status/lastScanResult/revision")
@@ -102,23 +58,17 @@ impl Reconciler for ImageRepositoryKind {
     }
 }
 
-impl Reconciler for ImagePolicyKind {
-    fn kind(&self) -> &'static KindInfo {
-        kind_info("ImagePolicy")
+impl Controller for ImagePolicyController {
+    const GROUP: &'static str = GROUP;
+    const KIND: &'static str = "ImagePolicy";
+    const COMPONENT: &'static str = "image-reflector-controller";
+    type Spec = PolicyRunSpec;
+
+    fn parse(&self, obj: &Value) -> Result<PolicyRunSpec, Failure> {
+        parse_policy(obj)
     }
-    fn version(&self) -> &'static str {
-        "v1"
-    }
-    fn reconcile(&self, obj: Value) -> BoxFuture<'static, Outcome> {
-        let shared = self.0.clone();
-        Box::pin(async move {
-            let result =
-                reconcile_image_policy(&obj, &shared.client, &shared.store, Timestamp::now()).await;
-            finish(&shared, kind_info("ImagePolicy"), &obj, result).await
-        })
-    }
-    fn finalize(&self, _obj: Value) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
+    async fn reconcile(&self, run: &mut Run, spec: PolicyRunSpec) -> Result<Success, Failure> {
+        decide(run, spec, &self.client, &self.store).await
     }
     fn depends_on(&self, obj: &Value) -> Vec<ObjectKey> {
         let ns = obj
@@ -143,37 +93,29 @@ impl Reconciler for ImagePolicyKind {
     }
 }
 
-impl Reconciler for ImageUpdateAutomationKind {
-    fn kind(&self) -> &'static KindInfo {
-        kind_info("ImageUpdateAutomation")
+impl Controller for ImageUpdateAutomationController {
+    const GROUP: &'static str = GROUP;
+    const KIND: &'static str = "ImageUpdateAutomation";
+    const COMPONENT: &'static str = "image-automation-controller";
+    type Spec = ();
+
+    fn parse(&self, _obj: &Value) -> Result<(), Failure> {
+        // The spec is read by the steps: its errors stall the object only after the policies
+        // are listed, as image-automation-controller does.
+        Ok(())
     }
-    fn version(&self) -> &'static str {
-        "v1"
+    async fn reconcile(&self, run: &mut Run, _spec: ()) -> Result<Success, Failure> {
+        automate(run, &self.client, &self.data_dir).await
     }
-    fn reconcile(&self, obj: Value) -> BoxFuture<'static, Outcome> {
-        let shared = self.0.clone();
-        Box::pin(async move {
-            let result = reconcile_image_update_automation(
-                &obj,
-                &shared.client,
-                &shared.data_dir,
-                Timestamp::now(),
-            )
-            .await;
-            finish(&shared, kind_info("ImageUpdateAutomation"), &obj, result).await
-        })
-    }
-    fn finalize(&self, obj: Value) -> BoxFuture<'static, ()> {
-        let dir = self.0.data_dir.clone();
-        Box::pin(async move {
-            let key = ObjectKey::of("ImageUpdateAutomation", &obj);
-            let work = dir
-                .join("image-automation")
-                .join(&key.namespace)
-                .join(&key.name);
-            // Best effort: the directory is only a fetch cache.
-            let _ = tokio::fs::remove_dir_all(work).await;
-        })
+    async fn finalize(&self, obj: Value) {
+        let key = ObjectKey::of("ImageUpdateAutomation", &obj);
+        let work = self
+            .data_dir
+            .join("image-automation")
+            .join(&key.namespace)
+            .join(&key.name);
+        // Best effort: the directory is only a fetch cache.
+        let _ = tokio::fs::remove_dir_all(work).await;
     }
     fn depends_on(&self, obj: &Value) -> Vec<ObjectKey> {
         let ns = obj
@@ -196,19 +138,34 @@ impl Reconciler for ImageUpdateAutomationKind {
 
 /// The three image reconcilers of one cluster; tags under `dir/image-tags`, automation work
 /// directories under `dir/image-automation`.
-pub fn image_reconcilers(client: &kube::Client, dir: &Path) -> Vec<Arc<dyn Reconciler>> {
-    let shared = Shared {
+pub fn try_image_reconcilers(
+    client: &kube::Client,
+    dir: &Path,
+) -> Result<Vec<Arc<dyn Reconciler>>, crate::runtime::UnknownKind> {
+    let store = TagStore::new(dir.join("image-tags"));
+    let repository = ImageRepositoryController {
         client: client.clone(),
-        store: TagStore::new(dir.join("image-tags")),
-        data_dir: dir.to_path_buf(),
-        events: Events::new(client.clone(), "image-reflector-controller"),
+        store: store.clone(),
     };
-    vec![
-        Arc::new(ImageRepositoryKind(shared.clone())),
-        Arc::new(ImagePolicyKind(shared.clone())),
-        Arc::new(ImageUpdateAutomationKind(Shared {
-            events: Events::new(client.clone(), "image-automation-controller"),
-            ..shared
-        })),
-    ]
+    let policy = ImagePolicyController {
+        client: client.clone(),
+        store,
+    };
+    let automation = ImageUpdateAutomationController {
+        client: client.clone(),
+        data_dir: dir.to_path_buf(),
+    };
+    Ok(vec![
+        Arc::new(Adapter::new(client.clone(), Arc::new(repository))?),
+        Arc::new(Adapter::new(client.clone(), Arc::new(policy))?),
+        Arc::new(Adapter::new(client.clone(), Arc::new(automation))?),
+    ])
+}
+
+/// [`try_image_reconcilers`]; none when a kind is missing from the registry (logged).
+pub fn image_reconcilers(client: &kube::Client, dir: &Path) -> Vec<Arc<dyn Reconciler>> {
+    try_image_reconcilers(client, dir).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "image reconcilers not started");
+        Vec::new()
+    })
 }

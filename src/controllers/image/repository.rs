@@ -11,8 +11,9 @@ use super::registry::{
     Credentials, ImageName, RegistryClient, RegistryError, RegistryOptions,
     credentials_from_secret_data,
 };
-use super::{EventType, ObjectMeta, RunResult, StatusWriter, TagStore, failure_requeue};
+use super::{ObjectMeta, RunResult, TagStore, failure_requeue};
 use crate::model::conditions::format_time;
+use crate::runtime::{Failure, Run, Success};
 
 /// Flux's default `exclusionList`: signature tags.
 pub const DEFAULT_EXCLUSION: &str = "^.*\\.sig$";
@@ -158,6 +159,38 @@ pub(crate) async fn credentials_for(
     credentials_from_secret_data(&data, &image.registry)
 }
 
+/// The parsed spec of an ImageRepository.
+pub struct RepositorySpec {
+    interval: Duration,
+    image: ImageName,
+    exclusions: Vec<String>,
+}
+
+/// Reads the spec; an invalid interval, image or exclusion list stalls the object.
+pub fn parse_repository(obj: &Value) -> Result<RepositorySpec, Failure> {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    let interval = match super::duration_field(spec, "interval") {
+        Ok(Some(i)) => i,
+        Ok(None) => {
+            return Err(Failure::terminal(
+                "InvalidInterval",
+                "spec.interval is required",
+            ));
+        }
+        Err(e) => return Err(Failure::terminal("InvalidInterval", e)),
+    };
+    let image_text = spec.get("image").and_then(Value::as_str).unwrap_or("");
+    let image = ImageName::parse(image_text)
+        .map_err(|e| Failure::terminal("ImageURLInvalid", e.to_string()))?;
+    let exclusions =
+        exclusion_list(spec).map_err(|e| Failure::terminal("ReadOperationFailed", e))?;
+    Ok(RepositorySpec {
+        interval,
+        image,
+        exclusions,
+    })
+}
+
 /// Reconciles one ImageRepository (see the module docs). `store` holds the scanned tags.
 pub async fn reconcile_image_repository(
     obj: &Value,
@@ -165,127 +198,88 @@ pub async fn reconcile_image_repository(
     store: &TagStore,
     now: Timestamp,
 ) -> RunResult {
-    let meta = ObjectMeta::of(obj);
-    if meta.suspended() {
-        return RunResult::suspended(meta.status);
-    }
-    let mut out = StatusWriter::new(meta.status.clone(), meta.generation, now);
-    let mut events = Vec::new();
-    let stalled = |mut out: StatusWriter, reason: &str, message: String| {
-        out.stalled(reason, &message);
-        out.handled(meta.requested_at);
-        RunResult {
-            status: out.status,
-            requeue_after: None,
-            events: vec![(EventType::Warning, reason.to_string(), message)],
-        }
+    let mut run = Run::detached(obj, now);
+    let result = match parse_repository(obj) {
+        Ok(spec) => scan(&mut run, spec, client, store).await,
+        Err(f) => Err(f),
     };
-    let interval = match super::duration_field(meta.spec, "interval") {
-        Ok(Some(i)) => i,
-        Ok(None) => return stalled(out, "InvalidInterval", "spec.interval is required".into()),
-        Err(e) => return stalled(out, "InvalidInterval", e),
-    };
-    let image_text = meta.spec.get("image").and_then(Value::as_str).unwrap_or("");
-    let image = match ImageName::parse(image_text) {
-        Ok(i) => i,
-        Err(e) => return stalled(out, "ImageURLInvalid", e.to_string()),
-    };
+    RunResult::concluded(run, result)
+}
+
+/// The steps: decide → credentials → list tags → filter → store → `lastScanResult`.
+pub(crate) async fn scan(
+    run: &mut Run,
+    spec: RepositorySpec,
+    client: &kube::Client,
+    store: &TagStore,
+) -> Result<Success, Failure> {
+    let obj = run.object().clone();
+    let meta = ObjectMeta::of(&obj);
+    let RepositorySpec {
+        interval,
+        image,
+        exclusions,
+    } = spec;
     let canonical = image.canonical();
-    let exclusions = match exclusion_list(meta.spec) {
-        Ok(l) => l,
-        Err(e) => return stalled(out, "ReadOperationFailed", e),
-    };
     let stored = store
         .tags(meta.namespace, meta.name)
         .ok()
         .flatten()
         .map(|t| t.len());
     let decision = scan_decision(
-        &out.status,
-        meta.requested_at,
+        run.status(),
+        run.requested_at(),
         &canonical,
         &exclusions,
         stored,
         interval,
-        now,
+        run.now(),
     );
     let reason = match decision {
         ScanDecision::Wait(remaining) => {
-            let message = success_message(&out.status);
-            out.ready("Succeeded", &message);
-            out.handled(meta.requested_at);
-            return RunResult {
-                status: out.status,
-                requeue_after: Some(remaining),
-                events,
-            };
+            return Ok(Success::ready(
+                "Succeeded",
+                success_message(run.status()),
+                remaining,
+            ));
         }
         ScanDecision::Scan(reason) => reason,
     };
-    let progress = format!("scanning: {reason}");
-    let fail = |mut out: StatusWriter, err: &RegistryError| {
-        let message = format!("scan failed: {err}");
-        out.retrying(err.reason(), &message, &progress);
-        out.handled(meta.requested_at);
-        RunResult {
-            status: out.status,
-            requeue_after: Some(err.retry_after().unwrap_or(failure_requeue(interval))),
-            events: vec![(EventType::Warning, err.reason().to_string(), message)],
-        }
+    run.retry_progress(&format!("scanning: {reason}"));
+    let fail = |err: &RegistryError| {
+        Failure::transient(err.reason(), format!("scan failed: {err}"))
+            .retry_after(err.retry_after().unwrap_or(failure_requeue(interval)))
     };
-    let compiled = match compile_exclusions(&exclusions) {
-        Ok(c) => c,
-        Err(e) => return fail(out, &RegistryError::Request(e)),
-    };
-    let credentials = match credentials_for(client, meta.spec, meta.namespace, &image).await {
-        Ok(c) => c,
-        Err(e) => return fail(out, &e),
-    };
-    let options = match registry_options(meta.spec, interval, credentials) {
-        Ok(o) => o,
-        Err(e) => return stalled(out, "InvalidInterval", e),
-    };
+    let compiled = compile_exclusions(&exclusions).map_err(|e| fail(&RegistryError::Request(e)))?;
+    let credentials = credentials_for(client, meta.spec, meta.namespace, &image)
+        .await
+        .map_err(|e| fail(&e))?;
+    let options = registry_options(meta.spec, interval, credentials)
+        .map_err(|e| Failure::terminal("InvalidInterval", e))?;
     let tags = match RegistryClient::new(image, options) {
         Ok(mut registry) => registry.list_tags().await,
         Err(e) => Err(e),
     };
-    let tags = match tags {
-        Ok(t) => filter_and_sort(t, &compiled),
-        Err(e) => return fail(out, &e),
-    };
-    let revision = match store.set_tags(meta.namespace, meta.name, &tags) {
-        Ok(r) => r,
-        Err(e) => {
-            let message = format!("scan failed: {e}");
-            out.retrying("StorageOperationFailed", &message, &progress);
-            out.handled(meta.requested_at);
-            return RunResult {
-                status: out.status,
-                requeue_after: Some(failure_requeue(interval)),
-                events: vec![(EventType::Warning, "StorageOperationFailed".into(), message)],
-            };
-        }
-    };
+    let tags = filter_and_sort(tags.map_err(|e| fail(&e))?, &compiled);
+    let revision = store
+        .set_tags(meta.namespace, meta.name, &tags)
+        .map_err(|e| {
+            Failure::transient("StorageOperationFailed", format!("scan failed: {e}"))
+                .retry_after(failure_requeue(interval))
+        })?;
     let mut result = json!({
         "revision": revision,
         "tagCount": tags.len(),
-        "scanTime": format_time(now),
+        "scanTime": format_time(run.now()),
     });
     if !tags.is_empty() {
         result["latestTags"] = json!(tags.iter().take(LATEST_TAGS).collect::<Vec<_>>());
     }
-    out.set("lastScanResult", result);
-    out.set("canonicalImageName", json!(canonical));
-    out.set("observedExclusionList", json!(exclusions));
-    let message = success_message(&out.status);
-    out.ready("Succeeded", &message);
-    out.handled(meta.requested_at);
-    events.push((EventType::Normal, "Succeeded".to_string(), message));
-    RunResult {
-        status: out.status,
-        requeue_after: Some(interval),
-        events,
-    }
+    run.set("lastScanResult", result);
+    run.set("canonicalImageName", json!(canonical));
+    run.set("observedExclusionList", json!(exclusions));
+    let message = success_message(run.status());
+    Ok(Success::ready("Succeeded", message.clone(), interval).event("Succeeded", message))
 }
 
 /// `successful scan: found <n> tags with checksum <rev>` from `lastScanResult`.

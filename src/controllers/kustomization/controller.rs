@@ -1,9 +1,7 @@
 //! The Kustomization reconciler: flux-semantics §3.2 as a straight line of named steps over the pure
 //! building blocks of this module and the cluster I/O of [`crate::apply`].
 
-use futures::future::BoxFuture;
-use jiff::Timestamp;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -17,11 +15,9 @@ use super::{desired, health, overlay, prune, stages};
 use crate::apply::Applier;
 use crate::controllers::source::{Artifact, ArtifactStore};
 use crate::model::kinds::{self, KindInfo};
-use crate::runtime::status_io::{EventNote, Events, ready_summary};
-use crate::runtime::{self, Next, ObjectKey, Outcome, Reconciler, dynamic_api};
-
-/// The annotation key prefix of Kustomization events.
-const REVISION_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/revision";
+use crate::runtime::events::EventType;
+use crate::runtime::status_io::{EventNote, Events};
+use crate::runtime::{Adapter, Controller, Failure, ObjectKey, Run, Success, dynamic_api};
 
 /// Reconciles Kustomization objects of one cluster.
 pub struct KustomizationReconciler {
@@ -36,33 +32,15 @@ pub struct KustomizationReconciler {
     events: Events,
 }
 
-/// What one run leaves behind: the status to write and events to record.
-struct Run {
-    obj: Value,
-    status: Value,
-    generation: i64,
-    notes: Vec<EventNote>,
+/// The Kustomization kind (resolved once; the runtime adapter resolves it from the same table).
+fn kind_info() -> Result<&'static KindInfo, ReconcileError> {
+    kinds::by_group_kind(GROUP, KIND).ok_or_else(|| {
+        ReconcileError::ReconciliationFailed(format!("{KIND} is not in the kind registry"))
+    })
 }
 
-impl Run {
-    fn name(&self) -> &str {
-        self.obj
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-    }
-    fn namespace(&self) -> &str {
-        self.obj
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("default")
-    }
-}
-
-fn kind_info() -> &'static KindInfo {
-    // Kustomization is in the registry (a static table); the fallback keeps this total.
-    kinds::by_group_kind("kustomize.toolkit.fluxcd.io", "Kustomization").unwrap_or(&kinds::KINDS[0])
-}
+const GROUP: &str = "kustomize.toolkit.fluxcd.io";
+const KIND: &str = "Kustomization";
 
 fn source_kind(kind: &str) -> Option<&'static KindInfo> {
     kinds::by_group_kind("source.toolkit.fluxcd.io", kind)
@@ -129,138 +107,19 @@ impl KustomizationReconciler {
         Ok(applier)
     }
 
-    async fn write(&self, run: &mut Run) {
-        match runtime::write_status(&self.client, kind_info(), "v1", &run.obj, &run.status).await {
-            Ok(Some(o)) => run.obj = o,
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(object = %ObjectKey::of("Kustomization", &run.obj), error = %e, "status update failed");
-            }
-        }
-    }
-
-    async fn run(self: Arc<Self>, obj: Value) -> Outcome {
-        let (next, status) = self.run_steps(obj).await;
-        Outcome::new(next, ready_summary(&status))
-    }
-
-    async fn run_steps(self: Arc<Self>, obj: Value) -> (Next, Value) {
-        let started = Instant::now();
-        let generation = obj
-            .pointer("/metadata/generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        let requested = status::requested_at(&obj).map(str::to_string);
-        let mut run = Run {
-            status: obj.get("status").cloned().unwrap_or(json!({})),
-            obj,
-            generation,
-            notes: Vec::new(),
-        };
-        let spec = match parse_kustomization(&run.obj) {
-            Ok(s) => s,
-            Err(e) => {
-                let err = ReconcileError::from(e);
-                return self.failed(run, &err, requested.as_deref(), None, "").await;
-            }
-        };
-        if spec.suspend {
-            status::record_handled_request(&mut run.status, requested.as_deref());
-            self.write(&mut run).await;
-            return (Next::Wait, run.status);
-        }
-        let result = self.steps(&mut run, &spec).await;
-        let revision = run
-            .status
-            .get("lastAttemptedRevision")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        match result {
-            Ok(()) => {
-                let now = Timestamp::now();
-                status::finalize_status(&mut run.status, requested.as_deref(), generation, now);
-                let msg = format!(
-                    "Reconciliation finished in {}, next run in {}",
-                    format_duration(round_ms(started.elapsed())),
-                    format_duration(spec.interval)
-                );
-                run.notes.push(
-                    EventNote::normal("ReconciliationSucceeded", &msg)
-                        .annotate(REVISION_ANNOTATION, &revision),
-                );
-                self.write(&mut run).await;
-                let written = run.obj.clone();
-                self.events
-                    .emit(&written, std::mem::take(&mut run.notes))
-                    .await;
-                (Next::After(spec.interval), run.status)
-            }
-            Err(err) => {
-                self.failed(run, &err, requested.as_deref(), Some(&spec), &revision)
-                    .await
-            }
-        }
-    }
-
-    /// Marks the failure (Ready False with its reason, Stalled when terminal), writes the status,
-    /// records a Warning event, and schedules per the error class.
-    async fn failed(
-        &self,
-        mut run: Run,
-        err: &ReconcileError,
-        requested: Option<&str>,
-        spec: Option<&KustomizationSpec>,
-        revision: &str,
-    ) -> (Next, Value) {
-        let now = Timestamp::now();
-        status::mark_failure(&mut run.status, err, run.generation, now);
-        status::finalize_status(&mut run.status, requested, run.generation, now);
-        run.notes.push(
-            EventNote::warning(err.reason(), &err.message())
-                .annotate(REVISION_ANNOTATION, revision),
-        );
-        self.write(&mut run).await;
-        let written = run.obj.clone();
-        self.events
-            .emit(&written, std::mem::take(&mut run.notes))
-            .await;
-        let retry = spec
-            .map(|s| s.retry_interval)
-            .unwrap_or(Duration::from_secs(60));
-        let next = match err.requeue_after(retry) {
-            Some(d) => Next::After(d),
-            None => Next::Wait,
-        };
-        (next, run.status)
-    }
-
     /// Steps 2–10 of §3.2; each failure stops the later steps.
     async fn steps(&self, run: &mut Run, spec: &KustomizationSpec) -> Result<(), ReconcileError> {
         let (artifact, origin) = self.source_artifact(&spec.source_ref).await?;
         let revision = artifact.revision.clone();
         self.check_dependencies(spec, &revision).await?;
 
-        let now = Timestamp::now();
-        status::mark_progressing(
-            &mut run.status,
-            &revision,
-            spec.timeout,
-            run.generation,
-            now,
-        );
-        self.write(run).await;
+        let (generation, now) = (run.generation(), run.now());
+        status::mark_progressing(run.status_mut(), &revision, spec.timeout, generation, now);
+        run.write().await;
 
         let dir = self.extract(&artifact).await?;
-        status::set_last_attempted_revision(&mut run.status, &revision);
-        status::mark_phase(
-            &mut run.status,
-            Phase::Building,
-            &revision,
-            spec.timeout,
-            run.generation,
-            Timestamp::now(),
-        );
+        status::set_last_attempted_revision(run.status_mut(), &revision);
+        mark_phase(run, Phase::Building, &revision, spec);
         let objects = {
             let (dir_path, spec_c) = (Arc::clone(&dir), spec.clone());
             tokio::task::spawn_blocking(move || overlay::build_manifests(&dir_path, &spec_c))
@@ -279,15 +138,8 @@ impl KustomizationReconciler {
             spec.common_metadata.as_ref(),
             &[],
         );
-        status::mark_phase(
-            &mut run.status,
-            Phase::DetectingDrift,
-            &revision,
-            spec.timeout,
-            run.generation,
-            Timestamp::now(),
-        );
-        self.write(run).await;
+        mark_phase(run, Phase::DetectingDrift, &revision, spec);
+        run.write().await;
         let applier = self.applier_for(spec, run.namespace())?;
         let applied = applier
             .apply_stages(&stages, spec.force)
@@ -306,22 +158,19 @@ impl KustomizationReconciler {
             .collect();
 
         // Step 8: the new inventory replaces the old one only now that build and apply succeeded.
-        let old = Inventory::from_status(&run.status).unwrap_or_default();
+        let old = Inventory::from_status(run.status()).unwrap_or_default();
         let new = applied.inventory();
         let stale = prune::stale_objects(&old, &applied, spec.prune);
         let outcome = applier.prune(&stale, run.name(), run.namespace()).await;
         let undeleted: Vec<_> = outcome.failed.iter().map(|(e, _)| e.clone()).collect();
         status::set_inventory(
-            &mut run.status,
+            run.status_mut(),
             &prune::inventory_after_prune(&new, &undeleted),
         );
         let mut log = changes;
         log.extend(outcome.deleted.iter().cloned());
         if !log.is_empty() {
-            run.notes.push(
-                EventNote::normal("Progressing", &log.join("\n"))
-                    .annotate(REVISION_ANNOTATION, &revision),
-            );
+            run.record(EventType::Normal, "Progressing", &log.join("\n"));
         }
         if let Some(e) = outcome.error() {
             return Err(e);
@@ -330,36 +179,19 @@ impl KustomizationReconciler {
         // Step 9: health.
         let targets = health::health_targets(spec, &applied, run.name(), run.namespace());
         if targets.is_empty() {
-            status::clear_healthy(&mut run.status);
+            status::clear_healthy(run.status_mut());
         } else {
-            status::mark_phase(
-                &mut run.status,
-                Phase::HealthChecks,
-                &revision,
-                spec.timeout,
-                run.generation,
-                Timestamp::now(),
-            );
-            self.write(run).await;
+            mark_phase(run, Phase::HealthChecks, &revision, spec);
+            run.write().await;
             let elapsed = applier
                 .wait_healthy(&targets, spec.timeout, self.health_poll)
                 .await?;
-            status::mark_healthy(
-                &mut run.status,
-                round_ms(elapsed),
-                run.generation,
-                Timestamp::now(),
-            );
+            let (generation, now) = (run.generation(), run.now());
+            status::mark_healthy(run.status_mut(), round_ms(elapsed), generation, now);
         }
 
-        // Step 10.
-        status::mark_success(
-            &mut run.status,
-            &revision,
-            origin.as_deref(),
-            run.generation,
-            Timestamp::now(),
-        );
+        // Step 10 (Ready=True is the runtime's status writer's, from the Success).
+        status::record_applied_revision(run.status_mut(), &revision, origin.as_deref());
         Ok(())
     }
 
@@ -408,8 +240,9 @@ impl KustomizationReconciler {
         spec: &KustomizationSpec,
         revision: &str,
     ) -> Result<(), ReconcileError> {
+        let kind = kind_info()?;
         for dep in &spec.depends_on {
-            let api = dynamic_api(&self.client, kind_info(), "v1", Some(&dep.namespace));
+            let api = dynamic_api(&self.client, kind, "v1", Some(&dep.namespace));
             let obj = match api.get_opt(&dep.name).await {
                 Ok(o) => o.map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
                 Err(e) => {
@@ -451,7 +284,7 @@ impl KustomizationReconciler {
     }
 
     /// Deletion (§3.7): garbage-collect the inventory per deletionPolicy.
-    async fn cleanup(self: Arc<Self>, obj: Value) {
+    async fn cleanup(&self, obj: Value) {
         let Ok(spec) = parse_kustomization(&obj) else {
             return;
         };
@@ -614,22 +447,45 @@ impl ExtractedArtifacts {
     }
 }
 
-/// The runtime adapter.
-pub struct KustomizationKind(pub Arc<KustomizationReconciler>);
+impl Controller for KustomizationReconciler {
+    const GROUP: &'static str = GROUP;
+    const KIND: &'static str = KIND;
+    const COMPONENT: &'static str = "kustomize-controller";
+    const SUSPENDED_RECORDS_REQUEST: bool = true;
+    type Spec = KustomizationSpec;
 
-impl Reconciler for KustomizationKind {
-    fn kind(&self) -> &'static KindInfo {
-        kind_info()
+    fn parse(&self, obj: &Value) -> Result<KustomizationSpec, Failure> {
+        parse_kustomization(obj).map_err(|e| ReconcileError::from(e).into())
     }
-    fn version(&self) -> &'static str {
-        "v1"
+
+    /// §3.2 steps 2–10; the status writer does step 11 and the events.
+    async fn reconcile(&self, run: &mut Run, spec: KustomizationSpec) -> Result<Success, Failure> {
+        let started = Instant::now();
+        let result = self.steps(run, &spec).await;
+        let revision = run
+            .status()
+            .get("lastAttemptedRevision")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        run.set_revision(&revision);
+        result.map_err(|e| Failure::from(e).retry_after(spec.retry_interval))?;
+        let finished = format!(
+            "Reconciliation finished in {}, next run in {}",
+            format_duration(round_ms(started.elapsed())),
+            format_duration(spec.interval)
+        );
+        let applied = format!("Applied revision: {revision}");
+        Ok(
+            Success::ready(status::RECONCILIATION_SUCCEEDED, applied, spec.interval)
+                .event(status::RECONCILIATION_SUCCEEDED, finished),
+        )
     }
-    fn reconcile(&self, obj: Value) -> BoxFuture<'static, Outcome> {
-        Box::pin(Arc::clone(&self.0).run(obj))
+
+    async fn finalize(&self, obj: Value) {
+        self.cleanup(obj).await
     }
-    fn finalize(&self, obj: Value) -> BoxFuture<'static, ()> {
-        Box::pin(Arc::clone(&self.0).cleanup(obj))
-    }
+
     fn depends_on(&self, obj: &Value) -> Vec<ObjectKey> {
         let Ok(spec) = parse_kustomization(obj) else {
             return Vec::new();
@@ -647,6 +503,7 @@ impl Reconciler for KustomizationKind {
         }
         keys
     }
+
     fn signal(&self, obj: &Value) -> Option<String> {
         let ready = crate::model::conditions::is_true(obj, crate::model::conditions::READY);
         let rev = obj
@@ -656,3 +513,19 @@ impl Reconciler for KustomizationKind {
         Some(format!("{ready}|{rev}"))
     }
 }
+
+/// Updates the Reconciling progress message for a later phase.
+fn mark_phase(run: &mut Run, phase: Phase, revision: &str, spec: &KustomizationSpec) {
+    let (generation, now) = (run.generation(), run.now());
+    status::mark_phase(
+        run.status_mut(),
+        phase,
+        revision,
+        spec.timeout,
+        generation,
+        now,
+    );
+}
+
+/// The runtime adapter of the Kustomization reconciler.
+pub type KustomizationKind = Adapter<KustomizationReconciler>;

@@ -2,19 +2,12 @@
 
 use std::time::Duration;
 
+use crate::model::conditions::{ConditionStatus, HEALTHY};
+pub use crate::runtime::ErrorClass;
+use crate::runtime::Failure;
+
 /// Flux's `--requeue-dependency` default: how long to wait for dependencies and artifacts.
 pub const REQUEUE_DEPENDENCY: Duration = Duration::from_secs(30);
-
-/// How a failed run is scheduled again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// `Stalled=True`; no requeue until the object changes.
-    Terminal,
-    /// `Ready=False`; retry after `spec.retryInterval`.
-    Transient,
-    /// `Ready=False`; requeue after the given delay (zero = at once).
-    Waiting(Duration),
-}
 
 /// Why a Kustomization run stopped; each arm carries the condition message and maps to a Flux reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,6 +99,25 @@ impl ReconcileError {
             ErrorClass::Terminal => None,
             ErrorClass::Transient => Some(retry_interval),
             ErrorClass::Waiting(d) => Some(d),
+        }
+    }
+}
+
+/// Into the runtime's one failure type; a transient failure is retried after `spec.retryInterval`
+/// ([`Failure::retry_after`], set by the reconciler, which knows the spec).
+impl From<ReconcileError> for Failure {
+    fn from(e: ReconcileError) -> Failure {
+        let (reason, message) = (e.reason(), e.message());
+        let f = match e.class() {
+            ErrorClass::Terminal => Failure::terminal(reason, message),
+            ErrorClass::Transient => Failure::transient(reason, message),
+            ErrorClass::Waiting(d) => Failure::waiting(reason, message, d),
+        };
+        match e {
+            ReconcileError::HealthCheckFailed(_) => {
+                f.with_condition(HEALTHY, ConditionStatus::False)
+            }
+            _ => f,
         }
     }
 }

@@ -6,9 +6,9 @@
 //! [`status::mark_progressing`] → [`overlay::build_manifests`] →
 //! [`substitute::collect_variables`] + [`substitute::substitute_all`] → [`stages::prepare_apply`] →
 //! (dry-run/apply per [`stages::apply_policy`], by the loop) → [`prune::SuccessfulApply`] →
-//! [`prune::stale_objects`] + [`prune::prune_decision`] → [`health::assess`] → [`status::mark_success`] /
-//! [`status::mark_failure`] → [`status::finalize_status`]. Every failure is a [`ReconcileError`]
-//! carrying its Flux reason and requeue class.
+//! [`prune::stale_objects`] + [`prune::prune_decision`] → [`health::assess`] →
+//! [`status::record_applied_revision`] → the runtime's status writer ([`crate::runtime::Run::conclude`]).
+//! Every failure is a [`ReconcileError`] carrying its Flux reason and requeue class.
 
 pub mod controller;
 pub mod desired;

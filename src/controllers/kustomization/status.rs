@@ -5,12 +5,10 @@ use jiff::Timestamp;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
-use super::error::{ErrorClass, ReconcileError};
+use super::error::ReconcileError;
 use super::inventory::Inventory;
 use super::spec::{DependencyRef, SourceRef, format_duration};
-use crate::model::conditions::{
-    self, Condition, ConditionStatus, HEALTHY, READY, RECONCILING, STALLED,
-};
+use crate::model::conditions::{self, Condition, ConditionStatus, HEALTHY, READY};
 
 /// Reason `Progressing`.
 pub const PROGRESSING: &str = "Progressing";
@@ -20,8 +18,6 @@ pub const PROGRESSING_WITH_RETRY: &str = "ProgressingWithRetry";
 pub const RECONCILIATION_SUCCEEDED: &str = "ReconciliationSucceeded";
 /// Reason `Succeeded`.
 pub const SUCCEEDED: &str = "Succeeded";
-/// Annotation requesting a run; copied to `status.lastHandledReconcileAt`.
-pub const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
 
 /// Where the run is, for the Reconciling message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,31 +126,11 @@ pub fn clear_healthy(status: &mut Value) {
     conditions::remove_condition(status, HEALTHY);
 }
 
-/// Any failure: `Ready=False <reason>` (and `Healthy=False` for health failures); terminal errors
-/// also set `Stalled=True`, drop Reconciling and record observedGeneration.
-pub fn mark_failure(status: &mut Value, err: &ReconcileError, generation: i64, now: Timestamp) {
-    let msg = err.message();
-    let ready = cond(READY, ConditionStatus::False, err.reason(), &msg);
-    conditions::set_condition(status, &ready, generation, now);
-    if matches!(err, ReconcileError::HealthCheckFailed(_)) {
-        let h = cond(HEALTHY, ConditionStatus::False, err.reason(), &msg);
-        conditions::set_condition(status, &h, generation, now);
-    }
-    if err.class() == ErrorClass::Terminal {
-        conditions::mark_stalled(status, err.reason(), &msg, generation, now);
-        set_field(status, "observedGeneration", Value::from(generation));
-    }
-}
-
-/// Step 10: `lastAppliedRevision` (and origin revision), `Ready=True ReconciliationSucceeded
-/// "Applied revision: <rev>"`.
-pub fn mark_success(
-    status: &mut Value,
-    revision: &str,
-    origin_revision: Option<&str>,
-    generation: i64,
-    now: Timestamp,
-) {
+/// Step 10: `lastAppliedRevision` (and origin revision). `Ready=True ReconciliationSucceeded
+/// "Applied revision: <rev>"`, the failure conditions and step 11 (requestedAt,
+/// observedGeneration, ProgressingWithRetry) are the runtime's status writer's
+/// ([`crate::runtime::Run::conclude`]).
+pub fn record_applied_revision(status: &mut Value, revision: &str, origin_revision: Option<&str>) {
     set_field(
         status,
         "lastAppliedRevision",
@@ -169,53 +145,6 @@ pub fn mark_success(
                 m.remove("lastAppliedOriginRevision");
             }
         }
-    }
-    conditions::remove_condition(status, STALLED);
-    let msg = format!("Applied revision: {revision}");
-    let ready = cond(READY, ConditionStatus::True, RECONCILIATION_SUCCEEDED, &msg);
-    conditions::set_condition(status, &ready, generation, now);
-}
-
-/// The `reconcile.fluxcd.io/requestedAt` annotation of an object, if any.
-pub fn requested_at(obj: &Value) -> Option<&str> {
-    obj.get("metadata")?
-        .get("annotations")?
-        .get(REQUESTED_AT)?
-        .as_str()
-}
-
-/// Copies the requestedAt token into `status.lastHandledReconcileAt` (also done for suspended objects).
-pub fn record_handled_request(status: &mut Value, requested_at: Option<&str>) {
-    if let Some(token) = requested_at {
-        set_field(
-            status,
-            "lastHandledReconcileAt",
-            Value::String(token.into()),
-        );
-    }
-}
-
-/// Step 11, the deferred patch: requestedAt → lastHandledReconcileAt; Ready True → Reconciling
-/// removed and observedGeneration = generation; Ready False with Reconciling → reason
-/// `ProgressingWithRetry`.
-pub fn finalize_status(
-    status: &mut Value,
-    requested_at: Option<&str>,
-    generation: i64,
-    now: Timestamp,
-) {
-    record_handled_request(status, requested_at);
-    let wrapped = Value::Object(Map::from_iter([("status".to_string(), status.clone())]));
-    let ready = conditions::ready(&wrapped);
-    if ready.as_ref().is_some_and(Condition::is_true) {
-        conditions::remove_condition(status, RECONCILING);
-        set_field(status, "observedGeneration", Value::from(generation));
-    } else if ready.as_ref().is_some_and(Condition::is_false)
-        && let Some(mut rc) = conditions::reconciling(&wrapped)
-    {
-        rc.reason = PROGRESSING_WITH_RETRY.into();
-        // The setter keeps the condition's own generation semantics: it records the current one.
-        conditions::set_condition(status, &rc, generation, now);
     }
 }
 
@@ -310,6 +239,8 @@ pub fn same_revision(current: &str, other: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::conditions::{RECONCILING, STALLED};
+    use crate::runtime::{Failure, Run, Success};
     use serde_json::json;
 
     fn now() -> Timestamp {
@@ -321,6 +252,31 @@ mod tests {
     }
 
     const REV: &str = "main@sha1:0123abc";
+
+    /// The runtime's status writer over `status` of an object at `generation`.
+    fn conclude(
+        status: Value,
+        generation: i64,
+        requested: Option<&str>,
+        result: Result<Success, ReconcileError>,
+    ) -> Value {
+        let mut obj =
+            json!({"metadata": {"name": "apps", "generation": generation}, "status": status});
+        if let Some(t) = requested {
+            obj["metadata"]["annotations"] = json!({"reconcile.fluxcd.io/requestedAt": t});
+        }
+        let mut run = Run::detached(&obj, now());
+        run.conclude(result.map_err(Failure::from));
+        run.into_parts().0
+    }
+
+    fn applied() -> Result<Success, ReconcileError> {
+        Ok(Success::ready(
+            RECONCILIATION_SUCCEEDED,
+            format!("Applied revision: {REV}"),
+            Duration::from_secs(60),
+        ))
+    }
 
     #[test]
     fn progressing_then_success() {
@@ -353,8 +309,8 @@ mod tests {
             ConditionStatus::Unknown
         );
         mark_healthy(&mut s, Duration::from_millis(1500), 3, now());
-        mark_success(&mut s, REV, Some("v1.2.3@sha1:0123abc"), 3, now());
-        finalize_status(&mut s, Some("2026-08-01T10:00:00Z"), 3, now());
+        record_applied_revision(&mut s, REV, Some("v1.2.3@sha1:0123abc"));
+        let s = conclude(s, 3, Some("2026-08-01T10:00:00Z"), applied());
         assert!(cond_of(&s, RECONCILING).is_none());
         let r = cond_of(&s, READY).unwrap();
         assert_eq!(
@@ -385,8 +341,7 @@ mod tests {
         let mut s = json!({"observedGeneration": 1});
         mark_progressing(&mut s, REV, Duration::from_secs(60), 2, now());
         let err = ReconcileError::BuildFailed("kustomize build failed: boom".into());
-        mark_failure(&mut s, &err, 2, now());
-        finalize_status(&mut s, None, 2, now());
+        let s = conclude(s, 2, None, Err(err));
         let r = cond_of(&s, READY).unwrap();
         assert_eq!(
             (r.status, r.reason.as_str()),
@@ -405,13 +360,8 @@ mod tests {
 
     #[test]
     fn health_failure_marks_healthy_false() {
-        let mut s = json!({});
-        mark_failure(
-            &mut s,
-            &ReconcileError::HealthCheckFailed("health check failed after 30s: x".into()),
-            1,
-            now(),
-        );
+        let err = ReconcileError::HealthCheckFailed("health check failed after 30s: x".into());
+        let s = conclude(json!({}), 1, None, Err(err));
         let h = cond_of(&s, HEALTHY).unwrap();
         assert_eq!(
             (h.status, h.reason.as_str()),
@@ -423,13 +373,8 @@ mod tests {
     fn terminal_failure_stalls() {
         let mut s = json!({});
         mark_progressing(&mut s, REV, Duration::from_secs(60), 4, now());
-        mark_failure(
-            &mut s,
-            &ReconcileError::AccessDenied("cross-namespace references are not allowed".into()),
-            4,
-            now(),
-        );
-        finalize_status(&mut s, None, 4, now());
+        let err = ReconcileError::AccessDenied("cross-namespace references are not allowed".into());
+        let s = conclude(s, 4, None, Err(err));
         assert!(cond_of(&s, RECONCILING).is_none());
         assert_eq!(cond_of(&s, STALLED).unwrap().reason, "AccessDenied");
         assert_eq!(cond_of(&s, READY).unwrap().reason, "AccessDenied");
@@ -439,10 +384,9 @@ mod tests {
     #[test]
     fn garbage_status_is_replaced() {
         let mut s = json!("junk");
-        mark_success(&mut s, REV, None, 1, now());
+        record_applied_revision(&mut s, REV, None);
         assert_eq!(s["lastAppliedRevision"], REV);
-        let mut s = json!([1]);
-        finalize_status(&mut s, Some("x"), 1, now());
+        let s = conclude(json!([1]), 1, Some("x"), applied());
         assert_eq!(s["lastHandledReconcileAt"], "x");
     }
 

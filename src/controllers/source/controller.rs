@@ -1,12 +1,8 @@
 //! The GitRepository reconciler (flux-semantics §1.3 lifecycle, §2): fetch with gix, archive the
 //! checkout into the artifact store, write `status.artifact` and Flux's conditions, record events.
 
-use futures::future::BoxFuture;
-use jiff::Timestamp;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::artifact::{Artifact, ArtifactStore, DEFAULT_RETENTION, artifact_path};
@@ -14,13 +10,11 @@ use super::exclusions::Exclusions;
 use super::git::{self, GitError};
 use super::git_auth::GitAuth;
 use super::git_ref::GitRef;
-use crate::model::conditions::{self, Condition, ConditionStatus, READY, RECONCILING};
-use crate::model::kinds::{self, KindInfo};
 use crate::model::time::parse_duration;
-use crate::runtime::status_io::{
-    EventNote, Events, observed_generation, read_secret_data, ready_summary,
-};
-use crate::runtime::{self, Next, Outcome, Reconciler};
+use crate::model::conditions::ConditionStatus;
+use crate::runtime::events::EventType;
+use crate::runtime::status_io::read_secret_data;
+use crate::runtime::{Adapter, Controller, Failure, Run, Success};
 
 /// `ArtifactInStorage`.
 pub const ARTIFACT_IN_STORAGE: &str = "ArtifactInStorage";
@@ -44,38 +38,26 @@ pub struct GitRepositoryReconciler {
     store: ArtifactStore,
     work_dir: PathBuf,
     advertised: String,
-    events: Events,
-    failures: Mutex<HashMap<String, u32>>,
 }
 
 /// The parsed spec of a GitRepository.
-struct GitSpec {
+pub struct GitSpec {
     url: String,
     git_ref: GitRef,
     interval: Duration,
     timeout: Duration,
     ignore: Option<String>,
     secret: Option<String>,
-    suspend: bool,
 }
 
-/// A failure of one run: the condition it sets, its reason and whether retrying can help.
-struct Failure {
-    condition: &'static str,
-    reason: &'static str,
-    message: String,
-    terminal: bool,
+/// A failure of the fetch (sets `FetchFailed=True` beside Ready).
+fn fetch_failure(reason: &str, message: String) -> Failure {
+    Failure::transient(reason, message).with_condition(FETCH_FAILED, ConditionStatus::True)
 }
 
-impl Failure {
-    fn stalled(reason: &'static str, message: String) -> Failure {
-        Failure {
-            condition: FETCH_FAILED,
-            reason,
-            message,
-            terminal: true,
-        }
-    }
+/// An invalid spec: stalled, with `FetchFailed=True`.
+fn stalled(reason: &str, message: String) -> Failure {
+    Failure::terminal(reason, message).with_condition(FETCH_FAILED, ConditionStatus::True)
 }
 
 fn parse_spec(obj: &Value) -> Result<GitSpec, Failure> {
@@ -83,19 +65,19 @@ fn parse_spec(obj: &Value) -> Result<GitSpec, Failure> {
     let text = |f: &str| spec.get(f).and_then(Value::as_str).map(str::to_string);
     let url = text("url").unwrap_or_default();
     if let Err(e) = git::validate_url(&url) {
-        return Err(Failure::stalled("URLInvalid", e.to_string()));
+        return Err(stalled("URLInvalid", e.to_string()));
     }
-    let git_ref = GitRef::from_spec(spec.get("ref"))
-        .map_err(|e| Failure::stalled("InvalidSpec", e.to_string()))?;
+    let git_ref =
+        GitRef::from_spec(spec.get("ref")).map_err(|e| stalled("InvalidSpec", e.to_string()))?;
     if let Err(e) = git_ref.resolve() {
-        return Err(Failure::stalled("InvalidSpec", e.to_string()));
+        return Err(stalled("InvalidSpec", e.to_string()));
     }
     let duration = |f: &str, default: Option<Duration>| -> Result<Duration, Failure> {
         match text(f) {
-            Some(t) => parse_duration(&t)
-                .map_err(|e| Failure::stalled("InvalidSpec", format!("spec.{f}: {e}"))),
-            None => default
-                .ok_or_else(|| Failure::stalled("InvalidSpec", format!("spec.{f} is required"))),
+            Some(t) => {
+                parse_duration(&t).map_err(|e| stalled("InvalidSpec", format!("spec.{f}: {e}")))
+            }
+            None => default.ok_or_else(|| stalled("InvalidSpec", format!("spec.{f} is required"))),
         }
     };
     Ok(GitSpec {
@@ -108,10 +90,6 @@ fn parse_spec(obj: &Value) -> Result<GitSpec, Failure> {
             .pointer("/secretRef/name")
             .and_then(Value::as_str)
             .map(str::to_string),
-        suspend: spec
-            .get("suspend")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
     })
 }
 
@@ -119,12 +97,10 @@ impl GitRepositoryReconciler {
     /// A reconciler storing artifacts in `store` and git caches under `work_dir`.
     pub fn new(client: kube::Client, store: ArtifactStore, work_dir: PathBuf) -> Self {
         GitRepositoryReconciler {
-            events: Events::new(client.clone(), "source-controller"),
             client,
             store,
             work_dir,
             advertised: ADVERTISED_ADDRESS.to_string(),
-            failures: Mutex::new(HashMap::new()),
         }
     }
 
@@ -135,188 +111,52 @@ impl GitRepositoryReconciler {
         self
     }
 
-    fn kind_info() -> &'static KindInfo {
-        // GitRepository is in the registry (a static table); the fallback keeps this total.
-        kinds::by_group_kind("source.toolkit.fluxcd.io", "GitRepository")
-            .unwrap_or(&kinds::KINDS[0])
-    }
-
-    /// The exponential retry delay after the n-th consecutive failure, capped at the interval.
-    fn retry_after(&self, key: &str, interval: Duration, failed: bool) -> Duration {
-        let Ok(mut f) = self.failures.lock() else {
-            return interval;
-        };
-        if !failed {
-            f.remove(key);
-            return interval;
-        }
-        let n = f.entry(key.to_string()).or_insert(0);
-        *n += 1;
-        let d = Duration::from_secs(1u64 << (*n - 1).min(10));
-        d.min(interval.max(Duration::from_secs(1)))
-    }
-
-    async fn run(self: Arc<Self>, obj: Value) -> Outcome {
-        let (next, status) = self.run_steps(obj).await;
-        Outcome::new(next, ready_summary(&status))
-    }
-
-    async fn run_steps(self: Arc<Self>, obj: Value) -> (Next, Value) {
-        let key = runtime::ObjectKey::of("GitRepository", &obj).to_string();
-        let generation = obj
-            .pointer("/metadata/generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        let mut status = obj.get("status").cloned().unwrap_or(json!({}));
-        let spec = match parse_spec(&obj) {
-            Ok(s) => s,
-            Err(f) => {
-                self.fail(&obj, &mut status, &f, generation).await;
-                return (Next::Wait, status);
-            }
-        };
-        if spec.suspend {
-            return (Next::Wait, status);
-        }
-        // §1.3 step 1: Reconciling, Ready Unknown unless already known; patch at once.
-        let now = Timestamp::now();
-        let msg = match observed_generation(&status) {
-            Some(old) if old != generation => {
-                format!("processing object: new generation {old} -> {generation}")
-            }
-            _ => "reconciliation in progress".to_string(),
-        };
-        conditions::mark_reconciling(&mut status, "Progressing", &msg, generation, now);
-        let ready_known = conditions::condition(&json!({"status": status.clone()}), READY)
-            .is_some_and(|c| c.status != ConditionStatus::Unknown);
-        if !ready_known {
-            let c = Condition::new(READY, ConditionStatus::Unknown, "Progressing", &msg);
-            conditions::set_condition(&mut status, &c, generation, now);
-        }
-        let obj = self.write(&obj, &status).await.unwrap_or(obj);
-
-        match self
-            .fetch_and_store(&obj, &spec, &mut status, generation)
-            .await
-        {
-            Ok(notes) => {
-                let now = Timestamp::now();
-                let rev = status
-                    .pointer("/artifact/revision")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                let message = format!("stored artifact for revision '{rev}'");
-                for t in [
-                    FETCH_FAILED,
-                    ARTIFACT_OUTDATED,
-                    STORAGE_OPERATION_FAILED,
-                    RECONCILING,
-                ] {
-                    conditions::remove_condition(&mut status, t);
-                }
-                conditions::remove_condition(&mut status, conditions::STALLED);
-                let c = Condition::new(
-                    ARTIFACT_IN_STORAGE,
-                    ConditionStatus::True,
-                    "Succeeded",
-                    &message,
-                );
-                conditions::set_condition(&mut status, &c, generation, now);
-                let c = Condition::new(READY, ConditionStatus::True, "Succeeded", &message);
-                conditions::set_condition(&mut status, &c, generation, now);
-                finish(&obj, &mut status, generation);
-                let written = self.write(&obj, &status).await.unwrap_or(obj);
-                self.events.emit(&written, notes).await;
-                (
-                    Next::After(self.retry_after(&key, spec.interval, false)),
-                    status,
-                )
-            }
-            Err(f) => {
-                self.fail(&obj, &mut status, &f, generation).await;
-                let next = if f.terminal {
-                    Next::Wait
-                } else {
-                    Next::After(self.retry_after(&key, spec.interval, true))
-                };
-                (next, status)
-            }
-        }
-    }
-
-    /// Records a failure: the failing condition, Ready False with its reason, Reconciling kept as
-    /// ProgressingWithRetry (or Stalled for terminal failures), and a Warning event.
-    async fn fail(&self, obj: &Value, status: &mut Value, f: &Failure, generation: i64) {
-        let now = Timestamp::now();
-        let c = Condition::new(f.condition, ConditionStatus::True, f.reason, &f.message);
-        conditions::set_condition(status, &c, generation, now);
-        let c = Condition::new(READY, ConditionStatus::False, f.reason, &f.message);
-        conditions::set_condition(status, &c, generation, now);
-        if f.terminal {
-            conditions::mark_stalled(status, f.reason, &f.message, generation, now);
-            set(status, "observedGeneration", json!(generation));
-        } else if let Some(mut rc) = conditions::reconciling(&json!({"status": status.clone()})) {
-            rc.reason = "ProgressingWithRetry".into();
-            conditions::set_condition(status, &rc, generation, now);
-        }
-        finish(obj, status, generation);
-        let written = self.write(obj, status).await.unwrap_or_else(|| obj.clone());
-        self.events
-            .emit(&written, vec![EventNote::warning(f.reason, &f.message)])
-            .await;
-    }
-
-    async fn write(&self, obj: &Value, status: &Value) -> Option<Value> {
-        match runtime::write_status(&self.client, Self::kind_info(), "v1", obj, status).await {
-            Ok(Some(o)) => Some(o),
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(object = %runtime::ObjectKey::of("GitRepository", obj), error = %e, "status update failed");
-                None
-            }
-        }
-    }
-
-    async fn fetch_and_store(
-        &self,
-        obj: &Value,
-        spec: &GitSpec,
-        status: &mut Value,
-        generation: i64,
-    ) -> Result<Vec<EventNote>, Failure> {
-        let ns = obj
-            .pointer("/metadata/namespace")
+    /// The kind-specific end of a successful fetch: the failure conditions cleared and
+    /// `ArtifactInStorage=True`.
+    fn stored(&self, run: &mut Run, interval: Duration) -> Success {
+        let rev = run
+            .status()
+            .pointer("/artifact/revision")
             .and_then(Value::as_str)
-            .unwrap_or("default");
-        let name = obj
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+            .unwrap_or("")
+            .to_string();
+        let message = format!("stored artifact for revision '{rev}'");
+        for t in [FETCH_FAILED, ARTIFACT_OUTDATED, STORAGE_OPERATION_FAILED] {
+            run.remove_condition(t);
+        }
+        run.set_condition(
+            ARTIFACT_IN_STORAGE,
+            ConditionStatus::True,
+            "Succeeded",
+            &message,
+        );
+        Success::ready("Succeeded", message, interval)
+    }
+
+    /// Fetches the ref, archives the checkout into the store and records `status.artifact`; a
+    /// changed digest queues the `NewArtifact` event.
+    async fn fetch_and_store(&self, run: &mut Run, spec: &GitSpec) -> Result<(), Failure> {
+        let (ns, name) = (run.namespace().to_string(), run.name().to_string());
+        let (ns, name) = (ns.as_str(), name.as_str());
         let auth = match &spec.secret {
             None => None,
             Some(secret) => {
                 let data = read_secret_data(&self.client, ns, secret)
                     .await
-                    .map_err(|m| Failure {
-                        condition: FETCH_FAILED,
-                        reason: "AuthenticationFailed",
-                        message: m,
-                        terminal: false,
-                    })?;
-                Some(
-                    GitAuth::from_secret_data(&spec.url, &data).map_err(|e| Failure {
-                        condition: FETCH_FAILED,
-                        reason: "AuthenticationFailed",
-                        message: format!("invalid '{ns}/{secret}' secret data: {e}"),
-                        terminal: false,
-                    })?,
-                )
+                    .map_err(|m| fetch_failure("AuthenticationFailed", m))?;
+                Some(GitAuth::from_secret_data(&spec.url, &data).map_err(|e| {
+                    fetch_failure(
+                        "AuthenticationFailed",
+                        format!("invalid '{ns}/{secret}' secret data: {e}"),
+                    )
+                })?)
             }
         };
         let work_dir = self.work_dir.join(ns).join(name);
-        let current: Option<Artifact> = status.get("artifact").and_then(Artifact::from_status);
-        let observed_ignore = status
+        let current: Option<Artifact> =
+            run.status().get("artifact").and_then(Artifact::from_status);
+        let observed_ignore = run
+            .status()
             .get("observedIgnore")
             .and_then(Value::as_str)
             .map(str::to_string);
@@ -327,8 +167,13 @@ impl GitRepositoryReconciler {
         {
             // Like source-controller, refresh the URL on every run: the storage address may have
             // changed since the artifact was stored (a restart on another port).
-            if let Some(a) = status.get_mut("artifact").and_then(Value::as_object_mut) {
-                a.insert("url".to_string(), json!(cur.url(&self.advertised)));
+            let url = json!(cur.url(&self.advertised));
+            if let Some(a) = run
+                .status_mut()
+                .get_mut("artifact")
+                .and_then(Value::as_object_mut)
+            {
+                a.insert("url".to_string(), url);
             }
             let (url, r, a, t, w) = (
                 spec.url.clone(),
@@ -349,7 +194,7 @@ impl GitRepositoryReconciler {
                     })?
                     .map_err(git_failure)?;
             if head.revision == cur.revision {
-                return Ok(Vec::new());
+                return Ok(());
             }
         }
         let checkout = git::fetch_async(
@@ -363,23 +208,13 @@ impl GitRepositoryReconciler {
         .map_err(git_failure)?;
         let revision = checkout.revision.clone();
         if current.as_ref().is_some_and(|c| c.revision != revision) {
-            let now = Timestamp::now();
             let m = format!("new upstream revision '{revision}'");
-            let c = Condition::new(ARTIFACT_OUTDATED, ConditionStatus::True, "NewRevision", &m);
-            conditions::set_condition(status, &c, generation, now);
-            conditions::mark_reconciling(
-                status,
-                "Progressing",
-                &format!("building artifact: {m}"),
-                generation,
-                now,
-            );
+            run.set_condition(ARTIFACT_OUTDATED, ConditionStatus::True, "NewRevision", &m);
+            run.progressing(&format!("building artifact: {m}"));
         }
-        let storage = |reason: &'static str, message: String| Failure {
-            condition: STORAGE_OPERATION_FAILED,
-            reason,
-            message,
-            terminal: false,
+        let storage = |reason: &str, message: String| {
+            Failure::transient(reason, message)
+                .with_condition(STORAGE_OPERATION_FAILED, ConditionStatus::True)
         };
         let exclusions = Exclusions::load(&checkout.dir, spec.ignore.as_deref())
             .map_err(|e| storage("ArchiveOperationFailed", e.to_string()))?;
@@ -401,30 +236,21 @@ impl GitRepositoryReconciler {
             tracing::warn!(error = %e, "artifact garbage collection failed");
         }
         let changed = current.as_ref().is_none_or(|c| c.digest != artifact.digest);
-        set(status, "artifact", artifact.status_value(&self.advertised));
+        run.set("artifact", artifact.status_value(&self.advertised));
         match &spec.ignore {
-            Some(i) => set(status, "observedIgnore", json!(i)),
-            None => {
-                if let Some(m) = status.as_object_mut() {
-                    m.remove("observedIgnore");
-                }
-            }
+            Some(i) => run.set("observedIgnore", json!(i)),
+            None => run.remove("observedIgnore"),
         }
-        let mut notes = Vec::new();
         if changed {
-            notes.push(
-                EventNote::normal(
-                    "NewArtifact",
-                    &format!("stored artifact for commit '{}'", checkout.subject),
-                )
-                .annotate("source.toolkit.fluxcd.io/revision", &revision),
-            );
+            run.set_revision(&revision);
+            let message = format!("stored artifact for commit '{}'", checkout.subject);
+            run.record(EventType::Normal, "NewArtifact", &message);
         }
-        Ok(notes)
+        Ok(())
     }
 
     /// Removes the object's artifacts (finalizer).
-    async fn cleanup(self: Arc<Self>, obj: Value) {
+    async fn cleanup(&self, obj: Value) {
         let ns = obj
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
@@ -441,53 +267,35 @@ impl GitRepositoryReconciler {
 }
 
 fn git_failure(e: GitError) -> Failure {
-    Failure {
-        condition: FETCH_FAILED,
-        reason: e.reason(),
-        message: e.to_string(),
-        terminal: e.is_terminal(),
+    if e.is_terminal() {
+        stalled(e.reason(), e.to_string())
+    } else {
+        fetch_failure(e.reason(), e.to_string())
     }
 }
 
-fn set(status: &mut Value, key: &str, value: Value) {
-    if !status.is_object() {
-        *status = json!({});
-    }
-    if let Some(m) = status.as_object_mut() {
-        m.insert(key.to_string(), value);
-    }
-}
+impl Controller for GitRepositoryReconciler {
+    const GROUP: &'static str = "source.toolkit.fluxcd.io";
+    const KIND: &'static str = "GitRepository";
+    const COMPONENT: &'static str = "source-controller";
+    type Spec = GitSpec;
 
-/// Common end of a run: requestedAt → lastHandledReconcileAt; observedGeneration on success.
-fn finish(obj: &Value, status: &mut Value, generation: i64) {
-    if let Some(token) = obj
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(runtime::REQUESTED_AT))
-        .and_then(Value::as_str)
-    {
-        set(status, "lastHandledReconcileAt", json!(token));
+    fn parse(&self, obj: &Value) -> Result<GitSpec, Failure> {
+        parse_spec(obj)
     }
-    if conditions::is_true(&json!({"status": status.clone()}), READY) {
-        set(status, "observedGeneration", json!(generation));
-    }
-}
 
-/// The runtime adapter.
-pub struct GitRepositoryKind(pub Arc<GitRepositoryReconciler>);
+    /// §1.3: begin (Reconciling, written at once) → fetch and store → `ArtifactInStorage`.
+    async fn reconcile(&self, run: &mut Run, spec: GitSpec) -> Result<Success, Failure> {
+        run.backoff_cap(spec.interval);
+        run.begin().await;
+        self.fetch_and_store(run, &spec).await?;
+        Ok(self.stored(run, spec.interval))
+    }
 
-impl Reconciler for GitRepositoryKind {
-    fn kind(&self) -> &'static KindInfo {
-        GitRepositoryReconciler::kind_info()
+    async fn finalize(&self, obj: Value) {
+        self.cleanup(obj).await
     }
-    fn version(&self) -> &'static str {
-        "v1"
-    }
-    fn reconcile(&self, obj: Value) -> BoxFuture<'static, Outcome> {
-        Box::pin(Arc::clone(&self.0).run(obj))
-    }
-    fn finalize(&self, obj: Value) -> BoxFuture<'static, ()> {
-        Box::pin(Arc::clone(&self.0).cleanup(obj))
-    }
+
     fn signal(&self, obj: &Value) -> Option<String> {
         let a = obj.pointer("/status/artifact")?;
         Some(format!(
@@ -497,3 +305,6 @@ impl Reconciler for GitRepositoryKind {
         ))
     }
 }
+
+/// The runtime adapter of the GitRepository reconciler.
+pub type GitRepositoryKind = Adapter<GitRepositoryReconciler>;
