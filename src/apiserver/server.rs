@@ -233,6 +233,7 @@ mod tests {
     use futures::StreamExt;
     use k8s_openapi::api::core::v1::ConfigMap;
     use kube::api::{Api, WatchParams};
+    use kube::runtime::WatchStreamExt;
     use kube::config::{KubeConfigOptions, Kubeconfig};
     use std::time::Duration;
 
@@ -269,7 +270,11 @@ mod tests {
         let watcher = tokio::spawn(async move {
             let mut ready = Some(ready_tx);
             let cfg = kube::runtime::watcher::Config::default();
-            let mut events = kube::runtime::watcher(watcher_api, cfg).boxed();
+            // With backoff: once the server is gone the watcher's retries sleep (and so yield),
+            // otherwise its reconnect loop can spin without yielding and the abort never lands.
+            let mut events = kube::runtime::watcher(watcher_api, cfg)
+                .default_backoff()
+                .boxed();
             while let Some(ev) = events.next().await {
                 if matches!(ev, Ok(kube::runtime::watcher::Event::InitDone))
                     && let Some(tx) = ready.take()
