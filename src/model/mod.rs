@@ -5,6 +5,7 @@ pub mod age;
 pub mod conditions;
 pub mod crd;
 pub mod depends;
+pub mod duration;
 pub mod health;
 pub mod inventory;
 pub mod kinds;
