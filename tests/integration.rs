@@ -45,6 +45,7 @@ mod reconcile_cli;
 mod reconcile_git;
 mod reconcile_kustomization;
 mod reconcile_runtime;
+mod reconcile_stages;
 mod reconcile_storage;
 mod reconcile_template;
 mod source_git;

@@ -1,9 +1,11 @@
 //! A realistic Flux repository (clusters/production → apps/production overlaying apps/base) run
 //! through overlay → build → substitute → stages → inventory → prune planning.
 
-use flotilla::controllers::kustomization::inventory::{Inventory, InventoryEntry};
-use flotilla::controllers::kustomization::prune::{ChangeSetEntry, SuccessfulApply, stale_objects};
-use flotilla::controllers::kustomization::stages::{ApplyAction, StageKind, prepare_apply};
+use flotilla::apply::inventory::{Inventory, InventoryEntry};
+use flotilla::apply::policy::ApplyAction;
+use flotilla::apply::prune::{ChangeSetEntry, SuccessfulApply, stale_objects};
+use flotilla::apply::stages::StageKind;
+use flotilla::controllers::kustomization::stages::prepare_apply;
 use flotilla::controllers::kustomization::{overlay, spec, substitute};
 use flotilla::kustomize::yaml::parse_documents;
 use serde_json::{Value, json};

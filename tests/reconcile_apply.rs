@@ -7,17 +7,26 @@ use std::time::Duration;
 
 use common::{PATIENCE, in_process, quiet_options, raw, traced_in_process_client, wait_until};
 use flotilla::apiserver::{Cluster, ClusterOptions};
-use flotilla::apply::{Applier, ApplyError};
-use flotilla::controllers::kustomization::health::HealthTarget;
-use flotilla::controllers::kustomization::inventory::{Inventory, InventoryEntry, ObjectRef};
+use flotilla::apply::health::HealthTarget;
+use flotilla::apply::inventory::{Inventory, InventoryEntry, ObjectRef};
+use flotilla::apply::policy::{ApplyAction, Owner};
+use flotilla::apply::stages::{Stage, StageKind};
+use flotilla::apply::{Applier, ApplyError, DeleteMode};
+use flotilla::controllers::kustomization::ReconcileError;
+use flotilla::controllers::kustomization::prune::{delete_mode, prune_error};
 use flotilla::controllers::kustomization::spec::DeletionPolicy;
-use flotilla::controllers::kustomization::stages::{ApplyAction, Stage, prepare_apply};
+use flotilla::controllers::kustomization::stages::{self as ks_stages, prepare_apply};
 use flotilla::runtime::events::{EventRecorder, EventType, MAX_MESSAGE_BYTES};
 use kube::Client;
 use serde_json::{Value, json};
 
 const KS: &str = "apps";
 const KS_NS: &str = "flux-system";
+
+/// The owner labels of the Kustomization `flux-system/apps`.
+fn owner() -> Owner {
+    ks_stages::owner(KS, KS_NS)
+}
 
 fn applier(client: Client) -> Applier {
     Applier::new(client)
@@ -79,7 +88,7 @@ fn the_set(cm_value: &str) -> Vec<Value> {
     ]
 }
 
-fn actions(apply: &flotilla::controllers::kustomization::prune::SuccessfulApply) -> Vec<String> {
+fn actions(apply: &flotilla::apply::prune::SuccessfulApply) -> Vec<String> {
     apply
         .entries()
         .iter()
@@ -357,7 +366,7 @@ async fn kubectl_leftovers_are_cleaned_unless_merge() {
 }
 
 #[tokio::test]
-async fn rejected_objects_are_named_and_the_rest_applied() {
+async fn a_stage_with_a_failed_dry_run_applies_nothing_of_it() {
     let (_cluster, _client, a) = setup();
     let objects = vec![
         namespace("apps"),
@@ -383,35 +392,26 @@ async fn rejected_objects_are_named_and_the_rest_applied() {
         failure.errors[1].1,
         "Gadget/apps/g dry-run failed: no matches for kind \"Gadget\" in version \"example.com/v1\""
     );
+    // The first stage (the Namespace) passed and was applied; nothing of the failed stage was.
     let ok: Vec<String> = failure
         .applied
         .iter()
         .map(|e| e.entry.object.display())
         .collect();
-    assert_eq!(
-        ok,
-        [
-            "Namespace/apps",
-            "ConfigMap/apps/good",
-            "Deployment/apps/web"
-        ]
-    );
-    assert!(live(&a, "v1", "ConfigMap", "apps", "good").await.is_some());
+    assert_eq!(ok, ["Namespace/apps"]);
+    assert!(live(&a, "v1", "ConfigMap", "apps", "good").await.is_none());
     assert!(
         live(&a, "apps/v1", "Deployment", "apps", "web")
             .await
-            .is_some()
+            .is_none()
     );
-    let message = failure.clone().into_error().to_string();
+    let message = failure.to_string();
     let lines: Vec<&str> = message.lines().collect();
     assert_eq!(lines[0], bad.as_str());
+    assert_eq!(&lines[2..], ["Namespace/apps created"]);
     assert_eq!(
-        &lines[2..],
-        [
-            "Namespace/apps created",
-            "ConfigMap/apps/good created",
-            "Deployment/apps/web created"
-        ]
+        ReconcileError::from(failure.clone()).reason(),
+        "ReconciliationFailed"
     );
 
     // Once its CRD is applied, the same applier resolves the kind it found unknown before.
@@ -519,7 +519,7 @@ async fn prune_deletes_in_reverse_order_and_counts_missing_as_deleted() {
     ];
     let pruner = applier(traced);
     let from = log.len();
-    let out = pruner.prune(&stale, KS, KS_NS).await;
+    let out = pruner.prune(&stale, &owner()).await;
     assert!(out.failed.is_empty(), "{:?}", out.failed);
     assert!(out.error().is_none());
     assert_eq!(
@@ -582,8 +582,7 @@ async fn prune_keeps_unowned_and_protected_objects() {
                 entry("v1", "ConfigMap", "apps", "disabled"),
                 entry("v1", "ConfigMap", "apps", "owned"),
             ],
-            KS,
-            KS_NS,
+            &owner(),
         )
         .await;
     assert_eq!(out.deleted, ["ConfigMap/apps/owned deleted"]);
@@ -664,7 +663,10 @@ async fn health_checks_pass_stall_and_time_out() {
         )
         .await
         .expect_err("broken image stalls");
-    assert_eq!(err.reason(), "HealthCheckFailed");
+    assert_eq!(
+        ReconcileError::from(err.clone()).reason(),
+        "HealthCheckFailed"
+    );
     let (d, tail) = split_health(&err.to_string());
     assert!(d.ends_with('s'), "{d}");
     assert_eq!(
@@ -822,10 +824,12 @@ async fn delete_inventory_follows_the_policy() {
     let cms = Inventory {
         entries: applied.inventory().entries[1..].to_vec(),
     };
-    let out = a
-        .delete_inventory(&cms, DeletionPolicy::Orphan, KS, KS_NS, PATIENCE)
-        .await;
-    assert_eq!(out, Default::default());
+    // Orphan deletes nothing: the Kustomization never asks the applier.
+    assert_eq!(delete_mode(DeletionPolicy::Orphan), None);
+    assert_eq!(
+        delete_mode(DeletionPolicy::WaitForTermination),
+        Some(DeleteMode::WaitForTermination)
+    );
     assert!(live(&a, "v1", "ConfigMap", "apps", "a").await.is_some());
 
     // A finalizer holds `b` until a helper removes it.
@@ -861,13 +865,7 @@ async fn delete_inventory_follows_the_policy() {
         assert_eq!(r.status, 200, "{}", r.text());
     });
     let out = a
-        .delete_inventory(
-            &cms,
-            DeletionPolicy::WaitForTermination,
-            KS,
-            KS_NS,
-            PATIENCE,
-        )
+        .delete_inventory(&cms, DeleteMode::WaitForTermination, &owner(), PATIENCE)
         .await;
     helper.await.unwrap();
     assert!(out.failed.is_empty(), "{:?}", out.failed);
@@ -895,15 +893,14 @@ async fn delete_inventory_follows_the_policy() {
     let out = a
         .delete_inventory(
             &held,
-            DeletionPolicy::WaitForTermination,
-            KS,
-            KS_NS,
+            DeleteMode::WaitForTermination,
+            &owner(),
             Duration::from_millis(200),
         )
         .await;
     assert!(out.deleted.is_empty());
     assert_eq!(out.failed.len(), 1);
-    let e = out.error().unwrap();
+    let e = prune_error(&out).unwrap();
     assert_eq!(e.reason(), "PruneFailed");
     assert!(
         e.to_string()
@@ -918,7 +915,7 @@ async fn delete_inventory_follows_the_policy() {
         .unwrap()
         .inventory();
     let out = a
-        .delete_inventory(&c, DeletionPolicy::Delete, KS, KS_NS, PATIENCE)
+        .delete_inventory(&c, DeleteMode::Background, &owner(), PATIENCE)
         .await;
     assert_eq!(out.deleted, ["ConfigMap/apps/c deleted"]);
 }
@@ -954,7 +951,7 @@ async fn malformed_objects_are_errors_not_panics() {
         deep_configmap(600),
     ];
     let stage = Stage {
-        kind: flotilla::controllers::kustomization::stages::StageKind::Rest,
+        kind: StageKind::Rest,
         objects: junk.clone(),
         wait: false,
     };
@@ -967,7 +964,7 @@ async fn malformed_objects_are_errors_not_panics() {
         "{:#?}",
         failure.errors
     );
-    let all = failure.clone().into_error().to_string();
+    let all = ReconcileError::from(failure.clone()).to_string();
     assert!(all.contains("kind is missing"), "{all}");
     assert!(
         all.contains("no matches for kind \"Thing\" in version \"nope.example/v9\""),

@@ -233,8 +233,8 @@ mod tests {
     use futures::StreamExt;
     use k8s_openapi::api::core::v1::ConfigMap;
     use kube::api::{Api, WatchParams};
-    use kube::runtime::WatchStreamExt;
     use kube::config::{KubeConfigOptions, Kubeconfig};
+    use kube::runtime::WatchStreamExt;
     use std::time::Duration;
 
     async fn client_of(server: &Server, dir: &Path) -> kube::Client {

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::controllers::kustomization::stages::{CLEANUP_ANNOTATIONS, CLEANUP_LABELS};
+use super::policy::{CLEANUP_ANNOTATIONS, CLEANUP_LABELS};
 
 /// Deepest `fieldsV1` nesting merged; deeper parts keep the controller's own set (real field sets
 /// are a few dozen levels at most).

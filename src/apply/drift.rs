@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value};
 
+use super::policy::ApplyAction;
+
 /// Deepest nesting compared; anything deeper counts as drift (re-applying is always safe).
 const MAX_DEPTH: usize = 512;
 
@@ -63,6 +65,25 @@ pub fn has_drifted(live: &Value, dry_run: &Value) -> bool {
             .unwrap_or_default()
     };
     !semantic_eq(&Value::Object(body(live)), &Value::Object(body(dry_run)), 0)
+}
+
+/// What applying does after a successful dry-run (Flux's `ApplyAll` decision): `created` when the
+/// object does not exist (the dry-run answer has no resourceVersion), `configured` when it drifted
+/// or its metadata was cleaned up, else `unchanged` (not written). The reconciler and `diff` share it.
+pub fn dry_run_action(live: Option<&Value>, dry_run: &Value, cleaned: bool) -> ApplyAction {
+    let existed = dry_run
+        .get("metadata")
+        .and_then(|m| m.get("resourceVersion"))
+        .and_then(Value::as_str)
+        .is_some_and(|rv| !rv.is_empty());
+    let drifted = live.is_none_or(|l| has_drifted(l, dry_run));
+    if !cleaned && !drifted {
+        ApplyAction::Unchanged
+    } else if existed {
+        ApplyAction::Configured
+    } else {
+        ApplyAction::Created
+    }
 }
 
 #[cfg(test)]

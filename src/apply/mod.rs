@@ -1,15 +1,26 @@
-//! The kustomize-controller's Kubernetes I/O: staged server-side apply with drift detection
-//! (flux-semantics §3.5), garbage collection and inventory deletion (§3.7) and health polling (§3.8).
+//! The server-side-apply engine of Flux's controllers (fluxcd/pkg `ssa`), usable by any reconciler
+//! that applies a set of objects (Kustomization, HelmRelease post-rendered manifests, Argo CD
+//! Applications): inventories ([`inventory`]), staged apply order ([`stages`]), per-object policy
+//! ([`policy`]), normalisation ([`normalize`]), drift detection, change sets and prune rules
+//! ([`prune`]), kstatus health ([`health`]) and the [`Applier`] that talks to the API server.
 //!
-//! Decisions are the pure helpers of [`crate::controllers::kustomization`]; this module only talks to
-//! the API server (through a [`kube::Client`], objects as `serde_json::Value`).
+//! A stage is server-side dry-run as a whole before anything in it is written (Flux's `ApplyAll`):
+//! one failing dry-run aborts the stage and every later one, and the failure names every object
+//! whose dry-run failed (flux-semantics §3.5). Errors are this module's own ([`ApplyError`],
+//! [`ApplyFailure`], [`health::HealthError`]); callers map them to their condition reasons.
 
 mod cleanup;
 mod drift;
+pub mod health;
+pub mod inventory;
+pub mod normalize;
+pub mod policy;
+pub mod prune;
 mod resources;
+pub mod stages;
 
 pub use cleanup::{cleanup_patch, fold_managed_fields};
-pub use drift::has_drifted;
+pub use drift::{dry_run_action, has_drifted};
 pub use resources::Resource;
 
 use http::Method;
@@ -18,22 +29,19 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::controllers::kustomization::ReconcileError;
-use crate::controllers::kustomization::health::{
-    HealthTarget, HealthVerdict, assess, stalled_error, timeout_error,
-};
-use crate::controllers::kustomization::inventory::{Inventory, InventoryEntry, ObjectRef};
-use crate::controllers::kustomization::prune::{
-    ChangeSetEntry, PruneDecision, SuccessfulApply, deleted_line, deletion_order, prune_decision,
-};
-use crate::controllers::kustomization::spec::DeletionPolicy;
-use crate::controllers::kustomization::stages::{
-    ApplyAction, ApplyPolicy, FIELD_MANAGER, SSA_KEY, Stage, apply_policy, change_line, flux_key,
-};
 use crate::model::health::{KStatus, kstatus_at};
 use crate::model::time::format_duration;
 use crate::runtime::rest;
+use health::{HealthError, HealthTarget, HealthVerdict, assess};
+use inventory::{Inventory, InventoryEntry, ObjectRef};
+use policy::{
+    ApplyAction, ApplyPolicy, FIELD_MANAGER, Owner, SSA_KEY, apply_policy, change_line, flux_key,
+};
+use prune::{
+    ChangeSetEntry, PruneDecision, SuccessfulApply, deleted_line, deletion_order, prune_decision,
+};
 use resources::ResourceCache;
+use stages::Stage;
 
 /// How often staged cluster definitions are polled for readiness (Flux: 2 s).
 pub const STAGE_POLL: Duration = Duration::from_secs(2);
@@ -161,14 +169,20 @@ pub struct ApplyFailure {
     pub errors: Vec<(ObjectRef, String)>,
 }
 
-impl ApplyFailure {
-    /// `ReconciliationFailed` with one line per failed object, then the partial change log.
-    pub fn into_error(self) -> ReconcileError {
-        let mut text: Vec<String> = self.errors.into_iter().map(|(_, m)| m).collect();
-        text.extend(self.lines);
-        ReconcileError::ReconciliationFailed(text.join("\n"))
+/// One line per failed object, then the change lines of what was really applied (earlier stages).
+impl std::fmt::Display for ApplyFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text: Vec<&str> = self
+            .errors
+            .iter()
+            .map(|(_, m)| m.as_str())
+            .chain(self.lines.iter().map(String::as_str))
+            .collect();
+        f.write_str(&text.join("\n"))
     }
 }
+
+impl std::error::Error for ApplyFailure {}
 
 /// The result of deleting stale or finalized objects.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -180,13 +194,13 @@ pub struct PruneOutcome {
 }
 
 impl PruneOutcome {
-    /// `PruneFailed` naming every object that could not be deleted, if any.
-    pub fn error(&self) -> Option<ReconcileError> {
+    /// One line per object that could not be deleted, if any.
+    pub fn error(&self) -> Option<String> {
         if self.failed.is_empty() {
             return None;
         }
         let lines: Vec<&str> = self.failed.iter().map(|(_, m)| m.as_str()).collect();
-        Some(ReconcileError::PruneFailed(lines.join("\n")))
+        Some(lines.join("\n"))
     }
 
     /// The entries that could not be deleted (to keep in the inventory).
@@ -216,7 +230,7 @@ enum Deletion {
     Gone,
     /// Deleted (propagation Background); it may linger while finalizers run.
     Requested(Target),
-    /// Not owned by this Kustomization or protected by an annotation.
+    /// Not owned by the owner or protected by an annotation.
     Kept,
 }
 
@@ -226,7 +240,30 @@ struct Shared {
     resources: ResourceCache,
 }
 
-/// Applies, prunes and health-checks objects for the kustomize-controller. Cheap to clone.
+/// How an inventory is deleted when its owner goes away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteMode {
+    /// Delete (propagation Background) without waiting.
+    Background,
+    /// Delete, then poll until every object is gone or the timeout passes.
+    WaitForTermination,
+}
+
+/// An object of a stage whose dry-run passed: what to write once the whole stage passed.
+struct Planned<'a> {
+    desired: &'a Value,
+    target: Target,
+    /// None: skipped by policy.
+    write: Option<PlannedWrite>,
+}
+
+struct PlannedWrite {
+    live: Option<Value>,
+    dry_run: Value,
+    merge: bool,
+}
+
+/// Applies, prunes and health-checks objects with one field manager. Cheap to clone.
 #[derive(Clone)]
 pub struct Applier {
     shared: Arc<Shared>,
@@ -265,6 +302,15 @@ fn check_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Flux's message for an object whose dry-run failed: an unknown kind is named as the dry-run
+/// failure it is; every other error already starts with the object.
+fn dry_run_message(r: &ObjectRef, e: &ApplyError) -> String {
+    match e {
+        ApplyError::UnknownKind { .. } => format!("{} dry-run failed: {e}", r.display()),
+        _ => e.to_string(),
+    }
 }
 
 impl Applier {
@@ -498,16 +544,23 @@ impl Applier {
         }
     }
 
-    /// Applies one object per §3.5 and says what happened.
-    async fn apply_object(
+    /// The dry-run half of §3.5 for one object: policy, server-side dry-run (recreating it first
+    /// when `force` allows an immutable-field change). Writes nothing else.
+    async fn plan_object<'a>(
         &self,
-        desired: &Value,
+        desired: &'a Value,
         spec_force: bool,
-    ) -> Result<(Target, ApplyAction), ApplyError> {
+    ) -> Result<Planned<'a>, ApplyError> {
         let target = self.target_of(desired).await?;
         let mut live = self.read(&target).await?;
         let (force, merge) = match apply_policy(desired, live.as_ref(), spec_force) {
-            ApplyPolicy::Skip => return Ok((target, ApplyAction::Skipped)),
+            ApplyPolicy::Skip => {
+                return Ok(Planned {
+                    desired,
+                    target,
+                    write: None,
+                });
+            }
             ApplyPolicy::Apply { force, merge } => (force, merge),
         };
         let dry_run = match self.server_side_apply(&target, desired, true).await {
@@ -533,14 +586,33 @@ impl Applier {
             }
             Err(e) => return Err(e),
         };
-        let live_merge = live
+        Ok(Planned {
+            desired,
+            target,
+            write: Some(PlannedWrite {
+                live,
+                dry_run,
+                merge,
+            }),
+        })
+    }
+
+    /// The write half of §3.5 for one planned object: metadata cleanup, then apply when drifted.
+    async fn write_planned(
+        &self,
+        target: &Target,
+        desired: &Value,
+        w: PlannedWrite,
+    ) -> Result<ApplyAction, ApplyError> {
+        let live_merge = w
+            .live
             .as_ref()
             .and_then(|l| flux_key(l, SSA_KEY))
             .is_some_and(|v| v.eq_ignore_ascii_case("Merge"));
         let mut cleaned = false;
-        if !merge
+        if !w.merge
             && !live_merge
-            && let Some(l) = &live
+            && let Some(l) = &w.live
             && let Some(patch) = cleanup_patch(l, &self.shared.manager)
         {
             let url = format!(
@@ -559,22 +631,11 @@ impl Applier {
             .map_err(|e| ApplyError::from_kube(&target.display, "metadata cleanup", e))?;
             cleaned = true;
         }
-        let drifted = live.as_ref().is_none_or(|l| has_drifted(l, &dry_run));
-        if !cleaned && !drifted {
-            return Ok((target, ApplyAction::Unchanged));
+        let action = dry_run_action(w.live.as_ref(), &w.dry_run, cleaned);
+        if action != ApplyAction::Unchanged {
+            self.server_side_apply(target, desired, false).await?;
         }
-        self.server_side_apply(&target, desired, false).await?;
-        let existed = dry_run
-            .get("metadata")
-            .and_then(|m| m.get("resourceVersion"))
-            .and_then(Value::as_str)
-            .is_some_and(|rv| !rv.is_empty());
-        let action = if existed {
-            ApplyAction::Configured
-        } else {
-            ApplyAction::Created
-        };
-        Ok((target, action))
+        Ok(action)
     }
 
     /// Polls staged objects until all are Current; returns the errors of those that are not by the
@@ -617,9 +678,10 @@ impl Applier {
         }
     }
 
-    /// §3.5: applies the stages in order. Every object is attempted even when others fail; stages
-    /// that wait (cluster definitions, classes) are polled until their applied objects are Current.
-    /// Ok = the full change set in stage order (skipped objects included).
+    /// §3.5: applies the stages in order. Each stage is dry-run as a whole first; any dry-run
+    /// failure aborts it (nothing of it is written) and the later stages, naming every failing
+    /// object. Stages that wait (cluster definitions, classes) are polled until their applied
+    /// objects are Current. Ok = the full change set in stage order (skipped objects included).
     pub async fn apply_stages(
         &self,
         stages: &[Stage],
@@ -629,29 +691,43 @@ impl Applier {
         let mut lines: Vec<String> = Vec::new();
         let mut errors: Vec<(ObjectRef, String)> = Vec::new();
         for stage in stages {
-            let mut to_wait: Vec<(ObjectRef, Target)> = Vec::new();
+            let mut planned = Vec::with_capacity(stage.objects.len());
             for obj in &stage.objects {
-                let r = ObjectRef::of(obj);
-                match self.apply_object(obj, spec_force).await {
-                    Ok((target, action)) => {
+                match self.plan_object(obj, spec_force).await {
+                    Ok(p) => planned.push(p),
+                    Err(e) => {
+                        let r = ObjectRef::of(obj);
+                        let message = dry_run_message(&r, &e);
+                        tracing::warn!(object = %r.display(), error = %message, "dry-run failed");
+                        errors.push((r, message));
+                    }
+                }
+            }
+            if !errors.is_empty() {
+                break;
+            }
+            let mut to_wait: Vec<(ObjectRef, Target)> = Vec::new();
+            for p in planned {
+                let r = ObjectRef::of(p.desired);
+                let action = match p.write {
+                    None => Ok(ApplyAction::Skipped),
+                    Some(w) => self.write_planned(&p.target, p.desired, w).await,
+                };
+                match action {
+                    Ok(action) => {
                         if matches!(action, ApplyAction::Created | ApplyAction::Configured) {
-                            lines.push(change_line(obj, action));
+                            lines.push(change_line(p.desired, action));
                         }
                         if stage.wait && action != ApplyAction::Skipped {
-                            to_wait.push((r, target));
+                            to_wait.push((r, p.target));
                         }
                         applied.push(ChangeSetEntry {
-                            entry: InventoryEntry::of(obj),
+                            entry: InventoryEntry::of(p.desired),
                             action,
                         });
                     }
                     Err(e) => {
-                        let message = match &e {
-                            ApplyError::UnknownKind { .. } => {
-                                format!("{} dry-run failed: {e}", r.display())
-                            }
-                            _ => e.to_string(),
-                        };
+                        let message = e.to_string();
                         tracing::warn!(object = %r.display(), error = %message, "apply failed");
                         errors.push((r, message));
                     }
@@ -659,6 +735,9 @@ impl Applier {
             }
             if stage.wait && !to_wait.is_empty() {
                 errors.extend(self.wait_current(&to_wait).await);
+            }
+            if !errors.is_empty() {
+                break;
             }
         }
         if errors.is_empty() {
@@ -672,12 +751,11 @@ impl Applier {
         }
     }
 
-    /// Deletes one inventory entry if the Kustomization owns it.
+    /// Deletes one inventory entry if `owner` owns it.
     async fn delete_entry(
         &self,
         entry: &InventoryEntry,
-        ks_name: &str,
-        ks_namespace: &str,
+        owner: &Owner,
     ) -> Result<Deletion, String> {
         let shown = entry.object.display();
         let target = match self
@@ -690,7 +768,7 @@ impl Applier {
             Err(e) => return Err(format!("{shown} delete failed: {e}")),
         };
         let live = self.read(&target).await.map_err(|e| e.to_string())?;
-        match prune_decision(live.as_ref(), ks_name, ks_namespace) {
+        match prune_decision(live.as_ref(), owner) {
             PruneDecision::AlreadyGone => Ok(Deletion::Gone),
             PruneDecision::Skip(reason) => {
                 tracing::info!(object = %shown, %reason, "not deleting");
@@ -710,13 +788,12 @@ impl Applier {
     async fn delete_entries(
         &self,
         entries: &[InventoryEntry],
-        ks_name: &str,
-        ks_namespace: &str,
+        owner: &Owner,
     ) -> (PruneOutcome, Vec<(InventoryEntry, Target)>) {
         let mut out = PruneOutcome::default();
         let mut requested = Vec::new();
         for entry in deletion_order(entries.to_vec()) {
-            match self.delete_entry(&entry, ks_name, ks_namespace).await {
+            match self.delete_entry(&entry, owner).await {
                 Ok(Deletion::Gone) => out.deleted.push(deleted_line(&entry)),
                 Ok(Deletion::Requested(target)) => {
                     out.deleted.push(deleted_line(&entry));
@@ -734,13 +811,8 @@ impl Applier {
 
     /// §3.7 prune of stale entries: deletion order (reverse apply order), propagation Background,
     /// only objects [`prune_decision`] allows; NotFound counts as deleted.
-    pub async fn prune(
-        &self,
-        stale: &[InventoryEntry],
-        ks_name: &str,
-        ks_namespace: &str,
-    ) -> PruneOutcome {
-        self.delete_entries(stale, ks_name, ks_namespace).await.0
+    pub async fn prune(&self, stale: &[InventoryEntry], owner: &Owner) -> PruneOutcome {
+        self.delete_entries(stale, owner).await.0
     }
 
     /// §3.8: polls targets every `poll` until they are all Current (Ok(elapsed)), one is stalled,
@@ -750,7 +822,7 @@ impl Applier {
         targets: &[HealthTarget],
         timeout: Duration,
         poll: Duration,
-    ) -> Result<Duration, ReconcileError> {
+    ) -> Result<Duration, HealthError> {
         if targets.is_empty() {
             return Ok(Duration::ZERO);
         }
@@ -766,10 +838,12 @@ impl Applier {
             let elapsed = start.elapsed();
             match verdict {
                 HealthVerdict::Healthy => return Ok(elapsed),
-                HealthVerdict::Stalled(items) => return Err(stalled_error(&items, elapsed)),
+                HealthVerdict::Stalled(items) => {
+                    return Err(HealthError::Stalled { items, elapsed });
+                }
                 HealthVerdict::Pending(items) => {
                     if elapsed >= timeout {
-                        return Err(timeout_error(&items, elapsed));
+                        return Err(HealthError::Timeout { items, elapsed });
                     }
                 }
             }
@@ -777,24 +851,18 @@ impl Applier {
         }
     }
 
-    /// §3.7 on Kustomization deletion: deletes the inventory per `policy` (Orphan keeps everything;
-    /// the caller already checked `delete_on_finalize`). WaitForTermination then polls every 2 s
-    /// up to `timeout`; objects still present are reported as failed.
+    /// §3.7 on the owner's deletion: deletes the inventory objects `owner` owns (the caller decided
+    /// the deletion policy allows it). WaitForTermination then polls every 2 s up to `timeout`;
+    /// objects still present are reported as failed.
     pub async fn delete_inventory(
         &self,
         inventory: &Inventory,
-        policy: DeletionPolicy,
-        ks_name: &str,
-        ks_namespace: &str,
+        mode: DeleteMode,
+        owner: &Owner,
         timeout: Duration,
     ) -> PruneOutcome {
-        if policy == DeletionPolicy::Orphan {
-            return PruneOutcome::default();
-        }
-        let (mut out, requested) = self
-            .delete_entries(&inventory.entries, ks_name, ks_namespace)
-            .await;
-        if policy != DeletionPolicy::WaitForTermination || requested.is_empty() {
+        let (mut out, requested) = self.delete_entries(&inventory.entries, owner).await;
+        if mode != DeleteMode::WaitForTermination || requested.is_empty() {
             return out;
         }
         let targets: Vec<Target> = requested.iter().map(|(_, t)| t.clone()).collect();
@@ -855,7 +923,7 @@ mod tests {
     }
 
     #[test]
-    fn failures_become_reconciliation_failed_with_the_change_log() {
+    fn failures_list_every_object_then_the_change_log() {
         let r = ObjectRef {
             namespace: "a".into(),
             name: "x".into(),
@@ -867,10 +935,8 @@ mod tests {
             lines: vec!["Namespace/a created".into()],
             errors: vec![(r, "ConfigMap/a/x dry-run failed (Invalid): bad".into())],
         };
-        let e = f.into_error();
-        assert_eq!(e.reason(), "ReconciliationFailed");
         assert_eq!(
-            e.to_string(),
+            f.to_string(),
             "ConfigMap/a/x dry-run failed (Invalid): bad\nNamespace/a created"
         );
         assert!(PruneOutcome::default().error().is_none());

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::ApplyError;
-use crate::controllers::kustomization::inventory::split_api_version;
+use super::inventory::split_api_version;
 use crate::runtime::rest;
 
 /// One served resource.

@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::error::ReconcileError;
-use super::inventory::Inventory;
 use super::spec::{KustomizationSpec, SourceRef, format_duration, parse_kustomization};
 use super::status::{self, Phase};
 use super::{desired, health, overlay, prune, stages};
 use crate::apply::Applier;
+use crate::apply::inventory::Inventory;
+use crate::apply::policy::ApplyAction;
 use crate::controllers::source::{Artifact, ArtifactStore};
 use crate::model::kinds::{self, KindInfo};
 use crate::runtime::events::EventType;
@@ -144,35 +145,31 @@ impl KustomizationReconciler {
         let applied = applier
             .apply_stages(&stages, spec.force)
             .await
-            .map_err(|f| f.into_error())?;
+            .map_err(ReconcileError::from)?;
         let changes: Vec<String> = applied
             .entries()
             .iter()
-            .filter(|e| {
-                matches!(
-                    e.action,
-                    stages::ApplyAction::Created | stages::ApplyAction::Configured
-                )
-            })
+            .filter(|e| matches!(e.action, ApplyAction::Created | ApplyAction::Configured))
             .map(|e| format!("{} {}", e.entry.object.display(), e.action.as_str()))
             .collect();
 
         // Step 8: the new inventory replaces the old one only now that build and apply succeeded.
         let old = Inventory::from_status(run.status()).unwrap_or_default();
         let new = applied.inventory();
-        let stale = prune::stale_objects(&old, &applied, spec.prune);
-        let outcome = applier.prune(&stale, run.name(), run.namespace()).await;
+        let stale = crate::apply::prune::stale_objects(&old, &applied, spec.prune);
+        let owner = stages::owner(run.name(), run.namespace());
+        let outcome = applier.prune(&stale, &owner).await;
         let undeleted: Vec<_> = outcome.failed.iter().map(|(e, _)| e.clone()).collect();
         status::set_inventory(
             run.status_mut(),
-            &prune::inventory_after_prune(&new, &undeleted),
+            &crate::apply::prune::inventory_after_prune(&new, &undeleted),
         );
         let mut log = changes;
         log.extend(outcome.deleted.iter().cloned());
         if !log.is_empty() {
             run.record(EventType::Normal, "Progressing", &log.join("\n"));
         }
-        if let Some(e) = outcome.error() {
+        if let Some(e) = prune::prune_error(&outcome) {
             return Err(e);
         }
 
@@ -313,8 +310,11 @@ impl KustomizationReconciler {
                 return;
             }
         };
+        let Some(mode) = prune::delete_mode(spec.deletion_policy) else {
+            return;
+        };
         let outcome = applier
-            .delete_inventory(&inventory, spec.deletion_policy, name, ns, spec.timeout)
+            .delete_inventory(&inventory, mode, &stages::owner(name, ns), spec.timeout)
             .await;
         let mut notes = Vec::new();
         if !outcome.deleted.is_empty() {
@@ -323,7 +323,7 @@ impl KustomizationReconciler {
                 &outcome.deleted.join("\n"),
             ));
         }
-        if let Some(e) = outcome.error() {
+        if let Some(e) = prune::prune_error(&outcome) {
             notes.push(EventNote::warning(e.reason(), &e.message()));
         }
         self.events.emit(&obj, notes).await;

@@ -9,8 +9,9 @@ use std::path::Path;
 
 use super::error::ReconcileError;
 use super::spec::KustomizationSpec;
-use super::stages::{self, Stage};
+use super::stages;
 use super::{overlay, substitute};
+use crate::apply::stages::Stage;
 
 /// Builds the apply stages of a Kustomization named `ks_name` in `ks_namespace` from an extracted
 /// artifact (or any local directory laid out like one). `sources[i]` is the fetched object of

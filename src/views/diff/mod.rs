@@ -15,8 +15,9 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashSet;
 
-use crate::apply::has_drifted;
-use crate::controllers::kustomization::stages::{ApplyPolicy, FIELD_MANAGER, Stage, apply_policy};
+use crate::apply::dry_run_action;
+use crate::apply::policy::{ApplyAction, ApplyPolicy, FIELD_MANAGER, apply_policy};
+use crate::apply::stages::Stage;
 use crate::kustomize::yaml::to_yaml;
 use crate::model::tree::ObjectRef;
 use live::{LiveClient, LiveError};
@@ -252,10 +253,10 @@ async fn diff_one(
         Err(e) if current.is_none() && e.is_not_found() => desired.clone(),
         Err(e) => return Err(e),
     };
-    let change = match &current {
-        None => Change::Created,
-        Some(l) if has_drifted(l, &dry_run) => Change::Drifted,
-        Some(_) => Change::Unchanged,
+    let change = match (&current, dry_run_action(current.as_ref(), &dry_run, false)) {
+        (None, _) => Change::Created,
+        (Some(_), ApplyAction::Unchanged) => Change::Unchanged,
+        (Some(_), _) => Change::Drifted,
     };
     Ok(object_diff(
         r.clone(),

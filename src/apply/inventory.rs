@@ -1,4 +1,4 @@
-//! `status.inventory`: the objects a Kustomization applied, as `{id, v}` entries with ids
+//! Inventories of applied objects (Flux's `status.inventory`): `{id, v}` entries with ids
 //! `<namespace>_<name>_<group>_<kind>` (cli-utils `ObjMetadata` format).
 
 use serde_json::{Value, json};
@@ -93,7 +93,7 @@ impl InventoryEntry {
     }
 }
 
-/// A Kustomization inventory: entries in change-set order.
+/// An inventory (of a Kustomization, a HelmRelease…): entries in change-set order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Inventory {
     /// The entries.
