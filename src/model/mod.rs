@@ -8,6 +8,7 @@ pub mod depends;
 pub mod health;
 pub mod inventory;
 pub mod kinds;
+pub mod redact;
 pub mod row;
 pub mod selector;
 pub mod semver;

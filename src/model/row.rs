@@ -307,8 +307,12 @@ fn flux_ready_and_message(
     assessment: &health::Assessment,
 ) -> (ConditionStatus, String) {
     match conditions::ready(obj) {
-        Some(c) => (c.status, c.message),
-        None => (ConditionStatus::Unknown, assessment.message.clone()),
+        // The console shows what any cluster wrote; URL passwords stay hidden.
+        Some(c) => (c.status, super::redact::redacted(&c.message)),
+        None => (
+            ConditionStatus::Unknown,
+            super::redact::redacted(&assessment.message),
+        ),
     }
 }
 
@@ -331,7 +335,7 @@ fn argo_ready_and_message(obj: &Value, detail: &str) -> (ConditionStatus, String
     } else {
         format!("{summary}: {detail}")
     };
-    (ready, message)
+    (ready, super::redact::redacted(&message))
 }
 
 /// Suspension flag and, when a managedFields entry owns the flag, the time it was written.
@@ -506,15 +510,15 @@ fn cells(kind: &str, obj: &Value, own_ns: &str) -> KindCells {
             path: str_at(obj, &["spec", "path"]).unwrap_or("./").to_string(),
         },
         "GitRepository" => KindCells::GitRepository {
-            url: text(&["spec", "url"]),
+            url: super::redact::redacted(&text(&["spec", "url"])),
             git_ref: git_ref(at(obj, &["spec", "ref"])),
         },
         "OCIRepository" => KindCells::OciRepository {
-            url: text(&["spec", "url"]),
+            url: super::redact::redacted(&text(&["spec", "url"])),
             oci_ref: oci_ref(at(obj, &["spec", "ref"])),
         },
         "HelmRepository" => KindCells::HelmRepository {
-            url: text(&["spec", "url"]),
+            url: super::redact::redacted(&text(&["spec", "url"])),
         },
         "HelmChart" => KindCells::HelmChart {
             chart: text(&["spec", "chart"]),
