@@ -41,6 +41,9 @@ pub struct ControllerOptions {
     /// The address advertised in `status.artifact.url` (`host:port` or a URL prefix;
     /// `--storage-adv-addr`); `None`: the bound address.
     pub storage_adv_addr: Option<String>,
+    /// Accept GitRepository `file://` URLs (`--allow-file-urls`). Off by default: a `file://` URL
+    /// archives and serves any directory the controller can read; Flux accepts only http(s) and ssh.
+    pub allow_file_urls: bool,
 }
 
 impl Default for ControllerOptions {
@@ -55,6 +58,7 @@ impl Default for ControllerOptions {
             reports: None,
             storage_addr: None,
             storage_adv_addr: None,
+            allow_file_urls: false,
         }
     }
 }
@@ -134,7 +138,8 @@ fn reconcilers_advertising(
     let store = ArtifactStore::new(dir.join("artifacts"));
     let git = Arc::new(
         GitRepositoryReconciler::new(client.clone(), store.clone(), dir.join("git"))
-            .with_advertised_address(advertised),
+            .with_advertised_address(advertised)
+            .with_file_urls(opts.allow_file_urls),
     );
     let mut ks =
         KustomizationReconciler::new(client.clone(), store, dir.join("build"), opts.health_poll);

@@ -46,6 +46,7 @@ pub struct GitRepositoryReconciler {
     advertised: String,
     events: Events,
     failures: Mutex<HashMap<String, u32>>,
+    allow_file_urls: bool,
 }
 
 /// The parsed spec of a GitRepository.
@@ -78,11 +79,11 @@ impl Failure {
     }
 }
 
-fn parse_spec(obj: &Value) -> Result<GitSpec, Failure> {
+fn parse_spec(obj: &Value, allow_file_urls: bool) -> Result<GitSpec, Failure> {
     let spec = obj.get("spec").cloned().unwrap_or(json!({}));
     let text = |f: &str| spec.get(f).and_then(Value::as_str).map(str::to_string);
     let url = text("url").unwrap_or_default();
-    if let Err(e) = git::validate_url(&url) {
+    if let Err(e) = git::validate_source_url(&url, allow_file_urls) {
         return Err(Failure::stalled("URLInvalid", e.to_string()));
     }
     let git_ref = GitRef::from_spec(spec.get("ref"))
@@ -125,7 +126,14 @@ impl GitRepositoryReconciler {
             work_dir,
             advertised: ADVERTISED_ADDRESS.to_string(),
             failures: Mutex::new(HashMap::new()),
+            allow_file_urls: false,
         }
+    }
+
+    /// Accepts `file://` URLs (`--allow-file-urls`); refused (Stalled, `URLInvalid`) otherwise.
+    pub fn with_file_urls(mut self, allow: bool) -> Self {
+        self.allow_file_urls = allow;
+        self
     }
 
     /// Advertises artifacts under `addr` (`host:port`, or a URL prefix with a scheme) instead of
@@ -168,7 +176,7 @@ impl GitRepositoryReconciler {
             .and_then(Value::as_i64)
             .unwrap_or(0);
         let mut status = obj.get("status").cloned().unwrap_or(json!({}));
-        let spec = match parse_spec(&obj) {
+        let spec = match parse_spec(&obj, self.allow_file_urls) {
             Ok(s) => s,
             Err(f) => {
                 self.fail(&obj, &mut status, &f, generation).await;
