@@ -14,8 +14,9 @@ use super::{
     reconcile_image_update_automation,
 };
 use crate::model::kinds::{self, KindInfo};
+use crate::model::selector::LabelSelector;
 use crate::runtime::status_io::{EventNote, Events, ready_summary};
-use crate::runtime::{self, Next, ObjectKey, Outcome, Reconciler};
+use crate::runtime::{self, Dependency, Next, ObjectKey, Outcome, Reconciler};
 
 const GROUP: &str = "image.toolkit.fluxcd.io";
 
@@ -67,7 +68,8 @@ async fn finish(
 pub struct ImageRepositoryKind(Shared);
 /// ImagePolicy: depends on its ImageRepository.
 pub struct ImagePolicyKind(Shared);
-/// ImageUpdateAutomation: depends on its GitRepository (policies are seen every interval).
+/// ImageUpdateAutomation: depends on its GitRepository and on the ImagePolicies its
+/// `policySelector` selects (Flux's image-automation-controller watches both).
 pub struct ImageUpdateAutomationKind(Shared);
 
 impl Reconciler for ImageRepositoryKind {
@@ -120,7 +122,7 @@ impl Reconciler for ImagePolicyKind {
     fn finalize(&self, _obj: Value) -> BoxFuture<'static, ()> {
         Box::pin(async {})
     }
-    fn depends_on(&self, obj: &Value) -> Vec<ObjectKey> {
+    fn depends_on(&self, obj: &Value) -> Vec<Dependency> {
         let ns = obj
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
@@ -136,7 +138,7 @@ impl Reconciler for ImagePolicyKind {
             .and_then(Value::as_str)
             .filter(|n| !n.is_empty())
             .unwrap_or(ns);
-        vec![ObjectKey::new("ImageRepository", repo_ns, name)]
+        vec![ObjectKey::new("ImageRepository", repo_ns, name).into()]
     }
     fn signal(&self, obj: &Value) -> Option<String> {
         obj.pointer("/status/latestRef").map(Value::to_string)
@@ -175,23 +177,37 @@ impl Reconciler for ImageUpdateAutomationKind {
             let _ = tokio::fs::remove_dir_all(work).await;
         })
     }
-    fn depends_on(&self, obj: &Value) -> Vec<ObjectKey> {
+    fn depends_on(&self, obj: &Value) -> Vec<Dependency> {
         let ns = obj
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
             .unwrap_or("");
-        match obj.pointer("/spec/sourceRef/name").and_then(Value::as_str) {
-            Some(name) => {
-                let source_ns = obj
-                    .pointer("/spec/sourceRef/namespace")
-                    .and_then(Value::as_str)
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or(ns);
-                vec![ObjectKey::new("GitRepository", source_ns, name)]
-            }
-            None => Vec::new(),
+        let mut deps = Vec::new();
+        if let Some(name) = obj.pointer("/spec/sourceRef/name").and_then(Value::as_str) {
+            let source_ns = obj
+                .pointer("/spec/sourceRef/namespace")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .unwrap_or(ns);
+            deps.push(ObjectKey::new("GitRepository", source_ns, name).into());
         }
+        if let Some(selector) = policy_selector(obj) {
+            deps.push(Dependency::Selector {
+                kind: "ImagePolicy",
+                namespace: ns.to_string(),
+                selector,
+            });
+        }
+        deps
     }
+}
+
+/// The label selector of an automation's `spec.policySelector` (absent: every policy of its
+/// namespace, as Flux); `None` when it is invalid (the run itself reports that).
+fn policy_selector(obj: &Value) -> Option<LabelSelector> {
+    let raw = obj.pointer("/spec/policySelector").unwrap_or(&Value::Null);
+    let text = super::automation::label_selector_string(raw).ok()?;
+    LabelSelector::parse(&text).ok()
 }
 
 /// The three image reconcilers of one cluster; tags under `dir/image-tags`, automation work

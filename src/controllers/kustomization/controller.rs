@@ -630,7 +630,7 @@ impl Reconciler for KustomizationKind {
     fn finalize(&self, obj: Value) -> BoxFuture<'static, ()> {
         Box::pin(Arc::clone(&self.0).cleanup(obj))
     }
-    fn depends_on(&self, obj: &Value) -> Vec<ObjectKey> {
+    fn depends_on(&self, obj: &Value) -> Vec<crate::runtime::Dependency> {
         let Ok(spec) = parse_kustomization(obj) else {
             return Vec::new();
         };
@@ -645,7 +645,7 @@ impl Reconciler for KustomizationKind {
         for d in &spec.depends_on {
             keys.push(ObjectKey::new("Kustomization", &d.namespace, &d.name));
         }
-        keys
+        keys.into_iter().map(Into::into).collect()
     }
     fn signal(&self, obj: &Value) -> Option<String> {
         let ready = crate::model::conditions::is_true(obj, crate::model::conditions::READY);
