@@ -154,7 +154,7 @@ async fn run(binary: &Path, n: usize, concurrency: usize) -> Result<()> {
     let data = dir.path().join("data");
     let controller = KillOnDrop(
         Command::new(binary)
-            .args(["controller", "--kubeconfig"])
+            .args(["controller", "--allow-file-urls", "--kubeconfig"])
             .arg(&kubeconfig)
             .args(["--concurrent", &concurrency.to_string(), "--data-dir"])
             .arg(&data)

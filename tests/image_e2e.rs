@@ -126,6 +126,7 @@ async fn registry_policy_commit_apply_rollout() {
         &ControllerOptions {
             data_dir: data.path().to_path_buf(),
             health_poll: Duration::from_millis(200),
+            allow_file_urls: true,
             ..ControllerOptions::default()
         },
     );

@@ -73,7 +73,7 @@ async fn registry_to_policy_to_commit_through_the_runtime() {
     let client = Client::new(cluster.router(), "default");
     let data = tempfile::tempdir().expect("tempdir");
     let mut runtime = Runtime::new(client.clone(), RuntimeOptions::default());
-    for r in image_reconcilers(&client, data.path()) {
+    for r in image_reconcilers(&client, data.path(), true) {
         runtime = runtime.register(r);
     }
     let handle = runtime.start();

@@ -176,6 +176,7 @@ async fn decisions_of_a_live_policy_across_two_contexts() {
             data_dir: data.path().to_path_buf(),
             health_poll: Duration::from_millis(200),
             shutdown_grace: Duration::from_secs(10),
+            allow_file_urls: true,
             ..ControllerOptions::default()
         },
     );

@@ -122,6 +122,7 @@ async fn controller_cli_reconciles_one_context_and_stops_on_sigterm() {
     let mut controller = tokio::process::Command::new(env!("CARGO_BIN_EXE_flotilla"))
         .args([
             "controller",
+            "--allow-file-urls",
             "-v",
             "--context",
             "dev",

@@ -69,6 +69,7 @@ fn start(client: &kube::Client, data: &std::path::Path) -> Controller {
     let opts = ControllerOptions {
         data_dir: data.to_path_buf(),
         health_poll: Duration::from_millis(200),
+        allow_file_urls: true,
         ..ControllerOptions::default()
     };
     Controller::start(vec![("test".to_string(), client.clone())], &opts)
@@ -398,6 +399,7 @@ async fn controller_without_git_on_path_fetches_file_remotes() {
     std::fs::create_dir(&empty_path).unwrap();
     let _controller = tokio::process::Command::new(env!("CARGO_BIN_EXE_flotilla"))
         .arg("controller")
+        .arg("--allow-file-urls")
         .arg("--kubeconfig")
         .arg(&server.kubeconfig)
         .arg("--data-dir")

@@ -182,6 +182,7 @@ fn start(client: &kube::Client, data: &Path) -> Controller {
         data_dir: data.to_path_buf(),
         health_poll: Duration::from_millis(200),
         shutdown_grace: Duration::from_secs(10),
+        allow_file_urls: true,
         ..ControllerOptions::default()
     };
     Controller::start(vec![("test".to_string(), client.clone())], &opts)
@@ -849,6 +850,7 @@ async fn service_account_name_is_impersonated() {
     let opts = ControllerOptions {
         data_dir: data.path().to_path_buf(),
         health_poll: Duration::from_millis(200),
+        allow_file_urls: true,
         ..ControllerOptions::default()
     };
     let controller = Controller::start_connections(

@@ -7,7 +7,10 @@ use crate::common;
 
 use common::{PATIENCE, in_process, quiet_options, wait_until};
 use flotilla::model::kinds::{self, KindInfo};
-use flotilla::runtime::{Next, ObjectKey, Outcome, Reconciler, Runtime, RuntimeOptions};
+use flotilla::model::selector::LabelSelector;
+use flotilla::runtime::{
+    Dependency, Next, ObjectKey, Outcome, Reconciler, Runtime, RuntimeOptions,
+};
 use futures::future::BoxFuture;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
@@ -65,16 +68,29 @@ impl Reconciler for Fake {
             rec.finalized.lock().unwrap().push(name);
         })
     }
-    fn depends_on(&self, obj: &Value) -> Vec<ObjectKey> {
-        obj.pointer("/spec/dependsOn")
+    fn depends_on(&self, obj: &Value) -> Vec<Dependency> {
+        let mut deps: Vec<Dependency> = obj
+            .pointer("/spec/dependsOn")
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
                     .filter_map(|d| d["name"].as_str())
-                    .map(|n| ObjectKey::new("Kustomization", "default", n))
+                    .map(|n| ObjectKey::new("Kustomization", "default", n).into())
                     .collect()
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // `spec.selectDependencies`: every Kustomization of the namespace matching this selector.
+        if let Some(sel) = obj
+            .pointer("/spec/selectDependencies")
+            .and_then(Value::as_str)
+        {
+            deps.push(Dependency::Selector {
+                kind: "Kustomization",
+                namespace: "default".into(),
+                selector: LabelSelector::parse(sel).unwrap(),
+            });
+        }
+        deps
     }
     fn signal(&self, obj: &Value) -> Option<String> {
         obj.pointer("/status/lastAppliedRevision")
@@ -272,5 +288,57 @@ async fn requeues_after_the_delay_and_wakes_dependants() {
         "base itself is not re-run by its own status"
     );
     assert!(before >= 1);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn dependants_by_label_selector_wake_on_matching_objects_only() {
+    let (_cluster, client) = in_process(quiet_options());
+    let rec = Arc::new(Recorder::default());
+    let handle = Runtime::new(client.clone(), RuntimeOptions::default())
+        .register(Arc::new(Fake(Arc::clone(&rec))))
+        .start();
+    let api = ks_api(&client);
+    for (name, team) in [("one", "a"), ("two", "b")] {
+        create(&api, name, json!({"interval": "1h"})).await;
+        merge(&api, name, json!({"metadata": {"labels": {"team": team}}})).await;
+    }
+    create(
+        &api,
+        "watcher",
+        json!({"interval": "1h", "selectDependencies": "team=a"}),
+    )
+    .await;
+    wait_until("initial runs", PATIENCE, || async {
+        (rec.runs_of("watcher") == 1 && rec.runs_of("one") == 1 && rec.runs_of("two") == 1)
+            .then_some(())
+    })
+    .await;
+    let signal = |rev: &str| json!({"status": {"lastAppliedRevision": rev}});
+    // A signal change of an unselected object wakes nothing.
+    api.patch_status("two", &PatchParams::default(), &Patch::Merge(&signal("r1")))
+        .await
+        .unwrap();
+    settle().await;
+    assert_eq!(rec.runs_of("watcher"), 1, "team=b is not selected");
+    // One of a selected object runs the dependant.
+    api.patch_status("one", &PatchParams::default(), &Patch::Merge(&signal("r1")))
+        .await
+        .unwrap();
+    wait_until("watcher woken by a selected object", PATIENCE, || async {
+        (rec.runs_of("watcher") == 2).then_some(())
+    })
+    .await;
+    // Relabelled into the selection, the other one counts too.
+    merge(&api, "two", json!({"metadata": {"labels": {"team": "a"}}})).await;
+    api.patch_status("two", &PatchParams::default(), &Patch::Merge(&signal("r2")))
+        .await
+        .unwrap();
+    wait_until(
+        "watcher woken by a newly selected object",
+        PATIENCE,
+        || async { (rec.runs_of("watcher") == 3).then_some(()) },
+    )
+    .await;
     handle.shutdown().await;
 }

@@ -125,6 +125,7 @@ async fn artifacts_are_served_and_diff_downloads_them() {
             data_dir: data.path().to_path_buf(),
             shutdown_grace: Duration::from_secs(10),
             storage_addr: Some("127.0.0.1:0".parse().unwrap()),
+            allow_file_urls: true,
             ..ControllerOptions::default()
         },
     )
@@ -248,6 +249,7 @@ async fn artifacts_are_served_and_diff_downloads_them() {
             shutdown_grace: Duration::from_secs(10),
             storage_addr: Some("127.0.0.1:0".parse().unwrap()),
             storage_adv_addr: Some("localhost:1".to_string()),
+            allow_file_urls: true,
             ..ControllerOptions::default()
         },
     )
@@ -310,6 +312,7 @@ async fn a_busy_storage_address_is_reported() {
     let opts = ControllerOptions {
         data_dir: data.path().to_path_buf(),
         storage_addr: Some(taken),
+        allow_file_urls: true,
         ..ControllerOptions::default()
     };
     match Controller::try_start(vec![(CONTEXT.to_string(), client.clone())], &opts) {

@@ -102,6 +102,7 @@ impl Env {
             data_dir: data.path().to_path_buf(),
             health_poll: Duration::from_millis(200),
             shutdown_grace: Duration::from_secs(10),
+            allow_file_urls: true,
             ..ControllerOptions::default()
         };
         // Named like the kubeconfig context, so artifacts land where `flotilla diff` looks.

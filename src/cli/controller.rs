@@ -55,6 +55,10 @@ pub struct Args {
     /// `https://artifacts.example`; default: the bound address).
     #[arg(long, value_name = "ADDR")]
     pub storage_adv_addr: Option<String>,
+    /// Accept GitRepository `file://` URLs (off by default: they would archive and serve any
+    /// directory the controller can read; Flux accepts only http, https and ssh).
+    #[arg(long)]
+    pub allow_file_urls: bool,
 }
 
 /// The `--storage-addr` value.
@@ -106,6 +110,10 @@ pub fn run(args: Args, verbose: u8) -> ExitCode {
 }
 
 async fn controller(args: Args, verbose: u8) -> Result<()> {
+    if let Some(sel) = &args.watch_label_selector {
+        crate::model::selector::LabelSelector::parse(sel)
+            .map_err(|e| anyhow::anyhow!("invalid --watch-label-selector '{sel}': {e}"))?;
+    }
     if args.storage_addr == StorageAddr::Off && args.storage_adv_addr.is_some() {
         bail!("--storage-adv-addr needs the storage server; drop --storage-addr off");
     }
@@ -150,6 +158,7 @@ async fn controller(args: Args, verbose: u8) -> Result<()> {
             StorageAddr::On(a) => Some(a),
         },
         storage_adv_addr: args.storage_adv_addr,
+        allow_file_urls: args.allow_file_urls,
         ..ControllerOptions::default()
     };
     let stop = super::signals::StopSignals::install()?;

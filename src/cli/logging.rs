@@ -14,6 +14,23 @@ pub fn default_log_file() -> Option<PathBuf> {
     Some(state.join("flotilla").join("flotilla.log"))
 }
 
+/// Opens `path` for appending, created mode 0600 (logs carry object names and messages); an
+/// existing file is narrowed to 0600 too.
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    // Only regular files: `--log-file /dev/null` must keep working.
+    let meta = file.metadata()?;
+    if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
+}
+
 /// Starts file logging. `verbose` raises the level (info → debug → trace); `FLOTILLA_LOG` overrides it.
 /// Returns the guard that flushes the log when dropped.
 pub fn init(log_file: Option<&Path>, verbose: u8) -> Result<Option<WorkerGuard>> {
@@ -24,11 +41,8 @@ pub fn init(log_file: Option<&Path>, verbose: u8) -> Result<Option<WorkerGuard>>
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create log directory {}", dir.display()))?;
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot open log file {}", path.display()))?;
+    let file =
+        open_private(&path).with_context(|| format!("cannot open log file {}", path.display()))?;
     let (writer, guard) = tracing_appender::non_blocking(file);
     let level = match verbose {
         0 => "info",
@@ -44,4 +58,24 @@ pub fn init(log_file: Option<&Path>, verbose: u8) -> Result<Option<WorkerGuard>>
         .with_ansi(false)
         .try_init();
     Ok(Some(guard))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn log_files_are_private() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fresh = dir.path().join("new.log");
+        open_private(&fresh).expect("open");
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&fresh), 0o600);
+        let old = dir.path().join("old.log");
+        std::fs::write(&old, "x").expect("write");
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        open_private(&old).expect("open");
+        assert_eq!(mode(&old), 0o600);
+    }
 }

@@ -45,6 +45,9 @@ pub struct ControllerOptions {
     /// The address advertised in `status.artifact.url` (`host:port` or a URL prefix;
     /// `--storage-adv-addr`); `None`: the bound address.
     pub storage_adv_addr: Option<String>,
+    /// Accept GitRepository `file://` URLs (`--allow-file-urls`). Off by default: a `file://` URL
+    /// archives and serves any directory the controller can read; Flux accepts only http(s) and ssh.
+    pub allow_file_urls: bool,
 }
 
 impl Default for ControllerOptions {
@@ -60,6 +63,7 @@ impl Default for ControllerOptions {
             events: None,
             storage_addr: None,
             storage_adv_addr: None,
+            allow_file_urls: false,
         }
     }
 }
@@ -141,7 +145,8 @@ fn reconcilers_advertising(
     let store = sources.artifact_store();
     let git = Arc::new(
         GitRepositoryReconciler::new(client.clone(), store.clone(), sources.git_root())
-            .with_advertised_address(advertised),
+            .with_advertised_address(advertised)
+            .with_file_urls(opts.allow_file_urls),
     );
     let mut ks =
         KustomizationReconciler::new(client.clone(), store, dir.join("build"), opts.health_poll);
@@ -152,7 +157,11 @@ fn reconcilers_advertising(
     let git: GitRepositoryKind = Adapter::new(client.clone(), git)?;
     let ks: KustomizationKind = Adapter::new(client.clone(), ks)?;
     let mut all: Vec<Arc<dyn Reconciler>> = vec![Arc::new(git), Arc::new(ks)];
-    all.extend(try_image_reconcilers(client, &dir.join("image"))?);
+    all.extend(try_image_reconcilers(
+        client,
+        &dir.join("image"),
+        opts.allow_file_urls,
+    )?);
     Ok(all)
 }
 

@@ -209,6 +209,7 @@ impl Demo {
                 data_dir: data_dir.join("controller"),
                 health_poll: opts.health_poll,
                 storage_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+                allow_file_urls: true,
                 ..ControllerOptions::default()
             },
         ) {

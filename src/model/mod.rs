@@ -9,6 +9,7 @@ pub mod error_text;
 pub mod health;
 pub mod inventory;
 pub mod kinds;
+pub mod redact;
 pub mod row;
 pub mod selector;
 pub mod semver;

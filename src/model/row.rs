@@ -240,8 +240,12 @@ fn flux_ready_and_message(
     assessment: &health::Assessment,
 ) -> (ConditionStatus, String) {
     match conditions::ready(obj) {
-        Some(c) => (c.status, c.message),
-        None => (ConditionStatus::Unknown, assessment.message.clone()),
+        // The console shows what any cluster wrote; URL passwords stay hidden.
+        Some(c) => (c.status, super::redact::redacted(&c.message)),
+        None => (
+            ConditionStatus::Unknown,
+            super::redact::redacted(&assessment.message),
+        ),
     }
 }
 
@@ -264,7 +268,7 @@ fn argo_ready_and_message(obj: &Value, detail: &str) -> (ConditionStatus, String
     } else {
         format!("{summary}: {detail}")
     };
-    (ready, message)
+    (ready, super::redact::redacted(&message))
 }
 
 /// Suspension flag and, when a managedFields entry owns the flag, the time it was written.

@@ -279,7 +279,8 @@ impl EventRecorder {
             tracing::warn!(%reason, "event not recorded: the involved object has no kind or name");
             return;
         };
-        let message = truncate_message(message);
+        // Safety net: no URL password reaches an Event, whatever the caller built.
+        let message = truncate_message(&crate::model::redact::redact(message));
         let field = |k: &str| {
             reference
                 .get(k)

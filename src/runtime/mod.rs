@@ -7,7 +7,9 @@
 //! (flux-semantics §1.1): an object runs when first seen, when `metadata.generation` or the
 //! `reconcile.fluxcd.io/requestedAt` annotation changes, when deletion starts, and when the
 //! [`Reconciler::signal`] of an object it [depends on](Reconciler::depends_on) changes (a source's
-//! artifact revision, a dependency's readiness). The same key never runs twice at once; a trigger
+//! artifact revision, a dependency's readiness) — a named object, or any object of a kind in a
+//! namespace matching a label selector (Flux's watches with a mapping function, e.g. the
+//! ImagePolicies an ImageUpdateAutomation's `policySelector` selects). The same key never runs twice at once; a trigger
 //! that arrives while it runs makes it run again right after.
 
 pub mod events;
@@ -32,6 +34,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::model::kinds::{KindInfo, Scope};
+use crate::model::selector::LabelSelector;
 
 /// The finalizer every Flux controller adds (flux-semantics §1.1).
 pub const FLUX_FINALIZER: &str = "finalizers.fluxcd.io";
@@ -83,6 +86,43 @@ impl std::fmt::Display for ObjectKey {
         } else {
             write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
         }
+    }
+}
+
+/// Something an object depends on: a change of its [`Reconciler::signal`] runs the dependant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dependency {
+    /// One named object.
+    Object(ObjectKey),
+    /// Every object of `kind` in `namespace` whose labels match `selector` (an empty selector
+    /// matches all of them).
+    Selector {
+        /// The Kind (registry name).
+        kind: &'static str,
+        /// The namespace searched.
+        namespace: String,
+        /// The label selector.
+        selector: LabelSelector,
+    },
+}
+
+impl Dependency {
+    /// True when the object `key` with `labels` (its `metadata.labels`) is one this names.
+    pub fn matches(&self, key: &ObjectKey, labels: Option<&Value>) -> bool {
+        match self {
+            Dependency::Object(k) => k == key,
+            Dependency::Selector {
+                kind,
+                namespace,
+                selector,
+            } => *kind == key.kind && *namespace == key.namespace && selector.matches_value(labels),
+        }
+    }
+}
+
+impl From<ObjectKey> for Dependency {
+    fn from(key: ObjectKey) -> Dependency {
+        Dependency::Object(key)
     }
 }
 
@@ -144,8 +184,9 @@ pub trait Reconciler: Send + Sync + 'static {
     fn reconcile(&self, obj: Value) -> BoxFuture<'static, Outcome>;
     /// Cleanup when the object is being deleted; the runtime removes the finalizer afterwards.
     fn finalize(&self, obj: Value) -> BoxFuture<'static, ()>;
-    /// Objects this one reads; a change of their [`Reconciler::signal`] runs this one.
-    fn depends_on(&self, _obj: &Value) -> Vec<ObjectKey> {
+    /// Objects this one reads (named or by selector); a change of their [`Reconciler::signal`]
+    /// runs this one.
+    fn depends_on(&self, _obj: &Value) -> Vec<Dependency> {
         Vec::new()
     }
     /// What dependants care about (e.g. the artifact revision); `None` = nothing.
@@ -267,7 +308,9 @@ struct Seen {
     requested_at: Option<String>,
     deleting: bool,
     signal: Option<String>,
-    depends_on: Vec<ObjectKey>,
+    depends_on: Vec<Dependency>,
+    /// `metadata.labels`, for dependants that select by label.
+    labels: Option<Value>,
 }
 
 impl Seen {
@@ -286,6 +329,7 @@ impl Seen {
             deleting: md.and_then(|m| m.get("deletionTimestamp")).is_some(),
             signal: r.signal(obj),
             depends_on: r.depends_on(obj),
+            labels: md.and_then(|m| m.get("labels")).cloned(),
         }
     }
 }
@@ -539,6 +583,7 @@ impl Scheduler {
                 old.signal != now.signal,
             ),
         };
+        let labels = now.labels.clone();
         self.seen.insert(key.clone(), now);
         if run {
             self.failures.remove(&key);
@@ -548,7 +593,12 @@ impl Scheduler {
             let dependants: Vec<ObjectKey> = self
                 .seen
                 .iter()
-                .filter(|(_, s)| s.depends_on.contains(&key))
+                .filter(|(k, s)| {
+                    **k != key
+                        && s.depends_on
+                            .iter()
+                            .any(|d| d.matches(&key, labels.as_ref()))
+                })
                 .map(|(k, _)| k.clone())
                 .collect();
             for d in dependants {
@@ -853,6 +903,28 @@ mod tests {
         assert_eq!(retry_delay(1), Duration::from_secs(1));
         assert_eq!(retry_delay(4), Duration::from_secs(8));
         assert_eq!(retry_delay(40), reconcile::MAX_BACKOFF);
+    }
+
+    #[test]
+    fn dependencies_match_named_objects_and_selected_ones() {
+        let policy = ObjectKey::new("ImagePolicy", "apps", "web");
+        let labels = json!({"team": "a"});
+        assert!(Dependency::from(policy.clone()).matches(&policy, None));
+        assert!(
+            !Dependency::Object(ObjectKey::new("ImagePolicy", "apps", "db")).matches(&policy, None)
+        );
+        let select = |sel: &str, ns: &str| Dependency::Selector {
+            kind: "ImagePolicy",
+            namespace: ns.to_string(),
+            selector: LabelSelector::parse(sel).expect("selector"),
+        };
+        assert!(select("", "apps").matches(&policy, None));
+        assert!(select("team=a", "apps").matches(&policy, Some(&labels)));
+        assert!(!select("team=b", "apps").matches(&policy, Some(&labels)));
+        assert!(!select("team=a", "apps").matches(&policy, None));
+        assert!(!select("", "other").matches(&policy, Some(&labels)));
+        let repo = ObjectKey::new("ImageRepository", "apps", "web");
+        assert!(!select("", "apps").matches(&repo, None));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use super::events::{EventType, FluxEvent};
 use super::status_io::{EventNote, Events, observed_generation, ready_summary};
-use super::{Next, ObjectKey, Outcome, REQUESTED_AT, Reconciler, write_status};
+use super::{Dependency, Next, ObjectKey, Outcome, REQUESTED_AT, Reconciler, write_status};
 use crate::model::conditions::{self, Condition, ConditionStatus, READY, RECONCILING, STALLED};
 use crate::model::kinds::{self, KindInfo};
 
@@ -447,7 +447,7 @@ pub trait Controller: Send + Sync + 'static {
     }
 
     /// Objects this one reads (see [`Reconciler::depends_on`]).
-    fn depends_on(&self, _obj: &Value) -> Vec<ObjectKey> {
+    fn depends_on(&self, _obj: &Value) -> Vec<Dependency> {
         Vec::new()
     }
 
@@ -529,7 +529,7 @@ impl<C: Controller> Reconciler for Adapter<C> {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move { inner.finalize(obj).await })
     }
-    fn depends_on(&self, obj: &Value) -> Vec<ObjectKey> {
+    fn depends_on(&self, obj: &Value) -> Vec<Dependency> {
         self.inner.depends_on(obj)
     }
     fn signal(&self, obj: &Value) -> Option<String> {

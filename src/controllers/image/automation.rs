@@ -66,7 +66,8 @@ fn stalled(reason: &'static str, message: impl Into<String>) -> AutomationError 
 fn retry(reason: &'static str, message: impl Into<String>) -> AutomationError {
     AutomationError::Retry {
         reason,
-        message: message.into(),
+        // Messages quote the source URL and git's output; neither may show a password.
+        message: crate::model::redact::redacted(&message.into()),
     }
 }
 
@@ -333,6 +334,8 @@ impl From<AutomationError> for Failure {
 }
 
 /// Reconciles one ImageUpdateAutomation; work files go under `data_dir` (see the module docs).
+/// This detached form (tests, tools) accepts `file://` sources; the controller's adapter refuses
+/// them unless it runs with `--allow-file-urls`.
 pub async fn reconcile_image_update_automation(
     obj: &Value,
     client: &kube::Client,
@@ -340,7 +343,7 @@ pub async fn reconcile_image_update_automation(
     now: Timestamp,
 ) -> RunResult {
     let mut run = Run::detached(obj, now);
-    let result = automate(&mut run, client, data_dir).await;
+    let result = automate(&mut run, client, data_dir, true).await;
     RunResult::concluded(run, result)
 }
 
@@ -358,6 +361,7 @@ pub(crate) async fn automate(
     run: &mut Run,
     client: &kube::Client,
     data_dir: &Path,
+    allow_file_urls: bool,
 ) -> Result<Success, Failure> {
     let now = run.now();
     run.set("lastAutomationRunTime", json!(format_time(now)));
@@ -370,9 +374,10 @@ pub(crate) async fn automate(
         .join(sanitize(meta.namespace))
         .join(sanitize(meta.name));
     let status = run.status().clone();
-    let (applied, observed, message) = self::run(&meta, client, &work_dir, &status, now)
-        .await
-        .map_err(|e| Failure::from(e).retry_after(super::failure_requeue(interval)))?;
+    let (applied, observed, message) =
+        self::run(&meta, client, &work_dir, &status, now, allow_file_urls)
+            .await
+            .map_err(|e| Failure::from(e).retry_after(super::failure_requeue(interval)))?;
     run.set("observedPolicies", observed);
     run.set("observedSourceRevision", json!(applied.revision));
     let mut ready = "repository up-to-date".to_string();
@@ -440,6 +445,7 @@ async fn run(
     work_dir: &Path,
     status: &Value,
     now: Timestamp,
+    allow_file_urls: bool,
 ) -> Result<(Applied, Value, String), AutomationError> {
     let spec = meta.spec;
     let template_text = spec
@@ -451,7 +457,7 @@ async fn run(
     let selector = label_selector_string(spec.get("policySelector").unwrap_or(&Value::Null))
         .map_err(|e| stalled("InvalidPolicySelector", e))?;
     let (refs, observed) = list_policies(client, meta.namespace, &selector).await?;
-    let plan = plan(meta, client, spec).await?;
+    let plan = plan(meta, client, spec, allow_file_urls).await?;
     let observed_changed = status.get("observedPolicies") != Some(&observed);
     let full_sync = observed_changed || plan.switch_branch() || plan.refspec.is_some();
     let git_dir = work_dir.to_path_buf();
@@ -593,6 +599,7 @@ async fn plan(
     meta: &ObjectMeta<'_>,
     client: &kube::Client,
     spec: &Value,
+    allow_file_urls: bool,
 ) -> Result<GitPlan, AutomationError> {
     let source = spec.get("sourceRef").unwrap_or(&Value::Null);
     let kind = source.get("kind").and_then(Value::as_str).unwrap_or("");
@@ -635,6 +642,14 @@ async fn plan(
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
+    // The same rule as the GitRepository reconciler: a file:// source would let any tenant
+    // write to a directory on the controller's machine.
+    crate::controllers::source::git::validate_source_url(&url, allow_file_urls).map_err(|e| {
+        stalled(
+            "InvalidSourceURL",
+            format!("GitRepository '{source_ns}/{source_name}': {e}"),
+        )
+    })?;
     let auth = match repo_spec
         .pointer("/secretRef/name")
         .and_then(Value::as_str)
@@ -1054,6 +1069,7 @@ fn push(repo: &gix::Repository, plan: &GitPlan, commit: &str) -> Result<(), Upda
         run_git(
             &git_dir,
             &auth,
+            &plan.url,
             &["update-ref", &local, commit],
             plan.timeout,
         )
@@ -1074,10 +1090,11 @@ fn run_push(
     for o in &plan.push_options {
         args.push(format!("--push-option={o}"));
     }
-    args.push(plan.url.clone());
+    // The URL (which may carry a password) is configured through the environment as this remote.
+    args.push(PUSH_REMOTE.into());
     args.push(refspec.to_string());
     let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    match run_git(git_dir, auth, &arg_refs, timeout) {
+    match run_git(git_dir, auth, &plan.url, &arg_refs, timeout) {
         Ok(_) => Ok(()),
         Err(e) => {
             let lower = e.to_ascii_lowercase();
@@ -1085,7 +1102,9 @@ fn run_push(
                 || lower.contains("non-fast-forward")
                 || lower.contains("fetch first")
             {
-                Err(UpdateFailure::PushRejected(e))
+                Err(UpdateFailure::PushRejected(crate::model::redact::redacted(
+                    &e,
+                )))
             } else {
                 Err(UpdateFailure::Other(retry(
                     "GitOperationFailed",
@@ -1096,9 +1115,14 @@ fn run_push(
     }
 }
 
+/// The remote name the push URL is configured under (through the environment, see [`git_command`]).
+const PUSH_REMOTE: &str = "flotilla-push";
+
 /// Credentials for the `git` CLI: extra header or an SSH command; temp files removed on drop.
 struct PushAuth {
-    config: Vec<String>,
+    /// `(key, value)` configuration given to git through `GIT_CONFIG_KEY_n`/`GIT_CONFIG_VALUE_n`:
+    /// the command line is readable by every user in `/proc/<pid>/cmdline`, the environment is not.
+    config: Vec<(String, String)>,
     ssh_command: Option<String>,
     dir: Option<PathBuf>,
 }
@@ -1128,12 +1152,16 @@ impl PushAuth {
             GitCredentials::Basic { username, password } => {
                 let pair = base64::engine::general_purpose::STANDARD
                     .encode(format!("{username}:{password}"));
-                out.config
-                    .push(format!("http.extraHeader=Authorization: Basic {pair}"));
+                out.config.push((
+                    "http.extraHeader".into(),
+                    format!("Authorization: Basic {pair}"),
+                ));
             }
             GitCredentials::Bearer(token) => {
-                out.config
-                    .push(format!("http.extraHeader=Authorization: Bearer {token}"));
+                out.config.push((
+                    "http.extraHeader".into(),
+                    format!("Authorization: Bearer {token}"),
+                ));
             }
             GitCredentials::Ssh(ssh) => {
                 if ssh.password.is_some() {
@@ -1185,17 +1213,19 @@ impl PushAuth {
     }
 }
 
-/// Runs `git` with an isolated environment; Err(stderr) on failure or timeout.
-fn run_git(
-    git_dir: &Path,
-    auth: &PushAuth,
-    args: &[&str],
-    timeout: Duration,
-) -> Result<String, String> {
+/// The `git` command for `args` with an isolated environment; credentials and the push URL are
+/// passed as configuration in the environment (`GIT_CONFIG_COUNT`, git >= 2.31), never as arguments.
+fn git_command(git_dir: &Path, auth: &PushAuth, url: &str, args: &[&str]) -> std::process::Command {
     let mut cmd = std::process::Command::new("git");
     cmd.arg("--git-dir").arg(git_dir);
-    for c in &auth.config {
-        cmd.arg("-c").arg(c);
+    let remote_url = (format!("remote.{PUSH_REMOTE}.url"), url.to_string());
+    let config: Vec<&(String, String)> = std::iter::once(&remote_url)
+        .chain(auth.config.iter())
+        .collect();
+    cmd.env("GIT_CONFIG_COUNT", config.len().to_string());
+    for (i, (key, value)) in config.into_iter().enumerate() {
+        cmd.env(format!("GIT_CONFIG_KEY_{i}"), key)
+            .env(format!("GIT_CONFIG_VALUE_{i}"), value);
     }
     cmd.args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
@@ -1209,7 +1239,18 @@ fn run_git(
     if let Some(ssh) = &auth.ssh_command {
         cmd.env("GIT_SSH_COMMAND", ssh);
     }
-    let mut child = cmd
+    cmd
+}
+
+/// Runs `git` ([`git_command`]); Err(output) on failure or timeout.
+fn run_git(
+    git_dir: &Path,
+    auth: &PushAuth,
+    url: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<String, String> {
+    let mut child = git_command(git_dir, auth, url, args)
         .spawn()
         .map_err(|e| format!("cannot run git (is it installed?): {e}"))?;
     // Read output on threads so a chatty git cannot block on a full pipe while we wait.
@@ -1514,5 +1555,63 @@ mod tests {
         );
         assert_eq!(normalize_path("../x"), None);
         assert_eq!(normalize_path("/etc"), None);
+    }
+
+    #[test]
+    fn push_credentials_and_url_stay_off_the_command_line() {
+        use crate::controllers::source::git_auth::GitCredentials;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let auth = GitAuth {
+            credentials: GitCredentials::Basic {
+                username: "alice".into(),
+                password: "s3cret-pw".into(),
+            },
+            ..GitAuth::default()
+        };
+        let push_auth = PushAuth::new(Some(&auth), dir.path()).expect("auth");
+        let url = "http://alice:url-pw@127.0.0.1:1/x.git";
+        let cmd = git_command(dir.path(), &push_auth, url, &["push", PUSH_REMOTE, "main"]);
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let joined = args.join(" ");
+        use base64::Engine;
+        let pair = base64::engine::general_purpose::STANDARD.encode("alice:s3cret-pw");
+        for secret in ["s3cret-pw", "url-pw", "Authorization", pair.as_str()] {
+            assert!(!joined.contains(secret), "{secret} in {joined}");
+        }
+        let env: BTreeMap<String, String> = cmd
+            .get_envs()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.to_string_lossy().into_owned(),
+                    v?.to_string_lossy().into_owned(),
+                ))
+            })
+            .collect();
+        assert_eq!(env.get("GIT_CONFIG_COUNT").map(String::as_str), Some("2"));
+        assert_eq!(
+            env.get("GIT_CONFIG_KEY_0").map(String::as_str),
+            Some("remote.flotilla-push.url")
+        );
+        assert_eq!(env.get("GIT_CONFIG_VALUE_0").map(String::as_str), Some(url));
+        assert_eq!(
+            env.get("GIT_CONFIG_KEY_1").map(String::as_str),
+            Some("http.extraHeader")
+        );
+        assert_eq!(
+            env.get("GIT_CONFIG_VALUE_1"),
+            Some(&format!("Authorization: Basic {pair}"))
+        );
+    }
+
+    #[test]
+    fn automation_failure_messages_mask_url_passwords() {
+        let e = retry(
+            "GitOperationFailed",
+            "push to 'https://bob:hunter2@h/r.git' failed",
+        );
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 }

@@ -11,7 +11,10 @@ use super::TagStore;
 use super::automation::automate;
 use super::policy_reconcile::{PolicyRunSpec, decide, parse_policy};
 use super::repository::{RepositorySpec, parse_repository, scan};
-use crate::runtime::{Adapter, Controller, Failure, ObjectKey, Reconciler, Run, Success};
+use crate::model::selector::LabelSelector;
+use crate::runtime::{
+    Adapter, Controller, Dependency, Failure, ObjectKey, Reconciler, Run, Success,
+};
 
 const GROUP: &str = "image.toolkit.fluxcd.io";
 
@@ -27,10 +30,13 @@ pub struct ImagePolicyController {
     store: TagStore,
 }
 
-/// ImageUpdateAutomation: depends on its GitRepository (policies are seen every interval).
+/// ImageUpdateAutomation: depends on its GitRepository and on the ImagePolicies its
+/// `policySelector` selects (Flux's image-automation-controller watches both).
 pub struct ImageUpdateAutomationController {
     client: kube::Client,
     data_dir: PathBuf,
+    /// Whether `file://` GitRepository sources may be written to (`--allow-file-urls`).
+    allow_file_urls: bool,
 }
 
 impl Controller for ImageRepositoryController {
@@ -70,7 +76,7 @@ impl Controller for ImagePolicyController {
     async fn reconcile(&self, run: &mut Run, spec: PolicyRunSpec) -> Result<Success, Failure> {
         decide(run, spec, &self.client, &self.store).await
     }
-    fn depends_on(&self, obj: &Value) -> Vec<ObjectKey> {
+    fn depends_on(&self, obj: &Value) -> Vec<Dependency> {
         let ns = obj
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
@@ -86,7 +92,7 @@ impl Controller for ImagePolicyController {
             .and_then(Value::as_str)
             .filter(|n| !n.is_empty())
             .unwrap_or(ns);
-        vec![ObjectKey::new("ImageRepository", repo_ns, name)]
+        vec![ObjectKey::new("ImageRepository", repo_ns, name).into()]
     }
     fn signal(&self, obj: &Value) -> Option<String> {
         obj.pointer("/status/latestRef").map(Value::to_string)
@@ -105,7 +111,7 @@ impl Controller for ImageUpdateAutomationController {
         Ok(())
     }
     async fn reconcile(&self, run: &mut Run, _spec: ()) -> Result<Success, Failure> {
-        automate(run, &self.client, &self.data_dir).await
+        automate(run, &self.client, &self.data_dir, self.allow_file_urls).await
     }
     async fn finalize(&self, obj: Value) {
         let key = ObjectKey::of("ImageUpdateAutomation", &obj);
@@ -117,23 +123,37 @@ impl Controller for ImageUpdateAutomationController {
         // Best effort: the directory is only a fetch cache.
         let _ = tokio::fs::remove_dir_all(work).await;
     }
-    fn depends_on(&self, obj: &Value) -> Vec<ObjectKey> {
+    fn depends_on(&self, obj: &Value) -> Vec<Dependency> {
         let ns = obj
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
             .unwrap_or("");
-        match obj.pointer("/spec/sourceRef/name").and_then(Value::as_str) {
-            Some(name) => {
-                let source_ns = obj
-                    .pointer("/spec/sourceRef/namespace")
-                    .and_then(Value::as_str)
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or(ns);
-                vec![ObjectKey::new("GitRepository", source_ns, name)]
-            }
-            None => Vec::new(),
+        let mut deps = Vec::new();
+        if let Some(name) = obj.pointer("/spec/sourceRef/name").and_then(Value::as_str) {
+            let source_ns = obj
+                .pointer("/spec/sourceRef/namespace")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .unwrap_or(ns);
+            deps.push(ObjectKey::new("GitRepository", source_ns, name).into());
         }
+        if let Some(selector) = policy_selector(obj) {
+            deps.push(Dependency::Selector {
+                kind: "ImagePolicy",
+                namespace: ns.to_string(),
+                selector,
+            });
+        }
+        deps
     }
+}
+
+/// The label selector of an automation's `spec.policySelector` (absent: every policy of its
+/// namespace, as Flux); `None` when it is invalid (the run itself reports that).
+fn policy_selector(obj: &Value) -> Option<LabelSelector> {
+    let raw = obj.pointer("/spec/policySelector").unwrap_or(&Value::Null);
+    let text = super::automation::label_selector_string(raw).ok()?;
+    LabelSelector::parse(&text).ok()
 }
 
 /// The three image reconcilers of one cluster; tags under `dir/image-tags`, automation work
@@ -141,6 +161,7 @@ impl Controller for ImageUpdateAutomationController {
 pub fn try_image_reconcilers(
     client: &kube::Client,
     dir: &Path,
+    allow_file_urls: bool,
 ) -> Result<Vec<Arc<dyn Reconciler>>, crate::runtime::UnknownKind> {
     let store = TagStore::new(dir.join("image-tags"));
     let repository = ImageRepositoryController {
@@ -154,6 +175,7 @@ pub fn try_image_reconcilers(
     let automation = ImageUpdateAutomationController {
         client: client.clone(),
         data_dir: dir.to_path_buf(),
+        allow_file_urls,
     };
     Ok(vec![
         Arc::new(Adapter::new(client.clone(), Arc::new(repository))?),
@@ -163,8 +185,12 @@ pub fn try_image_reconcilers(
 }
 
 /// [`try_image_reconcilers`]; none when a kind is missing from the registry (logged).
-pub fn image_reconcilers(client: &kube::Client, dir: &Path) -> Vec<Arc<dyn Reconciler>> {
-    try_image_reconcilers(client, dir).unwrap_or_else(|e| {
+pub fn image_reconcilers(
+    client: &kube::Client,
+    dir: &Path,
+    allow_file_urls: bool,
+) -> Vec<Arc<dyn Reconciler>> {
+    try_image_reconcilers(client, dir, allow_file_urls).unwrap_or_else(|e| {
         tracing::error!(error = %e, "image reconcilers not started");
         Vec::new()
     })

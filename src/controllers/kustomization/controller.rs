@@ -486,7 +486,7 @@ impl Controller for KustomizationReconciler {
         self.cleanup(obj).await
     }
 
-    fn depends_on(&self, obj: &Value) -> Vec<ObjectKey> {
+    fn depends_on(&self, obj: &Value) -> Vec<crate::runtime::Dependency> {
         let Ok(spec) = parse_kustomization(obj) else {
             return Vec::new();
         };
@@ -501,7 +501,7 @@ impl Controller for KustomizationReconciler {
         for d in &spec.depends_on {
             keys.push(ObjectKey::new("Kustomization", &d.namespace, &d.name));
         }
-        keys
+        keys.into_iter().map(Into::into).collect()
     }
 
     fn signal(&self, obj: &Value) -> Option<String> {

@@ -38,6 +38,7 @@ pub struct GitRepositoryReconciler {
     store: ArtifactStore,
     work_dir: PathBuf,
     advertised: String,
+    allow_file_urls: bool,
 }
 
 /// The parsed spec of a GitRepository.
@@ -60,11 +61,11 @@ fn stalled(reason: &str, message: String) -> Failure {
     Failure::terminal(reason, message).with_condition(FETCH_FAILED, ConditionStatus::True)
 }
 
-fn parse_spec(obj: &Value) -> Result<GitSpec, Failure> {
+fn parse_spec(obj: &Value, allow_file_urls: bool) -> Result<GitSpec, Failure> {
     let spec = obj.get("spec").cloned().unwrap_or(json!({}));
     let text = |f: &str| spec.get(f).and_then(Value::as_str).map(str::to_string);
     let url = text("url").unwrap_or_default();
-    if let Err(e) = git::validate_url(&url) {
+    if let Err(e) = git::validate_source_url(&url, allow_file_urls) {
         return Err(stalled("URLInvalid", e.to_string()));
     }
     let git_ref =
@@ -101,7 +102,14 @@ impl GitRepositoryReconciler {
             store,
             work_dir,
             advertised: ADVERTISED_ADDRESS.to_string(),
+            allow_file_urls: false,
         }
+    }
+
+    /// Accepts `file://` URLs (`--allow-file-urls`); refused (Stalled, `URLInvalid`) otherwise.
+    pub fn with_file_urls(mut self, allow: bool) -> Self {
+        self.allow_file_urls = allow;
+        self
     }
 
     /// Advertises artifacts under `addr` (`host:port`, or a URL prefix with a scheme) instead of
@@ -281,7 +289,7 @@ impl Controller for GitRepositoryReconciler {
     type Spec = GitSpec;
 
     fn parse(&self, obj: &Value) -> Result<GitSpec, Failure> {
-        parse_spec(obj)
+        parse_spec(obj, self.allow_file_urls)
     }
 
     /// §1.3: begin (Reconciling, written at once) → fetch and store → `ArtifactInStorage`.

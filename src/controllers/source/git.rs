@@ -26,11 +26,12 @@ use super::git_ref::{GitRef, ResolvedRef, revision_string};
 use crate::model::error_text::error_chain;
 use crate::model::semver::{Constraints, Version, parse_tag};
 
-/// A failed git operation; [`GitError::reason`] gives the Flux condition reason.
+/// A failed git operation; [`GitError::reason`] gives the Flux condition reason. Messages show
+/// URLs with their password masked (they end up in status, Events and logs).
 #[derive(Debug, Error)]
 pub enum GitError {
     /// The URL cannot be used (syntax or scheme).
-    #[error("invalid URL '{url}': {reason}")]
+    #[error("invalid URL '{}': {}", crate::model::redact::redact(.url), crate::model::redact::redact(.reason))]
     UrlInvalid {
         /// The URL.
         url: String,
@@ -38,7 +39,7 @@ pub enum GitError {
         reason: String,
     },
     /// The server refused the credentials (or asked for some and none were given).
-    #[error("authentication to '{url}' failed for {reference}: {message}")]
+    #[error("authentication to '{}' failed for {reference}: {}", crate::model::redact::redact(.url), crate::model::redact::redact(.message))]
     Authentication {
         /// The URL.
         url: String,
@@ -48,7 +49,7 @@ pub enum GitError {
         message: String,
     },
     /// The branch, tag, ref, commit or semver range has no match.
-    #[error("unable to resolve {reference} in '{url}': {message}")]
+    #[error("unable to resolve {reference} in '{}': {}", crate::model::redact::redact(.url), crate::model::redact::redact(.message))]
     RefNotFound {
         /// The URL.
         url: String,
@@ -58,7 +59,7 @@ pub enum GitError {
         message: String,
     },
     /// The operation exceeded `spec.timeout`.
-    #[error("git operation on '{url}' for {reference} timed out after {after:?}")]
+    #[error("git operation on '{}' for {reference} timed out after {after:?}", crate::model::redact::redact(.url))]
     Timeout {
         /// The URL.
         url: String,
@@ -68,7 +69,7 @@ pub enum GitError {
         after: Duration,
     },
     /// Any other failure talking to the server or reading the repository.
-    #[error("unable to clone '{url}' at {reference}: {message}")]
+    #[error("unable to clone '{}' at {reference}: {}", crate::model::redact::redact(.url), crate::model::redact::redact(.message))]
     Operation {
         /// The URL.
         url: String,
@@ -194,6 +195,25 @@ pub fn validate_url(url: &str) -> Result<(), GitError> {
 /// The directory under a work directory holding its bare cache repositories, one per URL.
 pub fn cache_root(work_dir: &Path) -> PathBuf {
     work_dir.join("git-cache")
+}
+
+/// [`validate_url`] for a GitRepository's `spec.url`: `file://` URLs are refused unless the
+/// controller allows them (`--allow-file-urls`), since they would archive and serve any directory
+/// the controller can read.
+pub fn validate_source_url(url: &str, allow_file_urls: bool) -> Result<(), GitError> {
+    validate_url(url)?;
+    let file = url
+        .split_once("://")
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("file"));
+    if file && !allow_file_urls {
+        return Err(GitError::UrlInvalid {
+            url: url.to_string(),
+            reason: "file:// URLs are refused unless the controller runs with --allow-file-urls \
+                     (Flux accepts http, https and ssh)"
+                .to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// The bare cache repository of `url` under a GitRepository's work directory (named after the URL).
@@ -1146,6 +1166,31 @@ mod tests {
             assert_eq!(err.reason(), "URLInvalid", "{bad}");
             assert!(err.is_terminal());
         }
+    }
+
+    #[test]
+    fn file_urls_need_the_flag() {
+        let err = validate_source_url("file:///etc", false).unwrap_err();
+        assert_eq!(err.reason(), "URLInvalid");
+        assert!(err.is_terminal());
+        assert!(err.to_string().contains("--allow-file-urls"), "{err}");
+        assert!(validate_source_url("FILE:///etc", false).is_err());
+        assert!(validate_source_url("file:///etc", true).is_ok());
+        assert!(validate_source_url("https://h/r.git", false).is_ok());
+    }
+
+    #[test]
+    fn git_errors_mask_url_passwords() {
+        let e = GitError::Operation {
+            url: "http://alice:secret@127.0.0.1:1/x.git".into(),
+            reference: "branch 'main'".into(),
+            message: "connect to http://alice:secret@127.0.0.1:1/x.git failed".into(),
+        };
+        let m = e.to_string();
+        assert!(
+            !m.contains("secret") && m.contains("http://alice:xxxxx@127.0.0.1:1/x.git"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -22,8 +22,10 @@ fn text(obj: &Value, path: &[&str]) -> String {
     str_at(obj, path).unwrap_or("").to_string()
 }
 
-/// `spec.url` as `URL`.
-pub const URL: CellColumn = column("URL", |o, _| text(o, &["spec", "url"]));
+/// `spec.url` as `URL`, its password masked.
+pub const URL: CellColumn = column("URL", |o, _| {
+    crate::model::redact::redacted(&text(o, &["spec", "url"]))
+});
 /// `spec.sourceRef` as `Kind/ns/name` (a GitRepository by default).
 pub const SOURCE_REF: CellColumn = column("SOURCE", |o, ns| {
     reference(at(o, &["spec", "sourceRef"]), "GitRepository", ns)
