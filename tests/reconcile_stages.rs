@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::gitrepo::{Repo, have_git};
-use common::{PATIENCE, in_process, wait_until};
+use common::{PATIENCE, in_process};
 use flotilla::apiserver::ClusterOptions;
 use flotilla::controllers::bundle::{Controller, ControllerOptions};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace};
@@ -76,16 +76,34 @@ async fn wait_ks(
     what: &str,
     pred: impl Fn(&Value) -> bool,
 ) -> Value {
+    wait_ks_for(client, name, what, PATIENCE, pred).await
+}
+
+/// [`wait_ks`] with its own patience (health checks wait at least Flux's minimal 30 s timeout).
+async fn wait_ks_for(
+    client: &kube::Client,
+    name: &str,
+    what: &str,
+    patience: Duration,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     let api = ks_api(client);
-    wait_until(
-        &format!("Kustomization {name}: {what}"),
-        PATIENCE,
-        || async {
-            let o = get(&api, name).await?;
-            pred(&o).then_some(o)
-        },
-    )
-    .await
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut last = None;
+    loop {
+        if let Some(o) = get(&api, name).await {
+            if pred(&o) {
+                return o;
+            }
+            last = Some(o);
+        }
+        // The last object seen says why the state never came.
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for Kustomization {name}: {what}; last seen: {last:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn revision(commit: &str) -> String {
@@ -308,12 +326,17 @@ async fn wait_never_passes_a_gitops_object_nothing_reconciled() {
     let (_cluster, c, controller, _data) = start(&repo).await;
     create(
         &ks_api(&c),
-        kustomization("hr", "./hr", json!({"wait": true, "timeout": "2s"})),
+        kustomization("hr", "./hr", json!({"wait": true, "timeout": "30s"})),
     )
     .await;
-    let obj = wait_ks(&c, "hr", "health check timeout", |o| {
-        ready_is(o, "False", "HealthCheckFailed")
-    })
+    // 30 s is the shortest health-check timeout Flux allows.
+    let obj = wait_ks_for(
+        &c,
+        "hr",
+        "health check timeout",
+        PATIENCE + Duration::from_secs(30),
+        |o| ready_is(o, "False", "HealthCheckFailed"),
+    )
     .await;
     let msg = ready_message(&obj);
     assert!(msg.starts_with("health check failed after "), "{msg}");
