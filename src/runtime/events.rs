@@ -264,6 +264,47 @@ impl EventRecorder {
         cache.insert(key, seen);
     }
 
+    /// Bumps `count`/`lastTimestamp` of an Event already written; false when it is gone (404) and
+    /// a new one must be created. Other failures are logged (true: nothing more to do).
+    async fn bump(&self, key: &EventKey, prev: Seen, now: &str) -> bool {
+        let count = prev.count + 1;
+        let path = format!(
+            "/api/v1/namespaces/{}/events/{}",
+            escape(&prev.namespace),
+            escape(&prev.name)
+        );
+        let patch = json!({"count": count, "lastTimestamp": now});
+        let body = patch.to_string().into_bytes();
+        match rest::send(
+            &self.client,
+            Method::PATCH,
+            &path,
+            Some(rest::MERGE_PATCH),
+            body,
+        )
+        .await
+        {
+            Ok(_) => {
+                let last = Instant::now();
+                self.remember(
+                    key.clone(),
+                    Seen {
+                        count,
+                        last,
+                        ..prev
+                    },
+                );
+                true
+            }
+            // The Event expired or was deleted: start a new one.
+            Err(kube::Error::Api(s)) if s.code == 404 => false,
+            Err(e) => {
+                tracing::warn!(event = %prev.name, error = %e, "event not updated");
+                true
+            }
+        }
+    }
+
     /// Records an Event on `involved` (a full object). Identical events within
     /// [`AGGREGATION_WINDOW`] bump `count`/`lastTimestamp` of the existing Event. Failures are logged
     /// and swallowed: an event never fails a reconcile.
@@ -304,42 +345,10 @@ impl EventRecorder {
             .get(&key)
             .filter(|s| s.last.elapsed() < AGGREGATION_WINDOW)
             .cloned();
-        if let Some(prev) = previous {
-            let count = prev.count + 1;
-            let path = format!(
-                "/api/v1/namespaces/{}/events/{}",
-                escape(&prev.namespace),
-                escape(&prev.name)
-            );
-            let patch = json!({"count": count, "lastTimestamp": now});
-            match rest::send(
-                &self.client,
-                Method::PATCH,
-                &path,
-                Some(rest::MERGE_PATCH),
-                patch.to_string().into_bytes(),
-            )
-            .await
-            {
-                Ok(_) => {
-                    self.remember(
-                        key,
-                        Seen {
-                            count,
-                            last: Instant::now(),
-                            ..prev
-                        },
-                    );
-                    return;
-                }
-                Err(kube::Error::Api(s)) if s.code == 404 => {
-                    // The Event expired or was deleted: start a new one.
-                }
-                Err(e) => {
-                    tracing::warn!(event = %prev.name, error = %e, "event not updated");
-                    return;
-                }
-            }
+        if let Some(prev) = previous
+            && self.bump(&key, prev, &now).await
+        {
+            return;
         }
         let involved_name = field("name");
         let mut nanos = unix_nanos();

@@ -172,39 +172,9 @@ pub(crate) async fn decide(
         .clone()
         .unwrap_or_else(|| namespace.clone());
     let repo_name = spec.repo_name.as_str();
-    let repo = super::get_object(
-        client,
-        "image.toolkit.fluxcd.io",
-        "v1",
-        "ImageRepository",
-        "imagerepositories",
-        &repo_ns,
-        repo_name,
-    )
-    .await
-    .map_err(|e| retry("DependencyNotReady", e))?
-    .ok_or_else(|| {
-        let message = format!("referenced ImageRepository '{repo_ns}/{repo_name}' not found");
-        retry("DependencyNotReady", message)
-    })?;
-    if repo_ns != namespace {
-        let ns = super::get_object(client, "", "v1", "Namespace", "namespaces", "", &namespace)
-            .await
-            .map_err(|e| retry("AccessDenied", e))?;
-        let labels = ns
-            .and_then(|n| {
-                n.pointer("/metadata/labels")
-                    .and_then(Value::as_object)
-                    .cloned()
-            })
-            .unwrap_or_default();
-        if !access_allowed(&repo, &labels) {
-            let message = format!(
-                "cannot access ImageRepository '{repo_ns}/{repo_name}': its spec.accessFrom does not admit namespace '{namespace}'"
-            );
-            return Err(retry("AccessDenied", message));
-        }
-    }
+    let repo = referenced_repository(client, &namespace, &repo_ns, repo_name)
+        .await
+        .map_err(|(reason, message)| retry(reason, message))?;
     let tags = match store.tags(&repo_ns, repo_name) {
         Ok(Some(t)) if !t.is_empty() => t,
         Ok(_) | Err(_) => {
@@ -276,6 +246,50 @@ pub(crate) async fn decide(
     } else {
         success
     })
+}
+
+/// The referenced ImageRepository, if it exists and its `accessFrom` admits `namespace`;
+/// otherwise the retried failure's (reason, message).
+async fn referenced_repository(
+    client: &kube::Client,
+    namespace: &str,
+    repo_ns: &str,
+    repo_name: &str,
+) -> Result<Value, (&'static str, String)> {
+    let repo = super::get_object(
+        client,
+        "image.toolkit.fluxcd.io",
+        "v1",
+        "ImageRepository",
+        "imagerepositories",
+        repo_ns,
+        repo_name,
+    )
+    .await
+    .map_err(|e| ("DependencyNotReady", e))?
+    .ok_or_else(|| {
+        let message = format!("referenced ImageRepository '{repo_ns}/{repo_name}' not found");
+        ("DependencyNotReady", message)
+    })?;
+    if repo_ns != namespace {
+        let ns = super::get_object(client, "", "v1", "Namespace", "namespaces", "", namespace)
+            .await
+            .map_err(|e| ("AccessDenied", e))?;
+        let labels = ns
+            .and_then(|n| {
+                n.pointer("/metadata/labels")
+                    .and_then(Value::as_object)
+                    .cloned()
+            })
+            .unwrap_or_default();
+        if !access_allowed(&repo, &labels) {
+            let message = format!(
+                "cannot access ImageRepository '{repo_ns}/{repo_name}': its spec.accessFrom does not admit namespace '{namespace}'"
+            );
+            return Err(("AccessDenied", message));
+        }
+    }
+    Ok(repo)
 }
 
 /// HEADs the manifest of `image:tag` with the repository's access settings.

@@ -141,25 +141,29 @@ impl GitRepositoryReconciler {
         Success::ready("Succeeded", message, interval)
     }
 
+    /// The credentials of `spec.secretRef`, if any.
+    async fn auth(&self, ns: &str, spec: &GitSpec) -> Result<Option<GitAuth>, Failure> {
+        let Some(secret) = &spec.secret else {
+            return Ok(None);
+        };
+        let data = read_secret_data(&self.client, ns, secret)
+            .await
+            .map_err(|m| fetch_failure("AuthenticationFailed", m))?;
+        let auth = GitAuth::from_secret_data(&spec.url, &data).map_err(|e| {
+            fetch_failure(
+                "AuthenticationFailed",
+                format!("invalid '{ns}/{secret}' secret data: {e}"),
+            )
+        })?;
+        Ok(Some(auth))
+    }
+
     /// Fetches the ref, archives the checkout into the store and records `status.artifact`; a
     /// changed digest queues the `NewArtifact` event.
     async fn fetch_and_store(&self, run: &mut Run, spec: &GitSpec) -> Result<(), Failure> {
         let (ns, name) = (run.namespace().to_string(), run.name().to_string());
         let (ns, name) = (ns.as_str(), name.as_str());
-        let auth = match &spec.secret {
-            None => None,
-            Some(secret) => {
-                let data = read_secret_data(&self.client, ns, secret)
-                    .await
-                    .map_err(|m| fetch_failure("AuthenticationFailed", m))?;
-                Some(GitAuth::from_secret_data(&spec.url, &data).map_err(|e| {
-                    fetch_failure(
-                        "AuthenticationFailed",
-                        format!("invalid '{ns}/{secret}' secret data: {e}"),
-                    )
-                })?)
-            }
-        };
+        let auth = self.auth(ns, spec).await?;
         let work_dir = self.work_dir.join(ns).join(name);
         let current: Option<Artifact> =
             run.status().get("artifact").and_then(Artifact::from_status);
