@@ -3,19 +3,21 @@
 //! `App` composes here: the header, table, crumbs and bottom line read the app-wide state; every
 //! overlay renderer gets only its own view's state and the [`Chrome`] (theme, keymap, clock).
 
-use super::app::{App, Focus, Picker};
+use super::app::{App, Focus, Pending, Picker};
 use super::chrome::{Chrome, centered, join, overlay_block};
 use super::keymap::{Command, Key, Scope};
 use super::prompt::PromptKind;
+use super::table::ViewKind;
 use crate::cluster::ContextState;
 use crate::model::ConditionStatus;
 use crate::model::health::Health;
-use crate::model::row::Row;
+use crate::model::row::{Row, RowKey};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TableRow, Table, Wrap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Draws the whole screen.
 pub fn render(app: &App, frame: &mut Frame) {
@@ -207,18 +209,13 @@ struct Column {
     title: &'static str,
     drop_rank: u8,
     max: usize,
-    cell: fn(&App, &Row) -> String,
+    cell: fn(&Chrome, &Row) -> String,
 }
 
-/// The age of a timestamp relative to the app's clock (`-` when unknown).
-fn age(app: &App, ts: Option<i64>) -> String {
-    chrome(app).age(ts)
-}
-
-fn suspended_cell(app: &App, row: &Row) -> String {
+fn suspended_cell(ui: &Chrome, row: &Row) -> String {
     match (row.suspended, row.suspended_since) {
         (false, _) => "-".into(),
-        (true, Some(since)) => format!("yes {}", age(app, Some(since))),
+        (true, Some(since)) => format!("yes {}", ui.age(Some(since))),
         (true, None) => "yes".into(),
     }
 }
@@ -281,23 +278,19 @@ const TAIL_COLUMNS: &[Column] = &[
         title: "AGE",
         drop_rank: 5,
         max: 6,
-        cell: |app, r| age(app, r.created),
+        cell: |ui, r| ui.age(r.created),
     },
     Column {
         title: "LAST RECONCILE",
         drop_rank: 8,
         max: 14,
-        cell: |app, r| age(app, r.last_reconcile),
+        cell: |ui, r| ui.age(r.last_reconcile),
     },
 ];
 
-fn row_style(app: &App, row: &Row) -> Style {
-    let t = &app.theme;
-    let stale = !app
-        .contexts
-        .state(&row.context)
-        .is_none_or(ContextState::is_live);
-    if stale {
+fn row_style(ui: &Chrome, table: &TableFrame, row: &Row) -> Style {
+    let t = ui.theme;
+    if (table.stale)(&row.context) {
         return t.stale;
     }
     if row.suspended {
@@ -362,25 +355,74 @@ fn render_table(app: &App, frame: &mut Frame, area: Rect) {
         super::panels::render_events(&chrome(app), &list, frame, area);
         return;
     }
-    let t = &app.theme;
     let rows = app.visible_rows();
+    let stale = |context: &str| {
+        !app.contexts
+            .state(context)
+            .is_none_or(ContextState::is_live)
+    };
+    let blocked = |row: &Row| super::blocked::blocked_by(&app.store, row);
+    let table = TableFrame {
+        kind: app.table.kind,
+        selected: app.table.selected_index(&rows),
+        empty_reason: if rows.is_empty() {
+            empty_reason(app)
+        } else {
+            String::new()
+        },
+        rows,
+        focused: matches!(app.focus, Focus::Table | Focus::Prompt(_)),
+        marks: &app.marks,
+        pending: &app.pending,
+        blocked: &blocked,
+        stale: &stale,
+    };
+    render_rows(&chrome(app), &table, frame, area);
+}
+
+/// The table as drawn: the rows in view order and what decorates them (built by [`render_table`]).
+pub struct TableFrame<'a> {
+    /// What the table lists.
+    pub kind: ViewKind,
+    /// The rows, in view order.
+    pub rows: Vec<&'a Row>,
+    /// The selected index in `rows`.
+    pub selected: usize,
+    /// Whether the table has the keyboard (the selection is highlighted).
+    pub focused: bool,
+    /// Why the table is empty (shown when `rows` is).
+    pub empty_reason: String,
+    /// Marked rows.
+    pub marks: &'a BTreeSet<RowKey>,
+    /// Actions requested and not yet confirmed by the cluster.
+    pub pending: &'a BTreeMap<RowKey, Pending>,
+    /// What a row waits on (`blocked by …`), if anything.
+    pub blocked: &'a dyn Fn(&Row) -> Option<String>,
+    /// Whether a context is not live (its rows are greyed).
+    pub stale: &'a dyn Fn(&str) -> bool,
+}
+
+/// Draws the table of GitOps objects.
+fn render_rows(ui: &Chrome, table: &TableFrame, frame: &mut Frame, area: Rect) {
+    let t = ui.theme;
+    let rows = &table.rows;
     let body_height = usize::from(area.height.saturating_sub(1));
     if rows.is_empty() {
         let [head, body] =
             Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
         frame.render_widget(
-            Paragraph::new(format!(" {} (0)", app.table.kind.title())).style(t.table_header),
+            Paragraph::new(format!(" {} (0)", table.kind.title())).style(t.table_header),
             head,
         );
         frame.render_widget(
-            Paragraph::new(empty_reason(app))
+            Paragraph::new(table.empty_reason.as_str())
                 .style(t.text)
                 .wrap(Wrap { trim: false }),
             body,
         );
         return;
     }
-    let selected = app.table.selected_index(&rows);
+    let selected = table.selected;
     // Scroll so the selection is visible: pure, derived from the selection alone.
     let offset = selected.saturating_sub(body_height.saturating_sub(1));
     let shown: Vec<&Row> = rows
@@ -400,17 +442,17 @@ fn render_table(app: &App, frame: &mut Frame, area: Rect) {
         }
     };
     for col in BASE_COLUMNS {
-        if col.title == "KIND" && !app.table.kind.is_merged() {
+        if col.title == "KIND" && !table.kind.is_merged() {
             continue;
         }
         add(
             col.title,
             col.drop_rank,
             col.max,
-            shown.iter().map(|r| (col.cell)(app, r)).collect(),
+            shown.iter().map(|r| (col.cell)(ui, r)).collect(),
         );
     }
-    if !app.table.kind.is_merged() {
+    if !table.kind.is_merged() {
         // A one-kind view: the kind's own columns from the registry (the first row names the kind).
         let heads = shown.first().map_or(&[][..], |r| r.kind.cells);
         for (i, head) in heads.iter().enumerate() {
@@ -430,7 +472,7 @@ fn render_table(app: &App, frame: &mut Frame, area: Rect) {
             col.title,
             col.drop_rank,
             col.max,
-            shown.iter().map(|r| (col.cell)(app, r)).collect(),
+            shown.iter().map(|r| (col.cell)(ui, r)).collect(),
         );
     }
     let mut widths: Vec<usize> = titles
@@ -500,17 +542,16 @@ fn render_table(app: &App, frame: &mut Frame, area: Rect) {
         .enumerate()
         .map(|(n, (row, values))| {
             let key = row.key();
-            let marked = app.marks.contains(&key);
-            let pending = app.pending.get(&key);
+            let marked = table.marks.contains(&key);
+            let pending = table.pending.get(&key);
             let status = match pending {
                 Some(p) => format!(
                     "⟳ {} requested {} ago · {}",
                     p.action,
-                    age(app, Some(p.since)),
+                    ui.age(Some(p.since)),
                     row.message.replace('\n', " ")
                 ),
-                None => super::blocked::blocked_by(&app.store, row)
-                    .unwrap_or_else(|| row.message.replace('\n', " ")),
+                None => (table.blocked)(row).unwrap_or_else(|| row.message.replace('\n', " ")),
             };
             let mut out: Vec<Cell> = vec![Cell::from(if marked { "*" } else { " " })];
             for (i, v) in values.iter().enumerate() {
@@ -524,23 +565,23 @@ fn render_table(app: &App, frame: &mut Frame, area: Rect) {
             if status_at == values.len() {
                 out.push(Cell::from(status));
             }
-            let mut style = row_style(app, row);
+            let mut style = row_style(ui, table, row);
             if pending.is_some() {
                 style = style.patch(t.progressing);
             }
             if marked {
                 style = style.patch(t.marked);
             }
-            if offset + n == selected && matches!(app.focus, Focus::Table | Focus::Prompt(_)) {
+            if offset + n == selected && table.focused {
                 style = style.patch(t.selected);
             }
             TableRow::new(out).style(style)
         })
         .collect();
-    let table = Table::new(body, constraints)
+    let widget = Table::new(body, constraints)
         .header(TableRow::new(header_cells).style(t.table_header))
         .column_spacing(1);
-    frame.render_widget(table, area);
+    frame.render_widget(widget, area);
 }
 
 fn render_crumbs(app: &App, frame: &mut Frame, area: Rect) {
