@@ -194,6 +194,7 @@ async fn start(
         data_dir: data.path().to_path_buf(),
         health_poll: Duration::from_millis(200),
         shutdown_grace: Duration::from_secs(10),
+        allow_file_urls: true,
         ..ControllerOptions::default()
     };
     let controller = Controller::start(vec![("test".to_string(), client.clone())], &opts);

@@ -357,6 +357,7 @@ async fn kustomization_events_match_flux() {
     let opts = ControllerOptions {
         data_dir: data.path().to_path_buf(),
         events: Some(tx),
+        allow_file_urls: true,
         ..ControllerOptions::default()
     };
     let controller = Bundle::start(vec![("test".to_string(), client.clone())], &opts);
