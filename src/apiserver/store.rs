@@ -90,7 +90,7 @@ impl Stored {
 
 /// Watch event type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
+pub enum WatchEventType {
     /// Object created.
     Added,
     /// Object changed.
@@ -99,13 +99,13 @@ pub enum EventType {
     Deleted,
 }
 
-impl EventType {
+impl WatchEventType {
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
-            EventType::Added => "ADDED",
-            EventType::Modified => "MODIFIED",
-            EventType::Deleted => "DELETED",
+            WatchEventType::Added => "ADDED",
+            WatchEventType::Modified => "MODIFIED",
+            WatchEventType::Deleted => "DELETED",
         }
     }
 }
@@ -116,7 +116,7 @@ pub struct Event {
     /// The resourceVersion of the change.
     pub rv: u64,
     /// What happened.
-    pub kind: EventType,
+    pub kind: WatchEventType,
     /// Storage key of the resource.
     pub resource: Arc<str>,
     /// The object after the change (for DELETED: its last state with the deletion's RV).
@@ -268,9 +268,9 @@ impl Store {
             self.count += 1;
         }
         let kind = if old.is_some() {
-            EventType::Modified
+            WatchEventType::Modified
         } else {
-            EventType::Added
+            WatchEventType::Added
         };
         self.emit(Event {
             rv: stored.meta.rv,
@@ -291,7 +291,7 @@ impl Store {
         self.count -= 1;
         self.emit(Event {
             rv: stored.meta.rv,
-            kind: EventType::Deleted,
+            kind: WatchEventType::Deleted,
             resource: key,
             object: stored.clone(),
             old: None,

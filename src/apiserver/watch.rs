@@ -5,7 +5,7 @@ use super::Inner;
 use super::errors::ApiError;
 use super::reads::{self, Format};
 use super::registry::ResourceDef;
-use super::store::{Event, EventType, Stored};
+use super::store::{Event, Stored, WatchEventType};
 use crate::model::selector::{FieldSelector, LabelSelector};
 use axum::body::Body;
 use axum::response::Response;
@@ -137,9 +137,9 @@ fn stream_response(format: Format, rx: mpsc::Receiver<Bytes>) -> Response {
 fn classify(ev: &Event, filter: &Filter) -> Option<&'static str> {
     let now = filter.matches(&ev.object);
     match ev.kind {
-        EventType::Added => now.then_some("ADDED"),
-        EventType::Deleted => now.then_some("DELETED"),
-        EventType::Modified => {
+        WatchEventType::Added => now.then_some("ADDED"),
+        WatchEventType::Deleted => now.then_some("DELETED"),
+        WatchEventType::Modified => {
             let before = ev.old.as_ref().is_some_and(|o| filter.matches(o));
             match (before, now) {
                 (true, true) => Some("MODIFIED"),

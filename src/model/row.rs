@@ -26,7 +26,7 @@ pub struct RowKey {
 
 /// A namespaced reference to another object of the same kind (a `dependsOn` entry).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ObjectRef {
+pub struct DependencyRef {
     /// Namespace, defaulted to the depending object's namespace.
     pub namespace: String,
     /// Name.
@@ -83,7 +83,7 @@ pub struct Row {
     /// Per-kind cells, one per column of `kind.cells`.
     pub cells: Box<[String]>,
     /// `spec.dependsOn` of Kustomizations and HelmReleases.
-    pub depends_on: Vec<ObjectRef>,
+    pub depends_on: Vec<DependencyRef>,
     /// `metadata.labels` (for `-l` filters and `flotilla get`).
     pub labels: Labels,
 }
@@ -327,7 +327,7 @@ fn last_reconcile(info: &KindInfo, obj: &Value) -> Option<i64> {
         .max()
 }
 
-fn depends_on(info: &KindInfo, obj: &Value, own_ns: &str) -> Vec<ObjectRef> {
+fn depends_on(info: &KindInfo, obj: &Value, own_ns: &str) -> Vec<DependencyRef> {
     if !info.depends_on {
         return Vec::new();
     }
@@ -336,7 +336,7 @@ fn depends_on(info: &KindInfo, obj: &Value, own_ns: &str) -> Vec<ObjectRef> {
         .map(|deps| {
             deps.iter()
                 .filter_map(|d| {
-                    Some(ObjectRef {
+                    Some(DependencyRef {
                         name: str_at(d, &["name"])?.to_string(),
                         namespace: str_at(d, &["namespace"]).unwrap_or(own_ns).to_string(),
                     })

@@ -241,11 +241,11 @@ fn kustomization_cells() {
     assert_eq!(
         r.depends_on,
         vec![
-            ObjectRef {
+            DependencyRef {
                 namespace: "flux-system".into(),
                 name: "infra".into()
             },
-            ObjectRef {
+            DependencyRef {
                 namespace: "kube-system".into(),
                 name: "crds".into()
             },
@@ -331,7 +331,7 @@ fn helm_release_and_image_cells() {
     assert_eq!(hr.revision, "17.11.3");
     assert_eq!(
         hr.depends_on,
-        vec![ObjectRef {
+        vec![DependencyRef {
             namespace: "cert-manager".into(),
             name: "cert-manager".into()
         }]
@@ -535,7 +535,7 @@ fn garbage_degrades_to_unknown_cells() {
     assert_eq!(cells(&r), [("SOURCE", ""), ("PATH", "./")]);
     assert_eq!(
         r.depends_on,
-        vec![ObjectRef {
+        vec![DependencyRef {
             namespace: String::new(),
             name: "ok".into()
         }]
