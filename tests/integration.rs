@@ -35,6 +35,7 @@ mod image_registry;
 mod image_runtime;
 mod images_view;
 mod kustomization_pipeline;
+mod helm_conformance;
 mod kustomize_conformance;
 mod kustomize_fuzz_regressions;
 mod policy_cases;

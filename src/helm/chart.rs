@@ -927,7 +927,40 @@ fn split_docs(text: &str) -> Vec<String> {
         cur.push_str(line);
     }
     docs.push(cur);
-    docs.into_iter().filter(|d| !d.trim().is_empty()).collect()
+    docs.into_iter()
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| d.trim_start().to_string())
+        .collect()
+}
+
+/// The kind and `helm.sh/hook` annotation of a document. Documents this YAML reader rejects (it is
+/// stricter than Go's yaml.v2 in places, e.g. `\'` escapes) fall back to a line scan, so output is
+/// never lost; Helm itself would reject truly malformed YAML.
+fn doc_head(doc: &str) -> (String, Option<String>) {
+    if let Ok(head) = yaml::parse_yaml_json(doc) {
+        let kind = head
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or("")
+            .to_string();
+        let hook = head
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get("helm.sh/hook"))
+            .and_then(|h| h.as_str())
+            .map(str::to_string);
+        return (kind, hook);
+    }
+    let unquote = |v: &str| v.trim().trim_matches(['"', '\'']).to_string();
+    let kind = doc
+        .lines()
+        .find_map(|l| l.strip_prefix("kind:"))
+        .map(unquote)
+        .unwrap_or_default();
+    let hook = doc
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("helm.sh/hook:"))
+        .map(unquote);
+    (kind, hook)
 }
 
 fn kind_rank(kind: &str) -> Option<usize> {
@@ -1037,20 +1070,7 @@ fn template_inner(chart_dir: &Path, opts: &TemplateOptions) -> Result<String, He
             continue;
         }
         for doc in split_docs(&text) {
-            let head = yaml::parse_yaml_json(&doc).map_err(|e| HelmError::Yaml {
-                file: name.clone(),
-                msg: format!("error converting YAML to JSON: {e}"),
-            })?;
-            let kind = head
-                .get("kind")
-                .and_then(|k| k.as_str())
-                .unwrap_or("")
-                .to_string();
-            let hook = head
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get("helm.sh/hook"))
-                .and_then(|h| h.as_str())
-                .map(str::to_string);
+            let (kind, hook) = doc_head(&doc);
             let d = Doc {
                 path: name.clone(),
                 content: doc,

@@ -326,6 +326,9 @@ impl<'t> Exec<'t> {
             }
             _ => {}
         }
+        if let Arg::Nil(p) = first {
+            return Err(self.err(f, *p, &node_s(), "nil is not a command"));
+        }
         if c.args.len() > 1 || fin.is_some() {
             let what = match first {
                 Arg::Dot(_) => "can't give argument to non-function .".to_string(),
@@ -346,7 +349,7 @@ impl<'t> Exec<'t> {
     fn eval_arg(&mut self, f: &Frame, a: &Arg, dot: &Value) -> R<Value> {
         Ok(match a {
             Arg::Dot(_) => dot.clone(),
-            Arg::Nil(p) => return Err(self.err(f, *p, "nil", "nil is not a command")),
+            Arg::Nil(_) => Value::Nil,
             Arg::Bool(_, b) => Value::Bool(*b),
             Arg::Str(_, s, _) => Value::Str(s.clone()),
             Arg::Num(_, _, NumVal::Int(i)) => Value::Int(*i),

@@ -644,14 +644,9 @@ pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
             want_min(name, a, 1)?;
             let idx: Vec<i64> = a[1..].iter().map(to_i64).collect();
             match &a[0] {
-                Value::Str(st) => {
-                    let lo = idx.first().copied().unwrap_or(0).max(0) as usize;
-                    let hi = idx.get(1).map_or(st.len(), |h| *h as usize);
-                    if lo > hi || hi > st.len() {
-                        return Err(FnError::Call(format!("index out of range: {hi}")));
-                    }
-                    str_(st.get(lo..hi).unwrap_or("").to_string())
-                }
+                Value::Str(_) => Err(FnError::Call(
+                    "list should be type of slice or array but string".into(),
+                )),
                 Value::List(l) => {
                     let lo = idx.first().copied().unwrap_or(0).max(0) as usize;
                     let hi = idx.get(1).map_or(l.len(), |h| *h as usize);
