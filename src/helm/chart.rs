@@ -362,7 +362,7 @@ fn process_dependencies(chart: &mut Chart, vals: &MapRef) -> Result<(), HelmErro
             .position(|c| c.meta.get("name").and_then(|x| x.as_str()) == Some(name))
         else {
             return Err(HelmError::Load(format!(
-                "found in Chart.yaml, but missing in charts/ directory: {name}"
+                "an error occurred while checking for chart dependencies. You may need to run 'helm dependency build' to fetch missing dependencies: found in Chart.yaml, but missing in charts/ directory: {name}"
             )));
         };
         let mut sub = available[idx].clone();
@@ -528,6 +528,20 @@ impl Object for Files {
     }
     fn field(&self, _name: &str) -> Option<Value> {
         None
+    }
+    fn entries(&self) -> Option<Vec<(String, Value)>> {
+        let mut e: Vec<(String, Value)> = self
+            .files
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    Value::Str(String::from_utf8_lossy(v).into_owned()),
+                )
+            })
+            .collect();
+        e.sort_by(|a, b| a.0.cmp(&b.0));
+        Some(e)
     }
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         let arg = || {
@@ -741,16 +755,8 @@ fn chart_meta_value(c: &Chart, is_root: bool) -> Value {
     map.insert("Keywords".into(), list("keywords"));
     map.insert("KubeVersion".into(), s("kubeVersion"));
     map.insert("Maintainers".into(), list("maintainers"));
-    map.insert(
-        "Name".into(),
-        Value::Str(
-            c.meta
-                .get("name")
-                .and_then(|x| x.as_str())
-                .unwrap_or("")
-                .to_string(),
-        ),
-    );
+    // An aliased dependency is renamed (Helm rewrites its metadata name to the alias).
+    map.insert("Name".into(), Value::Str(c.name.clone()));
     map.insert("Sources".into(), list("sources"));
     map.insert("Tags".into(), s("tags"));
     map.insert("Type".into(), s("type"));
@@ -848,7 +854,34 @@ fn cleanup_error(file: &str, err: String, parse: bool) -> String {
             &tokens[2][start + 5..start + end]
         );
     }
-    err
+    format_exec_error(&err)
+}
+
+/// Helm v4's layout of Go's exec errors: `LOC\n  executing "NAME" at <NODE>:\n    MSG`, nested
+/// `error calling include:` errors laid out the same way below.
+fn format_exec_error(err: &str) -> String {
+    let Some(rest) = err.strip_prefix("template: ") else {
+        return err.to_string();
+    };
+    let Some((loc, rest)) = rest.split_once(": executing \"") else {
+        return err.to_string();
+    };
+    let Some((name, rest)) = rest.split_once("\" at <") else {
+        return err.to_string();
+    };
+    let Some((node, msg)) = rest.split_once(">: ") else {
+        return err.to_string();
+    };
+    let msg = match msg.split_once(": template: ") {
+        Some((head, inner)) if head.starts_with("error calling ") => {
+            format!(
+                "{head}:\n{}",
+                format_exec_error(&format!("template: {inner}"))
+            )
+        }
+        _ => msg.to_string(),
+    };
+    format!("{loc}\n  executing \"{name}\" at <{node}>:\n    {msg}")
 }
 
 const INSTALL_ORDER: &[&str] = &[
@@ -1097,17 +1130,20 @@ fn template_inner(chart_dir: &Path, opts: &TemplateOptions) -> Result<String, He
     }
     sort_by_kind(&mut manifests);
     sort_by_kind(&mut hooks);
+    // Each block is `# Source: …\n<content>\n`. The manifests are trimmed at the end as one text
+    // (so the last manifest loses trailing blank lines); hooks follow untrimmed. `--show-only`
+    // reprints blocks as `---\n<block>\n`.
+    let n_manifests = manifests.len();
     let mut all = manifests;
     if !opts.no_hooks {
         all.extend(hooks);
     }
-    // Each block is `# Source: …\n<content>\n`; the whole output is trimmed at the end (so the last
-    // block loses trailing blank lines), and `--show-only` reprints blocks as `---\n<block>\n`.
     let mut blocks: Vec<String> = all
         .iter()
         .map(|d| format!("# Source: {}\n{}\n", d.path, d.content))
         .collect();
-    if let Some(last) = blocks.last_mut() {
+    if n_manifests > 0 {
+        let last = &mut blocks[n_manifests - 1];
         *last = format!("{}\n", last.trim_end());
     }
     if !opts.show_only.is_empty() {

@@ -223,6 +223,12 @@ impl<'t> Exec<'t> {
                 (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect()
             }
             Value::Nil => Vec::new(),
+            Value::Obj(o) if o.entries().is_some() => o
+                .entries()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, x)| (Value::Str(k), x))
+                .collect(),
             other => {
                 return Err(self.err(
                     f,

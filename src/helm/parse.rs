@@ -514,7 +514,7 @@ impl<'a> Lexer<'a> {
                             .push((Tok::Ident(self.src[self.pos..i].to_string()), start));
                         self.pos = i;
                     } else {
-                        return Err(self.err(start, format!("unexpected {ch:?} in command")));
+                        return Err(self.err(start, format!("unexpected \"{ch}\" in operand")));
                     }
                 }
             }

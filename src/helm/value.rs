@@ -41,6 +41,10 @@ pub trait Object: std::fmt::Debug {
     fn field(&self, name: &str) -> Option<Value>;
     /// A method call with arguments (`None` when there is no such method).
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>>;
+    /// Key/value pairs when the object is a Go map (`range` over it), in key order.
+    fn entries(&self) -> Option<Vec<(String, Value)>> {
+        None
+    }
 }
 
 impl Value {
