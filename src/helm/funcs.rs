@@ -932,7 +932,7 @@ pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
         "repeat" => {
             want(name, a, 2)?;
             let n = i(&a[0])?;
-            if n < 0 || n > 1_000_000 {
+            if !(0..=1_000_000).contains(&n) {
                 return Err(FnError::Call("strings: negative Repeat count".into()));
             }
             str_(s(&a[1])?.repeat(n as usize))

@@ -17,4 +17,7 @@ pub mod strvals;
 pub mod value;
 pub mod yaml;
 
+#[cfg(test)]
+mod tests;
+
 pub use chart::{HelmError, TemplateOptions, show_values, template};

@@ -686,6 +686,8 @@ struct Parser<'f> {
 }
 
 type PResult<T> = Result<T, ParseError>;
+/// How a list ended: `end`/`else` with its position, or EOF (`None`).
+type ListEnd = Option<(String, usize)>;
 
 impl Parser<'_> {
     fn error(&self, pos: usize, msg: impl Into<String>) -> ParseError {
@@ -729,7 +731,7 @@ impl Parser<'_> {
 
     /// Parses nodes until EOF or an `{{end}}`/`{{else…}}`, returned with its position (the `else`
     /// keyword is consumed; what follows it is left for the caller).
-    fn list(&mut self) -> PResult<(Vec<Node>, Option<(String, usize)>)> {
+    fn list(&mut self) -> PResult<(Vec<Node>, ListEnd)> {
         let mut nodes = Vec::new();
         loop {
             let (t, pos) = self.next();

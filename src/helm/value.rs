@@ -343,14 +343,7 @@ pub fn format_float_f(f: f64, prec: Option<usize>) -> String {
         return s;
     }
     match prec {
-        Some(p) => {
-            let s = format!("{:.*}", p, f);
-            if s.starts_with('-') && s[1..].chars().all(|c| c == '0' || c == '.') && f != 0.0 {
-                s
-            } else {
-                s
-            }
-        }
+        Some(p) => format!("{:.*}", p, f),
         None => {
             if f == 0.0 {
                 return if f.is_sign_negative() {

@@ -561,7 +561,7 @@ pub fn to_yaml(v: &Value) -> String {
     match &y {
         Y::Map(m) if !m.is_empty() => e.node(&y, 0, true),
         Y::Seq(s) if !s.is_empty() => e.node(&y, 0, true),
-        other => e.scalar(other, 0),
+        other => e.scalar(other, 2),
     }
     e.out.push('\n');
     e.out
