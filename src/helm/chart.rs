@@ -858,30 +858,38 @@ fn cleanup_error(file: &str, err: String, parse: bool) -> String {
 }
 
 /// Helm v4's layout of Go's exec errors: `LOC\n  executing "NAME" at <NODE>:\n    MSG`, nested
-/// `error calling include:` errors laid out the same way below.
+/// `error calling include:` errors laid out the same way below. Errors it cannot lay out (e.g. from
+/// `tpl`, whose message wraps the inner error) stay in Go's one-line form, as Helm prints them.
 fn format_exec_error(err: &str) -> String {
-    let Some(rest) = err.strip_prefix("template: ") else {
-        return err.to_string();
-    };
-    let Some((loc, rest)) = rest.split_once(": executing \"") else {
-        return err.to_string();
-    };
-    let Some((name, rest)) = rest.split_once("\" at <") else {
-        return err.to_string();
-    };
-    let Some((node, msg)) = rest.split_once(">: ") else {
-        return err.to_string();
-    };
+    layout_exec_error(err).unwrap_or_else(|| err.to_string())
+}
+
+fn layout_exec_error(err: &str) -> Option<String> {
+    let rest = err.strip_prefix("template: ")?;
+    let (loc, rest) = rest.split_once(": executing \"")?;
+    let (name, rest) = rest.split_once("\" at <")?;
+    let (node, msg) = rest.split_once(">: ")?;
     let msg = match msg.split_once(": template: ") {
-        Some((head, inner)) if head.starts_with("error calling ") => {
-            format!(
-                "{head}:\n{}",
-                format_exec_error(&format!("template: {inner}"))
-            )
+        Some((head, inner)) => {
+            let simple = head
+                .strip_prefix("error calling ")
+                .is_some_and(|f| !f.contains(' '));
+            if !simple {
+                return None;
+            }
+            let inner = format!("template: {inner}");
+            let laid = if inner.contains(": executing \"") {
+                layout_exec_error(&inner)?
+            } else {
+                inner
+            };
+            format!("{head}:\n{laid}")
         }
-        _ => msg.to_string(),
+        None => msg.to_string(),
     };
-    format!("{loc}\n  executing \"{name}\" at <{node}>:\n    {msg}")
+    Some(format!(
+        "{loc}\n  executing \"{name}\" at <{node}>:\n    {msg}"
+    ))
 }
 
 const INSTALL_ORDER: &[&str] = &[

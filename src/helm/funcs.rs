@@ -739,14 +739,8 @@ pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
             want(name, a, 2)?;
             let text = s(&a[0])?;
             let data = &a[1];
-            let tname = match &a[1] {
-                Value::Map(mm) => match mm.borrow().get("Template") {
-                    Some(Value::Map(t)) => t.borrow().get("Name").and_then(|n| n.as_str().map(str::to_string)),
-                    _ => None,
-                },
-                _ => None,
-            }
-            .unwrap_or_else(|| "gotpl".to_string());
+            // Helm v4 parses tpl text as a template named "gotpl" in a clone of the set.
+            let tname = "gotpl".to_string();
             if ex.tpl_depth > INCLUDE_LIMIT {
                 return Err(FnError::Call("rendering template has a nested reference name: tpl: unable to execute template".into()));
             }
