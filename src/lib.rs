@@ -1,8 +1,8 @@
 //! flotilla: a keyboard-driven terminal console for GitOps with a bundled Flux-compatible reconciler.
 //!
-//! Module order (a module never reaches up; `../shared/docs/DESIGN.md`): `patch`, `kustomize` and
-//! `helm` stand alone; `model` is pure data; `apiserver` uses `model` and `patch`; then `cluster` ←
-//! `runtime` (the controller runtime, status writer, events) ← `apply` (staged server-side apply, inventory, prune,
+//! Module order (a module never reaches up; `../shared/docs/DESIGN.md`): `patch` and `kustomize` stand
+//! alone; `model` is pure data; `apiserver` uses `model` and `patch`; then `cluster` ← `runtime` (the
+//! controller runtime, status writer, events) ← `apply` (staged server-side apply, inventory, prune,
 //! health) ← `controllers` (one folder per Flux controller) ← `views` (what the console and the CLI
 //! show: tree, dependsOn, trace, diff, image decisions) ← `tui` ← `cli`; `demo` beside `cli`.
 
