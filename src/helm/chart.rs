@@ -773,6 +773,8 @@ struct Renderable {
     library: bool,
 }
 
+/// Queues `c`'s templates (and its dependencies') with their render data; returns `c`'s data map,
+/// which the parent exposes as `.Subcharts.<name>`.
 fn collect(
     c: &Chart,
     prefix: &str,
@@ -780,7 +782,7 @@ fn collect(
     common: &BTreeMap<String, Value>,
     is_root: bool,
     out: &mut Vec<Renderable>,
-) {
+) -> Value {
     let path = if prefix.is_empty() {
         c.name.clone()
     } else {
@@ -796,11 +798,19 @@ fn collect(
         })),
     );
     data.insert("Values".into(), values.clone());
-    let subcharts: BTreeMap<String, Value> = c
-        .deps
-        .iter()
-        .map(|d| (d.name.clone(), chart_meta_value(d, false)))
-        .collect();
+    let mut subcharts = BTreeMap::new();
+    for d in &c.deps {
+        let sub = match &values {
+            Value::Map(m) => m
+                .borrow()
+                .get(&d.name)
+                .cloned()
+                .unwrap_or_else(Value::new_map),
+            _ => Value::new_map(),
+        };
+        let sub_data = collect(d, &path, sub, common, false, out);
+        subcharts.insert(d.name.clone(), sub_data);
+    }
     data.insert("Subcharts".into(), Value::map_from(subcharts));
     for (rel, text) in &c.templates {
         out.push(Renderable {
@@ -811,17 +821,7 @@ fn collect(
             library,
         });
     }
-    for d in &c.deps {
-        let sub = match &values {
-            Value::Map(m) => m
-                .borrow()
-                .get(&d.name)
-                .cloned()
-                .unwrap_or_else(Value::new_map),
-            _ => Value::new_map(),
-        };
-        collect(d, &path, sub, common, false, out);
-    }
+    Value::map_from(data)
 }
 
 /// Helm's render order: deeper paths first, then reverse lexical.
