@@ -14,6 +14,7 @@ pub mod cli;
 pub mod cluster;
 pub mod controllers;
 pub mod demo;
+pub mod helm;
 pub mod kustomize;
 pub mod model;
 pub mod patch;

@@ -29,6 +29,7 @@ mod demo_no_git;
 mod demo_registry;
 mod demo_tmux;
 mod get_cli;
+mod helm_conformance;
 mod image_automation;
 mod image_e2e;
 mod image_registry;

@@ -9,6 +9,7 @@ pub mod controller;
 pub mod demo;
 pub mod diff;
 pub mod get;
+pub mod helm;
 pub mod images;
 pub mod logging;
 pub mod policy;
@@ -68,6 +69,8 @@ pub enum Command {
     Diff(diff::Args),
     /// Why an ImagePolicy picked its tag: scan, tag fates, Git markers, last push, running images.
     Images(images::Args),
+    /// Render Helm charts natively (`helm template NAME CHART`, `helm show values CHART`).
+    Helm(helm::Args),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -85,5 +88,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Trace(args)) => trace::run(args),
         Some(Command::Diff(args)) => diff::run(args),
         Some(Command::Images(args)) => images::run(args),
+        Some(Command::Helm(args)) => helm::run(args),
     }
 }
