@@ -103,6 +103,17 @@ async fn compaction_relists_once_without_hot_loop(env: Env) {
     seed(&api, 3).await;
     let tracked = start_watch(&env);
     tracked.wait_ready().await;
+    // The initial list is done, but the watch that follows it may still be on its way to the
+    // server, where close_watches would miss it (it would then see every change live and never
+    // get the 410). A change reaching the cache proves the watch is open.
+    api.patch(
+        "f-2",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"v": "watched"}})),
+    )
+    .await
+    .unwrap();
+    tracked.wait_matches_store(&api, &selector()).await;
     let faults = env.cluster.faults();
 
     env.log.hold_watches();
