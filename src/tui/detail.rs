@@ -57,12 +57,14 @@ impl DetailView {
 /// Longest value shown on one line (the YAML view shows the rest).
 const MAX_VALUE: usize = 160;
 
-/// A value on one line: strings bare, everything else as compact JSON, capped.
+/// A value on one line: strings bare, everything else as compact JSON, URL passwords masked,
+/// capped.
 fn one_line(v: &Value) -> String {
     let s = match v {
         Value::String(s) => s.replace('\n', " "),
         other => other.to_string(),
     };
+    let s = crate::model::redact::redacted(&s);
     if s.chars().count() > MAX_VALUE {
         let cut: String = s.chars().take(MAX_VALUE).collect();
         format!("{cut}…")
@@ -88,10 +90,11 @@ pub fn summarise(kind: &str, obj: &Value) -> ObjectSummary {
             (!v.is_null()).then(|| (label.to_string(), one_line(v)))
         })
         .collect();
-    ObjectSummary {
-        conditions: conditions::conditions(obj),
-        fields,
+    let mut conditions = conditions::conditions(obj);
+    for c in &mut conditions {
+        c.message = crate::model::redact::redacted(&c.message);
     }
+    ObjectSummary { conditions, fields }
 }
 
 /// Keeps the newest [`RECENT_EVENTS`] Events, oldest first.
@@ -105,6 +108,20 @@ pub fn recent(mut events: Vec<ObjectEvent>) -> Vec<ObjectEvent> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn url_passwords_are_masked_in_fields_and_condition_messages() {
+        let s = summarise(
+            "GitRepository",
+            &json!({"kind": "GitRepository",
+                "spec": {"url": "https://alice:s3cret@git.example.com/r.git"},
+                "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "GitOperationFailed",
+                    "message": "failed to checkout https://alice:s3cret@git.example.com/r.git"}]}}),
+        );
+        let all = format!("{:?}", s);
+        assert!(!all.contains("s3cret"), "{all}");
+        assert!(all.contains("alice:xxxxx@git.example.com"), "{all}");
+    }
 
     #[test]
     fn summarises_conditions_and_kind_fields_tolerantly() {

@@ -1,4 +1,5 @@
-//! The YAML view of one object: fetched on demand, managedFields hidden, Secret data masked.
+//! The YAML view of one object: fetched on demand, managedFields hidden, Secret data and URL
+//! passwords masked.
 
 use crate::model::row::RowKey;
 use serde_json::Value;
@@ -86,8 +87,10 @@ pub fn next_match(
         .find(|&i| is_match(i))
 }
 
-/// Removes `metadata.managedFields` and masks every value of a Secret's `data`/`stringData`.
+/// Removes `metadata.managedFields`, masks every value of a Secret's `data`/`stringData` and the
+/// password of every URL in a string value (`http://alice:xxxxx@host`).
 pub fn prepare(mut obj: Value) -> Value {
+    redact_urls(&mut obj);
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
     }
@@ -103,6 +106,20 @@ pub fn prepare(mut obj: Value) -> Value {
         }
     }
     obj
+}
+
+/// Masks URL passwords in every string of `v`.
+fn redact_urls(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            if let std::borrow::Cow::Owned(masked) = crate::model::redact::redact(s) {
+                *s = masked;
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(redact_urls),
+        Value::Object(o) => o.values_mut().for_each(redact_urls),
+        _ => {}
+    }
 }
 
 /// The YAML text of a prepared object, one entry per line.
@@ -171,6 +188,15 @@ mod tests {
         assert_eq!(view.scroll, at);
         view.search = Some("nowhere".into());
         assert!(!view.jump(true, true));
+        let repo = prepare(json!({"kind": "GitRepository",
+            "spec": {"url": "https://alice:s3cret@git.example.com/repo.git"},
+            "status": {"conditions": [{"message": "fetch https://alice:s3cret@git.example.com/repo.git failed"}]}}));
+        let text = to_lines(&repo).join("\n");
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(
+            text.contains("https://alice:xxxxx@git.example.com/repo.git"),
+            "{text}"
+        );
         let ks = prepare(json!({"kind": "Kustomization", "data": {"a": "b"}}));
         assert_eq!(ks["data"]["a"], "b");
         assert_eq!(prepare(json!(3)), json!(3));
