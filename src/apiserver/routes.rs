@@ -26,6 +26,8 @@ use std::sync::Arc;
 
 /// Largest accepted request body.
 const MAX_BODY: usize = 3 * 1024 * 1024;
+/// Most bytes a YAML body may decode to once its aliases are expanded (the shared decode budget).
+const MAX_DECODED_BODY: usize = 4 * MAX_BODY;
 
 /// Builds the router of a cluster, with bearer authentication when `token` is given.
 pub(crate) fn router(inner: Arc<Inner>, token: Option<String>) -> Router {
@@ -404,6 +406,15 @@ fn parse_body(body: &[u8], yaml: bool) -> Result<Value, ApiError> {
         Err(_) => {
             let text = std::str::from_utf8(body)
                 .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
+            // Aliases can make a small body decode into gigabytes; measure before decoding.
+            let mut budget = crate::model::budget::DecodeBudget::new(MAX_DECODED_BODY);
+            crate::model::budget::check_yaml(text, &mut budget).map_err(|e| {
+                ApiError::new(
+                    413,
+                    "RequestEntityTooLarge",
+                    format!("the request body is too large once decoded: {e}"),
+                )
+            })?;
             let v = serde_saphyr::from_str::<Value>(text).map_err(|e| {
                 ApiError::bad_request(format!("the request body is not valid YAML: {e}"))
             })?;
@@ -909,6 +920,19 @@ mod tests {
             .map(|i| format!("{}k:\n", " ".repeat(i)))
             .collect();
         assert!(parse_body(nested.as_bytes(), true).is_err());
+    }
+
+    #[test]
+    fn yaml_alias_bomb_body_is_refused_by_the_decode_budget() {
+        // 1 MiB string under five levels of ×10 aliases: under MAX_BODY, 100 GiB decoded.
+        let mut y = format!("a0: &a0 \"{}\"\n", "x".repeat(1 << 20));
+        for level in 1..=5 {
+            let refs = vec![format!("*a{}", level - 1); 10].join(", ");
+            y.push_str(&format!("a{level}: &a{level} [{refs}]\n"));
+        }
+        assert!(y.len() < MAX_BODY);
+        let e = parse_body(y.as_bytes(), true).unwrap_err();
+        assert!(format!("{e:?}").contains("decoded"), "{e:?}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! strings, `0755` is octal, `1e3` is a number, dates become RFC 3339 strings). Writing reproduces
 //! kyaml's layout: sorted keys, 2-space indent, list dashes at the parent key's indentation.
 
+use crate::model::budget::{DecodeBudget, NODE_COST, value_cost};
 use serde_json::{Map, Number, Value};
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, ScanError, Span, Tag};
 use std::collections::HashMap;
@@ -73,6 +74,7 @@ fn parse_stream(text: &str, yaml11: bool) -> Result<Vec<Value>, YamlError> {
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
         nodes: 0,
+        budget: DecodeBudget::default(),
         last_span: None,
         yaml11,
     };
@@ -84,6 +86,8 @@ struct Builder<'a> {
     /// Anchored values of the current document with their node counts and heights.
     anchors: HashMap<usize, Anchored>,
     nodes: usize,
+    /// Bytes the document expands to (alias bombs of long strings stay under [`MAX_NODES`]).
+    budget: DecodeBudget,
     last_span: Option<Span>,
     yaml11: bool,
 }
@@ -96,6 +100,8 @@ struct Anchored {
     nodes: usize,
     /// Levels of maps and lists it nests (0 for a scalar).
     height: usize,
+    /// Its cost in the decode budget.
+    bytes: usize,
 }
 
 /// A node with its node count and height, or the event that ended the enclosing collection.
@@ -164,7 +170,14 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    fn charge(&mut self, bytes: usize, span: &Span) -> Result<(), YamlError> {
+        self.budget
+            .charge(bytes)
+            .map_err(|e| YamlError::at(span, e.to_string()))
+    }
+
     fn anchor(&mut self, id: usize, value: &Value, nodes: usize, height: usize) {
+        let bytes = value_cost(value);
         let value = value.clone();
         self.anchors.insert(
             id,
@@ -172,6 +185,7 @@ impl<'a> Builder<'a> {
                 value,
                 nodes,
                 height,
+                bytes,
             },
         );
     }
@@ -183,6 +197,7 @@ impl<'a> Builder<'a> {
             match ev {
                 Event::Scalar(text, style, anchor, tag) => {
                     self.count(1, &span)?;
+                    self.charge(NODE_COST.saturating_add(text.len()), &span)?;
                     let mut v = resolve_scalar(&text, style, tag.as_deref())
                         .map_err(|m| YamlError::at(&span, m))?;
                     if self.yaml11
@@ -201,6 +216,13 @@ impl<'a> Builder<'a> {
                     return Ok(Item::Node(v, 1, 0));
                 }
                 Event::Alias(id) => {
+                    let Some((nodes, bytes)) = self.anchors.get(&id).map(|a| (a.nodes, a.bytes))
+                    else {
+                        return Err(YamlError::at(&span, "unknown anchor"));
+                    };
+                    // Checked before the value is copied: the copy is what exhausts memory.
+                    self.count(nodes, &span)?;
+                    self.charge(bytes, &span)?;
                     let Some(a) = self.anchors.get(&id).cloned() else {
                         return Err(YamlError::at(&span, "unknown anchor"));
                     };
@@ -212,7 +234,6 @@ impl<'a> Builder<'a> {
                             "YAML nested too deeply (through an alias)",
                         ));
                     }
-                    self.count(a.nodes, &span)?;
                     return Ok(Item::Node(a.value, a.nodes, a.height));
                 }
                 Event::SequenceStart(_, anchor, _) => {
@@ -220,6 +241,7 @@ impl<'a> Builder<'a> {
                         return Err(YamlError::at(&span, "YAML nested too deeply"));
                     }
                     self.count(1, &span)?;
+                    self.charge(NODE_COST, &span)?;
                     let mut items = Vec::new();
                     let mut total = 1usize;
                     let mut height = 1usize;
@@ -245,6 +267,7 @@ impl<'a> Builder<'a> {
                         return Err(YamlError::at(&span, "YAML nested too deeply"));
                     }
                     self.count(1, &span)?;
+                    self.charge(NODE_COST, &span)?;
                     let mut map = Map::new();
                     let mut merges: Vec<Value> = Vec::new();
                     let mut total = 1usize;
@@ -976,6 +999,19 @@ mod tests {
         }
         let e = parse_documents(&text).unwrap_err();
         assert!(e.message.contains("nodes"), "{e:?}");
+    }
+
+    #[test]
+    fn long_strings_under_aliases_hit_the_byte_budget() {
+        // Few nodes (100,000 expansions) but 100 GiB once expanded: refused by bytes, not nodes.
+        let mut text = format!("a0: &a0 \"{}\"\n", "x".repeat(1 << 20));
+        for i in 1..=5 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let e = parse_documents(&text).unwrap_err();
+        assert!(e.message.contains("exceeds the limit"), "{e:?}");
+        assert!(e.line >= 2, "{e:?}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! summary of an object, and small value helpers shared by every layer.
 
 pub mod age;
+pub mod budget;
 pub mod conditions;
 pub mod crd;
 pub mod depends;
