@@ -39,6 +39,7 @@ mod images_view;
 mod kustomization_pipeline;
 mod kustomize_conformance;
 mod kustomize_fuzz_regressions;
+mod kustomize_remote;
 mod policy_cases;
 mod policy_cli;
 mod policy_setters;

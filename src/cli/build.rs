@@ -1,5 +1,6 @@
 //! `flotilla build`: kustomize build of a directory.
 
+use crate::controllers::kustomization::remote::{RemoteFetcher, RemoteLimits};
 use crate::kustomize::{self, BuildOptions, SortOrder};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,21 @@ pub struct Args {
     /// current directory when DIR is inside it (so overlays can use `../base`), else DIR.
     #[arg(long, value_name = "PATH")]
     pub root: Option<PathBuf>,
+    /// Refuse remote resources (HTTP files, Git repositories), like Flux's kustomize-controller
+    /// with `--no-remote-bases`. Otherwise they are fetched (git caches in a temporary directory
+    /// removed afterwards).
+    #[arg(long)]
+    pub no_remote_bases: bool,
+}
+
+/// A scratch directory for remote checkouts, removed on drop.
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        // Best effort: a leftover directory in the temp dir is only wasted space.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The enclosing git work tree of `dir`, if any.
@@ -77,6 +93,11 @@ pub fn run(args: Args) -> ExitCode {
         .or_else(|| git_root(&args.dir))
         .or_else(|| enclosing_cwd(&args.dir))
         .unwrap_or_else(|| args.dir.clone());
+    let scratch = ScratchDir(std::env::temp_dir().join(format!(
+        "flotilla-build-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    )));
     let opts = BuildOptions {
         order: match args.order {
             Order::Legacy => SortOrder::Legacy,
@@ -84,6 +105,18 @@ pub fn run(args: Args) -> ExitCode {
         },
         flux: args.flux,
         boundary: Some(boundary),
+        remote: if args.no_remote_bases {
+            kustomize::RemoteResources::Disabled
+        } else {
+            kustomize::RemoteResources::Fetch(std::sync::Arc::new(RemoteFetcher::new(
+                scratch.0.clone(),
+                // The user's own machine: local repositories are fine, as with kubectl.
+                RemoteLimits {
+                    allow_file_urls: true,
+                    ..RemoteLimits::default()
+                },
+            )))
+        },
     };
     let out = match kustomize::build_with_warnings(&args.dir, &opts) {
         Ok(out) => out,

@@ -59,6 +59,10 @@ pub struct Args {
     /// directory the controller can read; Flux accepts only http, https and ssh).
     #[arg(long)]
     pub allow_file_urls: bool,
+    /// Refuse remote bases (HTTP files, Git repositories) in kustomizations, like Flux's
+    /// kustomize-controller `--no-remote-bases`; all resources must then be in the source artifact.
+    #[arg(long)]
+    pub no_remote_bases: bool,
 }
 
 /// The `--storage-addr` value.
@@ -159,6 +163,7 @@ async fn controller(args: Args, verbose: u8) -> Result<()> {
         },
         storage_adv_addr: args.storage_adv_addr,
         allow_file_urls: args.allow_file_urls,
+        no_remote_bases: args.no_remote_bases,
         ..ControllerOptions::default()
     };
     let stop = super::signals::StopSignals::install()?;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::image::reconcilers::try_image_reconcilers;
 use super::kustomization::controller::{KustomizationKind, KustomizationReconciler};
+use super::kustomization::remote::{RemoteFetcher, RemoteLimits};
 use super::source::controller::ADVERTISED_ADDRESS;
 use super::source::controller::{GitRepositoryKind, GitRepositoryReconciler};
 use super::source::storage::{self, SourceStorage, StorageError, StorageServer, cluster_dir_name};
@@ -48,6 +49,8 @@ pub struct ControllerOptions {
     /// Accept GitRepository `file://` URLs (`--allow-file-urls`). Off by default: a `file://` URL
     /// archives and serves any directory the controller can read; Flux accepts only http(s) and ssh.
     pub allow_file_urls: bool,
+    /// Refuse remote bases in kustomizations (kustomize-controller's `--no-remote-bases`).
+    pub no_remote_bases: bool,
 }
 
 impl Default for ControllerOptions {
@@ -64,6 +67,7 @@ impl Default for ControllerOptions {
             storage_addr: None,
             storage_adv_addr: None,
             allow_file_urls: false,
+            no_remote_bases: false,
         }
     }
 }
@@ -153,6 +157,18 @@ fn reconcilers_advertising(
     if let Some(c) = config {
         ks = ks.with_config(c);
     }
+    ks = ks.with_remote(if opts.no_remote_bases {
+        crate::kustomize::RemoteResources::Disabled
+    } else {
+        let limits = RemoteLimits {
+            allow_file_urls: opts.allow_file_urls,
+            ..RemoteLimits::default()
+        };
+        crate::kustomize::RemoteResources::Fetch(Arc::new(RemoteFetcher::new(
+            dir.join("remote-bases"),
+            limits,
+        )))
+    });
     let ks = Arc::new(ks);
     let git: GitRepositoryKind = Adapter::new(client.clone(), git)?;
     let ks: KustomizationKind = Adapter::new(client.clone(), ks)?;

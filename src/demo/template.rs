@@ -150,6 +150,7 @@ mod tests {
             order: crate::kustomize::SortOrder::Fifo,
             flux: true,
             boundary: Some(root.to_path_buf()),
+            ..Default::default()
         };
         crate::kustomize::build(&root.join(dir), &opts)
             .unwrap_or_else(|e| panic!("flotilla build {dir} --flux failed: {e}"))

@@ -1,6 +1,7 @@
 //! File access confined to the build boundary: no `../` escapes, absolute paths or symlinks out.
 
 use super::BuildError;
+use super::remote::{RemoteResources, RemoteState, Resolved};
 use std::path::{Component, Path, PathBuf};
 
 /// Names kustomize recognises as a kustomization file, in lookup order.
@@ -16,6 +17,8 @@ pub struct ConfinedFs {
     flux: bool,
     /// A root kustomization file served from memory instead of disk: (its path, its text).
     root_override: Option<(PathBuf, String)>,
+    /// Remote resources: policy, fetched files and checked-out repositories of this build.
+    remote: RemoteState,
 }
 
 /// What a relative reference in a kustomization resolved to.
@@ -38,7 +41,13 @@ impl ConfinedFs {
             boundary,
             flux,
             root_override: None,
+            remote: RemoteState::new(RemoteResources::Unsupported),
         })
+    }
+
+    /// Sets how remote resources are handled (refused by default).
+    pub fn set_remote(&mut self, policy: RemoteResources) {
+        self.remote = RemoteState::new(policy);
     }
 
     /// Serves `text` as the kustomization file of the (canonical) directory `dir`, in place of the
@@ -61,11 +70,16 @@ impl ConfinedFs {
                 self.display(referenced_from).display()
             ),
         })?;
-        if !canonical.starts_with(&self.boundary) {
+        // Inside a checked-out remote repository, that repository is the boundary.
+        let root = self
+            .remote
+            .root_of(referenced_from)
+            .unwrap_or_else(|| self.boundary.clone());
+        if !canonical.starts_with(&root) {
             return Err(BuildError::Escape {
                 path: path.to_path_buf(),
                 referenced_from: self.display(referenced_from),
-                boundary: self.boundary.clone(),
+                boundary: root,
             });
         }
         Ok(canonical)
@@ -74,11 +88,12 @@ impl ConfinedFs {
     /// Resolves `reference` (as written in the kustomization file `kfile`, which lives in `dir`).
     /// Remote references and absolute paths are refused.
     pub fn resolve(&self, dir: &Path, reference: &str, kfile: &Path) -> Result<Entry, BuildError> {
-        if is_remote(reference) {
-            return Err(BuildError::Unsupported {
-                file: self.display(kfile),
-                what: format!("remote resource {reference:?} (only local paths are supported)"),
-            });
+        // A local file or directory of that name wins, as in kustomize (files are tried first).
+        if super::remote::is_remote(reference) && !dir.join(reference).exists() {
+            return match self.remote.resolve(reference, &self.display(kfile))? {
+                Resolved::File(p) => Ok(Entry::File(p)),
+                Resolved::Dir(p) => Ok(Entry::Dir(p)),
+            };
         }
         let rel = Path::new(reference);
         if rel.is_absolute()
@@ -117,6 +132,9 @@ impl ConfinedFs {
             && p == path
         {
             return Ok(text.as_bytes().to_vec());
+        }
+        if let Some(bytes) = self.remote.body(path) {
+            return Ok(bytes);
         }
         let meta = std::fs::metadata(path).map_err(|e| BuildError::Io {
             path: self.display(path),
@@ -173,6 +191,9 @@ impl ConfinedFs {
 
     /// A path as shown in messages: relative to the boundary when inside it.
     pub fn display(&self, path: &Path) -> PathBuf {
+        if let Some(shown) = self.remote.display(path) {
+            return shown;
+        }
         match path.strip_prefix(&self.boundary) {
             Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
             Ok(rel) => rel.to_path_buf(),
@@ -184,16 +205,4 @@ impl ConfinedFs {
     pub fn flux(&self) -> bool {
         self.flux
     }
-}
-
-/// URLs and git references that kustomize would fetch remotely.
-pub fn is_remote(reference: &str) -> bool {
-    let r = reference.trim();
-    r.contains("://")
-        || r.starts_with("git@")
-        || r.starts_with("github.com/")
-        || r.starts_with("gitlab.com/")
-        || r.starts_with("bitbucket.org/")
-        || r.contains("?ref=")
-        || r.contains(".git//")
 }

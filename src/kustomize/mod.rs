@@ -13,6 +13,7 @@ mod kustomization;
 mod nameref;
 mod patches;
 mod plugins;
+pub mod remote;
 mod replacements;
 mod resource;
 mod selector;
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 pub use files::KUSTOMIZATION_FILE_NAMES;
 pub use kustomization::Kustomization;
+pub use remote::{RemoteLoader, RemoteResources};
 pub use target::flux_generated_kustomization;
 pub use yaml::{to_yaml, to_yaml_stream};
 
@@ -50,6 +52,8 @@ pub struct BuildOptions {
     pub flux: bool,
     /// Nothing outside this directory is read; defaults to the built directory itself.
     pub boundary: Option<PathBuf>,
+    /// Remote resources (HTTP files, Git repositories): refused unless a loader is given.
+    pub remote: RemoteResources,
 }
 
 /// Why a build failed.
@@ -170,6 +174,7 @@ fn build_inner(
 ) -> Result<BuildOutput, BuildError> {
     let boundary = opts.boundary.clone().unwrap_or_else(|| root.to_path_buf());
     let mut fs = files::ConfinedFs::new(&boundary, opts.flux)?;
+    fs.set_remote(opts.remote.clone());
     let root = fs.confine(root, root)?;
     if let Some(text) = root_kustomization {
         fs.override_kustomization(&root, text.to_string());

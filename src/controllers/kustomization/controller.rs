@@ -15,6 +15,7 @@ use crate::apply::Applier;
 use crate::apply::inventory::Inventory;
 use crate::apply::policy::ApplyAction;
 use crate::controllers::source::{Artifact, ArtifactStore};
+use crate::kustomize::RemoteResources;
 use crate::model::kinds::{self, KindInfo};
 use crate::runtime::events::EventType;
 use crate::runtime::status_io::{EventNote, Events};
@@ -31,6 +32,8 @@ pub struct KustomizationReconciler {
     extracted: Arc<ExtractedArtifacts>,
     health_poll: Duration,
     events: Events,
+    /// Remote bases: fetched, or refused (`--no-remote-bases`).
+    remote: RemoteResources,
 }
 
 /// The Kustomization kind (resolved once; the runtime adapter resolves it from the same table).
@@ -64,7 +67,14 @@ impl KustomizationReconciler {
             store,
             extracted: Arc::new(ExtractedArtifacts::new(build_dir.join("artifacts"))),
             health_poll,
+            remote: RemoteResources::Unsupported,
         }
+    }
+
+    /// How builds treat remote bases (default: refused as unsupported).
+    pub fn with_remote(mut self, remote: RemoteResources) -> Self {
+        self.remote = remote;
+        self
     }
 
     /// Uses `config` to impersonate `spec.serviceAccountName` for apply, prune and health checks.
@@ -122,12 +132,12 @@ impl KustomizationReconciler {
         status::set_last_attempted_revision(run.status_mut(), &revision);
         mark_phase(run, Phase::Building, &revision, spec);
         let objects = {
-            let (dir_path, spec_c) = (Arc::clone(&dir), spec.clone());
-            tokio::task::spawn_blocking(move || overlay::build_manifests(&dir_path, &spec_c))
-                .await
-                .map_err(|e| {
-                    ReconcileError::BuildFailed(format!("kustomize build failed: {e}"))
-                })??
+            let (dir_path, spec_c, remote) = (Arc::clone(&dir), spec.clone(), self.remote.clone());
+            tokio::task::spawn_blocking(move || {
+                overlay::build_manifests_with(&dir_path, &spec_c, &remote)
+            })
+            .await
+            .map_err(|e| ReconcileError::BuildFailed(format!("kustomize build failed: {e}")))??
         };
         drop(dir);
         let objects = self.substitute(run, spec, objects).await?;

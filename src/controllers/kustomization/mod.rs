@@ -18,6 +18,7 @@ pub mod error;
 pub mod health;
 pub mod overlay;
 pub mod prune;
+pub mod remote;
 pub mod spec;
 pub mod stages;
 pub mod status;

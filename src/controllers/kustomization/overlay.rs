@@ -10,8 +10,8 @@ use super::error::ReconcileError;
 use super::spec::{ImageOverride, KustomizationSpec};
 use crate::kustomize::yaml::{parse_documents_yaml11, to_yaml};
 use crate::kustomize::{
-    BuildOptions, KUSTOMIZATION_FILE_NAMES, SortOrder, build_with_root_kustomization,
-    flux_generated_kustomization,
+    BuildOptions, KUSTOMIZATION_FILE_NAMES, RemoteResources, SortOrder,
+    build_with_root_kustomization, flux_generated_kustomization,
 };
 
 /// Most symlinks followed while resolving one path.
@@ -95,12 +95,23 @@ pub fn build_manifests(
     artifact_dir: &Path,
     spec: &KustomizationSpec,
 ) -> Result<Vec<Value>, ReconcileError> {
+    build_manifests_with(artifact_dir, spec, &RemoteResources::Unsupported)
+}
+
+/// [`build_manifests`] with remote bases handled by `remote` (the controller's loader, or
+/// refused with `--no-remote-bases`).
+pub fn build_manifests_with(
+    artifact_dir: &Path,
+    spec: &KustomizationSpec,
+    remote: &RemoteResources,
+) -> Result<Vec<Value>, ReconcileError> {
     let source_dir = resolve_path(artifact_dir, &spec.path)?;
     let (_, text) = flux_kustomization(&source_dir, spec, artifact_dir)?;
     let opts = BuildOptions {
         order: SortOrder::Fifo,
         flux: true,
         boundary: Some(artifact_dir.to_path_buf()),
+        remote: remote.clone(),
     };
     let objects = build_with_root_kustomization(&source_dir, &opts, &text)
         .map_err(|e| ReconcileError::BuildFailed(format!("kustomize build failed: {e}")))?;
