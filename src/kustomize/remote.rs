@@ -622,8 +622,9 @@ mod tests {
         assert_eq!(r.clone_url(), "https://github.com/org/repo");
         assert_eq!(r.kust_root, "deploy");
         assert_eq!(r.timeout, Duration::from_secs(90));
+        // Without a user or ssh://, kustomize normalizes GitHub to https even in scp form.
         let r = spec("github.com:org/repo.git/sub");
-        assert_eq!(r.clone_url(), "git@github.com:org/repo.git");
+        assert_eq!(r.clone_url(), "https://github.com/org/repo.git");
         assert_eq!(r.kust_root, "sub");
     }
 
