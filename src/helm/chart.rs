@@ -1129,7 +1129,8 @@ fn doc_head(doc: &str) -> Result<(String, Option<String>), String> {
     let parsed = yaml::parse_yaml_json(doc);
     if let Err(e) = &parsed {
         let msg = e.to_string();
-        if !msg.contains("escape") {
+        // Go's reader also accepts duplicate keys (the last wins), which this one rejects.
+        if !msg.contains("escape") && !msg.contains("duplicate") {
             return Err(msg);
         }
     }
