@@ -1,8 +1,9 @@
-//! Helm conformance: every case under tests/fixtures/helm/<case>/ (a chart written for flotilla, its
-//! `args`, and `expected.yaml` produced once by the real `helm template` v4.3.1 — see regenerate.sh)
-//! is rendered with `flotilla helm template rel chart <args>` and compared byte for byte. A second
-//! test re-renders every case with the real `helm` when it is on PATH and fails on drift between it
-//! and the committed expectations.
+//! Helm conformance: every case under tests/fixtures/helm/<case>/ (a chart written for flotilla, as
+//! a directory or a `.tgz` file, its `args`, and `expected.yaml` produced once by the real
+//! `helm template` v4.3.1 — see regenerate.sh) is rendered with
+//! `flotilla helm template rel chart <args>` and compared byte for byte. A second test re-renders
+//! every case with the real `helm` when it is on PATH and fails on drift between it and the
+//! committed expectations.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,7 +13,8 @@ fn cases() -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(&root)
         .expect("fixture directory exists")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("chart").is_dir() && p.join("expected.yaml").is_file())
+        // `chart` is a directory, or a chart archive (.tgz) file.
+        .filter(|p| p.join("chart").exists() && p.join("expected.yaml").is_file())
         .collect();
     out.sort();
     out

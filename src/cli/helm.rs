@@ -20,7 +20,7 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum HelmCommand {
     /// Render a chart's templates locally and print them (like `helm template`).
-    Template(TemplateArgs),
+    Template(Box<TemplateArgs>),
     /// Show information about a chart (`show values`).
     Show {
         #[command(subcommand)]
@@ -45,7 +45,7 @@ pub struct TemplateArgs {
     /// Release name.
     #[arg(value_name = "NAME")]
     pub name: String,
-    /// The chart directory.
+    /// The chart: a directory or a .tgz archive.
     #[arg(value_name = "CHART")]
     pub chart: PathBuf,
     /// Namespace of the release.
@@ -60,6 +60,15 @@ pub struct TemplateArgs {
     /// Like --set, but every value is a string.
     #[arg(long = "set-string", value_name = "EXPR")]
     pub set_string: Vec<String>,
+    /// JSON values on the command line (`a.b={"x":1}` or a whole JSON object), applied first.
+    #[arg(long = "set-json", value_name = "EXPR")]
+    pub set_json: Vec<String>,
+    /// Values read from files (`key=path`), applied after --set-string.
+    #[arg(long = "set-file", value_name = "EXPR")]
+    pub set_file: Vec<String>,
+    /// A literal string value (`key=everything after the first =`), applied last.
+    #[arg(long = "set-literal", value_name = "EXPR")]
+    pub set_literal: Vec<String>,
     /// Print only these templates (paths below the chart, e.g. templates/cm.yaml; globs allowed).
     #[arg(short = 's', long = "show-only", value_name = "TEMPLATE")]
     pub show_only: Vec<String>,
@@ -78,6 +87,15 @@ pub struct TemplateArgs {
     /// Do not print test hooks.
     #[arg(long = "skip-tests")]
     pub skip_tests: bool,
+    /// Print the charts' CRDs (crds/ directories) before the templates.
+    #[arg(long = "include-crds")]
+    pub include_crds: bool,
+    /// Accepted for compatibility: CRDs are never installed by `template`.
+    #[arg(long = "skip-crds")]
+    pub skip_crds: bool,
+    /// Do not validate values against values.schema.json.
+    #[arg(long = "skip-schema-validation")]
+    pub skip_schema_validation: bool,
 }
 
 fn print(text: &str) -> ExitCode {
@@ -101,12 +119,18 @@ fn fail(e: &helm::HelmError) -> ExitCode {
 pub fn run(args: Args) -> ExitCode {
     match args.command {
         HelmCommand::Template(a) => {
+            let a = *a;
             let opts = TemplateOptions {
                 release_name: a.name,
                 namespace: a.namespace,
                 value_files: a.values,
                 set: a.set,
                 set_string: a.set_string,
+                set_json: a.set_json,
+                set_file: a.set_file,
+                set_literal: a.set_literal,
+                include_crds: a.include_crds,
+                skip_schema_validation: a.skip_schema_validation,
                 show_only: a.show_only,
                 kube_version: a.kube_version,
                 api_versions: a.api_versions,

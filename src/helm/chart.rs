@@ -48,6 +48,16 @@ pub struct TemplateOptions {
     pub set: Vec<String>,
     /// `--set-string` expressions, in order.
     pub set_string: Vec<String>,
+    /// `--set-json` expressions (`key=<json>` or a whole JSON object), in order.
+    pub set_json: Vec<String>,
+    /// `--set-file` expressions (`key=path`), in order.
+    pub set_file: Vec<String>,
+    /// `--set-literal` expressions, in order.
+    pub set_literal: Vec<String>,
+    /// `--include-crds`: print the charts' `crds/` files first.
+    pub include_crds: bool,
+    /// `--skip-schema-validation`.
+    pub skip_schema_validation: bool,
     /// `--show-only` templates (paths below the chart, globs allowed), in order.
     pub show_only: Vec<String>,
     /// `--kube-version`.
@@ -62,138 +72,22 @@ pub struct TemplateOptions {
     pub skip_tests: bool,
 }
 
-/// A loaded chart.
+/// A loaded chart (see [`super::load`]).
 #[derive(Debug, Clone)]
-struct Chart {
+pub(super) struct Chart {
     /// Name used for paths and value scoping (alias when aliased).
-    name: String,
-    meta: serde_json::Value,
-    values: serde_json::Value,
+    pub(super) name: String,
+    pub(super) meta: serde_json::Value,
+    pub(super) values: serde_json::Value,
+    /// `values.yaml` as written (`helm show values`).
+    pub(super) raw_values: Vec<u8>,
+    /// `values.schema.json`, when the chart has one.
+    pub(super) schema: Option<Vec<u8>>,
     /// `templates/...` relative paths and text.
-    templates: Vec<(String, String)>,
-    files: Vec<(String, Vec<u8>)>,
-    deps: Vec<Chart>,
-}
-
-fn load_err(path: &Path, msg: impl std::fmt::Display) -> HelmError {
-    HelmError::Load(format!("{}: {msg}", path.display()))
-}
-
-fn walk_files(
-    root: &Path,
-    rel: &str,
-    out: &mut Vec<(String, PathBuf)>,
-    depth: usize,
-) -> Result<(), HelmError> {
-    if depth > 64 {
-        return Err(load_err(root, "directory nesting too deep"));
-    }
-    let dir = root.join(rel);
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .map_err(|e| load_err(&dir, e))?
-        .filter_map(Result::ok)
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let r = if rel.is_empty() {
-            name.clone()
-        } else {
-            format!("{rel}/{name}")
-        };
-        let ft = std::fs::symlink_metadata(e.path()).map_err(|err| load_err(&e.path(), err))?;
-        if ft.file_type().is_symlink() {
-            // Symlinks could point outside the chart; Helm follows them, flotilla refuses them.
-            return Err(load_err(
-                &e.path(),
-                "symbolic links are not supported in charts",
-            ));
-        }
-        if ft.is_dir() {
-            walk_files(root, &r, out, depth + 1)?;
-        } else {
-            out.push((r, e.path()));
-        }
-    }
-    Ok(())
-}
-
-fn load_chart(dir: &Path, depth: usize) -> Result<Chart, HelmError> {
-    if depth > 32 {
-        return Err(load_err(dir, "subcharts nested too deeply"));
-    }
-    let chart_yaml = dir.join("Chart.yaml");
-    let text = std::fs::read_to_string(&chart_yaml)
-        .map_err(|_| HelmError::Load(format!("Chart.yaml file is missing in {}", dir.display())))?;
-    let meta = yaml::parse_yaml_json(&text)
-        .map_err(|e| HelmError::Load(format!("cannot load Chart.yaml: {e}")))?;
-    let name = meta
-        .get("name")
-        .and_then(|n| n.as_str())
-        .unwrap_or("")
-        .to_string();
-    if name.is_empty() {
-        return Err(HelmError::Load(format!(
-            "validation: chart.metadata.name is required ({})",
-            chart_yaml.display()
-        )));
-    }
-    if meta
-        .get("version")
-        .and_then(|n| n.as_str())
-        .is_none_or(str::is_empty)
-    {
-        return Err(HelmError::Load(format!(
-            "validation: chart.metadata.version is required ({})",
-            chart_yaml.display()
-        )));
-    }
-    let values = match std::fs::read_to_string(dir.join("values.yaml")) {
-        Ok(t) => yaml::parse_yaml_json(&t)
-            .map_err(|e| HelmError::Load(format!("cannot load values.yaml: {e}")))?,
-        Err(_) => serde_json::Value::Null,
-    };
-    let mut all = Vec::new();
-    walk_files(dir, "", &mut all, 0)?;
-    let mut templates = Vec::new();
-    let mut files = Vec::new();
-    let mut dep_dirs = Vec::new();
-    for (rel, path) in all {
-        if rel.starts_with("charts/") {
-            let sub = rel.trim_start_matches("charts/");
-            if let Some((d, rest)) = sub.split_once('/')
-                && rest == "Chart.yaml"
-            {
-                dep_dirs.push(dir.join("charts").join(d));
-            }
-            continue;
-        }
-        if rel == "Chart.yaml"
-            || rel == "values.yaml"
-            || rel == "values.schema.json"
-            || rel == ".helmignore"
-        {
-            continue;
-        }
-        let bytes = std::fs::read(&path).map_err(|e| load_err(&path, e))?;
-        if rel.starts_with("templates/") {
-            templates.push((rel, String::from_utf8_lossy(&bytes).into_owned()));
-        } else {
-            files.push((rel, bytes));
-        }
-    }
-    let mut deps = Vec::new();
-    for d in dep_dirs {
-        deps.push(load_chart(&d, depth + 1)?);
-    }
-    Ok(Chart {
-        name,
-        meta,
-        values,
-        templates,
-        files,
-        deps,
-    })
+    pub(super) templates: Vec<(String, String)>,
+    /// Every other file (`.Files`), `crds/` included, in load order.
+    pub(super) files: Vec<(String, Vec<u8>)>,
+    pub(super) deps: Vec<Chart>,
 }
 
 /// Helm's `MergeValues`: nested maps merge, anything else replaces.
@@ -353,6 +247,23 @@ fn process_dependencies(chart: &mut Chart, vals: &MapRef) -> Result<(), HelmErro
     else {
         return Ok(());
     };
+    // Every missing dependency is named, in Chart.yaml order (Helm's `CheckDependencies`).
+    let missing: Vec<&str> = list
+        .iter()
+        .filter_map(|d| d.get("name").and_then(|x| x.as_str()))
+        .filter(|name| {
+            !chart
+                .deps
+                .iter()
+                .any(|c| c.meta.get("name").and_then(|x| x.as_str()) == Some(*name))
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(HelmError::Load(format!(
+            "an error occurred while checking for chart dependencies. You may need to run 'helm dependency build' to fetch missing dependencies: found in Chart.yaml, but missing in charts/ directory: {}",
+            missing.join(", ")
+        )));
+    }
     let mut kept = Vec::new();
     let mut available = std::mem::take(&mut chart.deps);
     for d in &list {
@@ -412,6 +323,59 @@ fn process_dependencies(chart: &mut Chart, vals: &MapRef) -> Result<(), HelmErro
     Ok(())
 }
 
+/// Applies the command-line values in Helm's order: `--set-json`, `--set`, `--set-string`,
+/// `--set-file`, `--set-literal`.
+fn apply_set_flags(
+    user: &mut BTreeMap<String, Value>,
+    opts: &TemplateOptions,
+) -> Result<(), HelmError> {
+    for s in &opts.set_json {
+        let trimmed = s.trim();
+        if trimmed.starts_with('{') {
+            let obj = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(trimmed)
+                .map_err(|e| {
+                HelmError::Values(format!("failed parsing --set-json data JSON: {s} ({e})"))
+            })?;
+            let v = Value::from_json(&serde_json::Value::Object(obj), false);
+            if let Value::Map(m) = v {
+                merge_maps(user, &m.borrow());
+            }
+        } else {
+            strvals::parse_json_into(s, user).map_err(|e| {
+                HelmError::Values(format!("failed parsing --set-json data {s}: {e}"))
+            })?;
+        }
+    }
+    for s in &opts.set {
+        strvals::parse_into(s, user, false)
+            .map_err(|e| HelmError::Values(format!("failed parsing --set data: {e}")))?;
+    }
+    for s in &opts.set_string {
+        strvals::parse_into(s, user, true)
+            .map_err(|e| HelmError::Values(format!("failed parsing --set-string data: {e}")))?;
+    }
+    let read = |p: &str| -> Result<Value, strvals::SetError> {
+        std::fs::read(p)
+            .map(|b| Value::Str(String::from_utf8_lossy(&b).into_owned()))
+            .map_err(|e| {
+                let why = match e.kind() {
+                    std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+                    _ => e.to_string(),
+                };
+                strvals::SetError(format!("open {p}: {why}"))
+            })
+    };
+    for s in &opts.set_file {
+        strvals::parse_file_into(s, user, &read)
+            .map_err(|e| HelmError::Values(format!("failed parsing --set-file data: {e}")))?;
+    }
+    for s in &opts.set_literal {
+        strvals::parse_literal_into(s, user)
+            .map_err(|e| HelmError::Values(format!("failed parsing --set-literal data: {e}")))?;
+    }
+    Ok(())
+}
+
 fn compute_values(chart: &mut Chart, opts: &TemplateOptions) -> Result<MapRef, HelmError> {
     let mut user = BTreeMap::new();
     for f in &opts.value_files {
@@ -430,24 +394,108 @@ fn compute_values(chart: &mut Chart, opts: &TemplateOptions) -> Result<MapRef, H
             }
         }
     }
-    for s in &opts.set {
-        strvals::parse_into(s, &mut user, false)
-            .map_err(|e| HelmError::Values(format!("failed parsing --set data: {e}")))?;
-    }
-    for s in &opts.set_string {
-        strvals::parse_into(s, &mut user, true)
-            .map_err(|e| HelmError::Values(format!("failed parsing --set-string data: {e}")))?;
-    }
+    apply_set_flags(&mut user, opts)?;
     // Conditions read the coalesced values; resolve them level by level.
     let probe = Value::map_from(user.clone()).deep_copy();
     let probe = as_map(&probe).unwrap_or_else(|| Rc::new(std::cell::RefCell::new(BTreeMap::new())));
     coalesce(chart, &probe);
     resolve_deps(chart, &probe)?;
+    import_values(chart);
     let vals = Value::map_from(user);
     let vals = as_map(&vals).unwrap_or_else(|| Rc::new(std::cell::RefCell::new(BTreeMap::new())));
     coalesce(chart, &vals);
     drop_nulls(&vals);
     Ok(vals)
+}
+
+/// Helm's `MergeTables`: fills `dst` with what it lacks from `src`; `dst` wins, maps recurse.
+fn merge_tables(dst: &MapRef, src: &MapRef) {
+    let src = src.borrow().clone();
+    for (k, sv) in src {
+        let dv = dst.borrow().get(&k).cloned();
+        match (dv, &sv) {
+            (None, _) => {
+                dst.borrow_mut().insert(k, sv.deep_copy());
+            }
+            (Some(Value::Map(dm)), Value::Map(sm)) => merge_tables(&dm, sm),
+            _ => {}
+        }
+    }
+}
+
+/// Helm's `pathToMap`: `a.b` and `m` give `{a: {b: m}}`; `.` gives `m`.
+fn path_to_map(path: &str, m: MapRef) -> MapRef {
+    if path == "." || path.is_empty() {
+        return m;
+    }
+    let mut cur = Value::Map(m);
+    for part in path.split('.').rev() {
+        let mut outer = BTreeMap::new();
+        outer.insert(part.to_string(), cur);
+        cur = Value::map_from(outer);
+    }
+    as_map(&cur).unwrap_or_else(|| Rc::new(std::cell::RefCell::new(BTreeMap::new())))
+}
+
+/// `import-values` (both the `exports.<name>` string form and `child`/`parent` maps), deepest
+/// charts first. Imports read the subcharts' defaults, not user overrides, and the parent's own
+/// values win over imported ones (Helm's `processImportValues` with merge).
+fn import_values(chart: &mut Chart) {
+    for d in &mut chart.deps {
+        import_values(d);
+    }
+    let Some(list) = chart
+        .meta
+        .get("dependencies")
+        .and_then(|d| d.as_array())
+        .cloned()
+    else {
+        return;
+    };
+    if !list.iter().any(|d| d.get("import-values").is_some()) {
+        return;
+    }
+    // The chart's defaults with its (enabled) subcharts' defaults, nulls kept.
+    let cvals = Rc::new(std::cell::RefCell::new(BTreeMap::new()));
+    coalesce(chart, &cvals);
+    let imported = Rc::new(std::cell::RefCell::new(BTreeMap::new()));
+    for d in &list {
+        let name = d
+            .get("alias")
+            .and_then(|x| x.as_str())
+            .or_else(|| d.get("name").and_then(|x| x.as_str()))
+            .unwrap_or("");
+        let Some(ivs) = d.get("import-values").and_then(|x| x.as_array()) else {
+            continue;
+        };
+        for iv in ivs {
+            let (child, parent) = match iv {
+                serde_json::Value::String(s) => (format!("exports.{s}"), ".".to_string()),
+                serde_json::Value::Object(o) => (
+                    o.get("child")
+                        .and_then(|x| x.as_str())
+                        .unwrap_or("")
+                        .to_string(),
+                    o.get("parent")
+                        .and_then(|x| x.as_str())
+                        .unwrap_or("")
+                        .to_string(),
+                ),
+                _ => continue,
+            };
+            // Only tables import (Helm warns "ImportValues missing table" and goes on).
+            let Some(Value::Map(table)) = path_value(&cvals, &format!("{name}.{child}")) else {
+                continue;
+            };
+            let table = as_map(&Value::Map(table).deep_copy())
+                .unwrap_or_else(|| Rc::new(std::cell::RefCell::new(BTreeMap::new())));
+            let src = path_to_map(&parent, table);
+            // Later imports fill, earlier win (Helm's MergeTables(b, new)).
+            merge_tables(&imported, &src);
+        }
+    }
+    merge_tables(&cvals, &imported);
+    chart.values = Value::Map(cvals).to_json();
 }
 
 fn resolve_deps(chart: &mut Chart, vals: &MapRef) -> Result<(), HelmError> {
@@ -468,7 +516,8 @@ struct Files {
     files: Vec<(String, Vec<u8>)>,
 }
 
-fn glob_match(pattern: &str, name: &str) -> bool {
+/// Go's `path.Match` (plus `**`), used by `.Files.Glob`, `--show-only` and `.helmignore`.
+pub(super) fn glob_match(pattern: &str, name: &str) -> bool {
     // Go's path.Match plus `**` as gobwas/glob (Helm's Glob) allows.
     fn m(p: &[char], n: &[char]) -> bool {
         match p.first() {
@@ -719,6 +768,103 @@ const DEFAULT_API_VERSIONS: &[&str] = &[
     "storage.k8s.io/v1",
 ];
 
+/// `.Chart.Maintainers`: Go structs, printed as maps with Helm's field names.
+fn maintainers_value(m: &serde_json::Value) -> Value {
+    let items = m
+        .get("maintainers")
+        .and_then(|x| x.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let field = |x: &serde_json::Value, k: &str| {
+        Value::Str(x.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string())
+    };
+    Value::list(
+        items
+            .iter()
+            .map(|x| {
+                let mut e = BTreeMap::new();
+                e.insert("Email".to_string(), field(x, "email"));
+                e.insert("Name".to_string(), field(x, "name"));
+                e.insert("URL".to_string(), field(x, "url"));
+                Value::map_from(e)
+            })
+            .collect(),
+    )
+}
+
+/// `.Chart.Dependencies` after Helm processed them: `Name` is the alias when aliased, `Enabled`
+/// says whether the subchart is rendered, `ImportValues` are rewritten as `child`/`parent` maps.
+fn dependencies_value(c: &Chart) -> Value {
+    let items = c
+        .meta
+        .get("dependencies")
+        .and_then(|x| x.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let text = |x: &serde_json::Value, k: &str| {
+        x.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string()
+    };
+    let strings = |x: &serde_json::Value, k: &str| {
+        Value::list(
+            x.get(k)
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .map(|t| Value::Str(t.as_str().unwrap_or("").to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        )
+    };
+    Value::list(
+        items
+            .iter()
+            .map(|x| {
+                let alias = text(x, "alias");
+                let name = if alias.is_empty() {
+                    text(x, "name")
+                } else {
+                    alias.clone()
+                };
+                let enabled = c.deps.iter().any(|d| d.name == name);
+                let imports: Vec<Value> = x
+                    .get("import-values")
+                    .and_then(|v| v.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|iv| {
+                                let (child, parent) = match iv {
+                                    serde_json::Value::String(s) => {
+                                        (format!("exports.{s}"), ".".to_string())
+                                    }
+                                    serde_json::Value::Object(_) => {
+                                        (text(iv, "child"), text(iv, "parent"))
+                                    }
+                                    _ => return None,
+                                };
+                                let mut m = BTreeMap::new();
+                                m.insert("child".to_string(), Value::Str(child));
+                                m.insert("parent".to_string(), Value::Str(parent));
+                                Some(Value::map_from(m))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut e = BTreeMap::new();
+                e.insert("Alias".to_string(), Value::Str(alias));
+                e.insert("Condition".to_string(), Value::Str(text(x, "condition")));
+                e.insert("Enabled".to_string(), Value::Bool(enabled));
+                e.insert("ImportValues".to_string(), Value::list(imports));
+                e.insert("Name".to_string(), Value::Str(name));
+                e.insert("Repository".to_string(), Value::Str(text(x, "repository")));
+                e.insert("Tags".to_string(), strings(x, "tags"));
+                e.insert("Version".to_string(), Value::Str(text(x, "version")));
+                Value::map_from(e)
+            })
+            .collect(),
+    )
+}
+
 fn chart_meta_value(c: &Chart, is_root: bool) -> Value {
     let m = &c.meta;
     let s = |k: &str| Value::Str(m.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string());
@@ -732,14 +878,16 @@ fn chart_meta_value(c: &Chart, is_root: bool) -> Value {
     };
     let mut map = BTreeMap::new();
     map.insert("APIVersion".into(), s("apiVersion"));
+    // A nil `map[string]string` in Helm: prints `map[]`, ranges over nothing.
     map.insert(
         "Annotations".into(),
         m.get("annotations")
-            .map_or(Value::Nil, |a| Value::from_json(a, false)),
+            .filter(|a| a.is_object())
+            .map_or_else(Value::new_map, |a| Value::from_json(a, false)),
     );
     map.insert("AppVersion".into(), s("appVersion"));
     map.insert("Condition".into(), s("condition"));
-    map.insert("Dependencies".into(), list("dependencies"));
+    map.insert("Dependencies".into(), dependencies_value(c));
     map.insert(
         "Deprecated".into(),
         Value::Bool(
@@ -754,7 +902,7 @@ fn chart_meta_value(c: &Chart, is_root: bool) -> Value {
     map.insert("IsRoot".into(), Value::Bool(is_root));
     map.insert("Keywords".into(), list("keywords"));
     map.insert("KubeVersion".into(), s("kubeVersion"));
-    map.insert("Maintainers".into(), list("maintainers"));
+    map.insert("Maintainers".into(), maintainers_value(m));
     // An aliased dependency is renamed (Helm rewrites its metadata name to the alias).
     map.insert("Name".into(), Value::Str(c.name.clone()));
     map.insert("Sources".into(), list("sources"));
@@ -974,11 +1122,19 @@ fn split_docs(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The kind and `helm.sh/hook` annotation of a document. Documents this YAML reader rejects (it is
-/// stricter than Go's yaml.v2 in places, e.g. `\'` escapes) fall back to a line scan, so output is
-/// never lost; Helm itself would reject truly malformed YAML.
-fn doc_head(doc: &str) -> (String, Option<String>) {
-    if let Ok(head) = yaml::parse_yaml_json(doc) {
+/// The kind and `helm.sh/hook` annotation of a document. Invalid YAML is an error, as in Helm
+/// (the parser's message). This reader is stricter than Go's yaml.v2 about escapes in quoted
+/// strings (e.g. `\'`), so documents it rejects for that reason fall back to a line scan.
+fn doc_head(doc: &str) -> Result<(String, Option<String>), String> {
+    let parsed = yaml::parse_yaml_json(doc);
+    if let Err(e) = &parsed {
+        let msg = e.to_string();
+        // Go's reader also accepts duplicate keys (the last wins), which this one rejects.
+        if !msg.contains("escape") && !msg.contains("duplicate") {
+            return Err(msg);
+        }
+    }
+    if let Ok(head) = parsed {
         let kind = head
             .get("kind")
             .and_then(|k| k.as_str())
@@ -989,7 +1145,7 @@ fn doc_head(doc: &str) -> (String, Option<String>) {
             .and_then(|a| a.get("helm.sh/hook"))
             .and_then(|h| h.as_str())
             .map(str::to_string);
-        return (kind, hook);
+        return Ok((kind, hook));
     }
     let unquote = |v: &str| v.trim().trim_matches(['"', '\'']).to_string();
     let kind = doc
@@ -1001,7 +1157,7 @@ fn doc_head(doc: &str) -> (String, Option<String>) {
         .lines()
         .find_map(|l| l.trim_start().strip_prefix("helm.sh/hook:"))
         .map(unquote);
-    (kind, hook)
+    Ok((kind, hook))
 }
 
 fn kind_rank(kind: &str) -> Option<usize> {
@@ -1015,6 +1171,54 @@ fn sort_by_kind(docs: &mut [Doc]) {
         (None, Some(_)) => std::cmp::Ordering::Greater,
         (None, None) => a.kind.cmp(&b.kind),
     });
+}
+
+/// The schemas of `c` and its enabled subcharts with their scoped values, parent first.
+fn schema_checks<'a>(c: &'a Chart, vals: &MapRef, out: &mut Vec<super::schema::Check<'a>>) {
+    if let Some(schema) = &c.schema {
+        out.push(super::schema::Check {
+            name: &c.name,
+            schema,
+            values: vals.clone(),
+        });
+    }
+    for d in &c.deps {
+        let sub = match vals.borrow().get(&d.name) {
+            Some(Value::Map(m)) => m.clone(),
+            _ => Rc::new(std::cell::RefCell::new(BTreeMap::new())),
+        };
+        schema_checks(d, &sub, out);
+    }
+}
+
+/// Helm's `CRDObjects`: the chart's `crds/*.{yaml,yml,json}` files (load order), then its enabled
+/// subcharts', as `(chart path/crds/file, text)`.
+fn crd_objects(c: &Chart, prefix: &str) -> Vec<(String, String)> {
+    let path = if prefix.is_empty() {
+        c.name.clone()
+    } else {
+        format!("{prefix}/charts/{}", c.name)
+    };
+    let mut out: Vec<(String, String)> = c
+        .files
+        .iter()
+        .filter(|(n, _)| {
+            n.starts_with("crds/")
+                && [".yaml", ".yml", ".json"]
+                    .iter()
+                    .any(|ext| n.ends_with(ext))
+        })
+        .map(|(n, d)| {
+            (
+                format!("{path}/{n}"),
+                String::from_utf8_lossy(d).into_owned(),
+            )
+        })
+        .collect();
+    for d in &c.deps {
+        out.extend(crd_objects(d, &path));
+    }
+    out
 }
 
 /// Renders a chart as `helm template NAME CHART` does and returns the printed text.
@@ -1034,8 +1238,15 @@ pub fn template(chart_dir: &Path, opts: &TemplateOptions) -> Result<String, Helm
 }
 
 fn template_inner(chart_dir: &Path, opts: &TemplateOptions) -> Result<String, HelmError> {
-    let mut chart = load_chart(chart_dir, 0)?;
+    let mut chart = super::load::load(chart_dir)?;
     let vals = compute_values(&mut chart, opts)?;
+    if !opts.skip_schema_validation {
+        let mut checks = Vec::new();
+        schema_checks(&chart, &vals, &mut checks);
+        if let Some(msg) = super::schema::validate(&checks) {
+            return Err(HelmError::Values(msg));
+        }
+    }
     let namespace = if opts.namespace.is_empty() {
         "default".to_string()
     } else {
@@ -1111,7 +1322,10 @@ fn template_inner(chart_dir: &Path, opts: &TemplateOptions) -> Result<String, He
             continue;
         }
         for doc in split_docs(&text) {
-            let (kind, hook) = doc_head(&doc);
+            let (kind, hook) = doc_head(&doc).map_err(|msg| HelmError::Yaml {
+                file: name.clone(),
+                msg: format!("error converting YAML to JSON: {msg}"),
+            })?;
             let d = Doc {
                 path: name.clone(),
                 content: doc,
@@ -1146,10 +1360,21 @@ fn template_inner(chart_dir: &Path, opts: &TemplateOptions) -> Result<String, He
     if !opts.no_hooks {
         all.extend(hooks);
     }
-    let mut blocks: Vec<String> = all
+    // CRDs (`--include-crds`) come first, each file whole.
+    let crds = if opts.include_crds {
+        crd_objects(&chart, "")
+    } else {
+        Vec::new()
+    };
+    let n_manifests = n_manifests + crds.len();
+    let mut blocks: Vec<String> = crds
         .iter()
-        .map(|d| format!("# Source: {}\n{}\n", d.path, d.content))
+        .map(|(path, data)| format!("# Source: {path}\n{data}\n"))
         .collect();
+    blocks.extend(
+        all.iter()
+            .map(|d| format!("# Source: {}\n{}\n", d.path, d.content)),
+    );
     if n_manifests > 0 {
         let last = &mut blocks[n_manifests - 1];
         *last = format!("{}\n", last.trim_end());
@@ -1158,7 +1383,17 @@ fn template_inner(chart_dir: &Path, opts: &TemplateOptions) -> Result<String, He
         let mut out = String::new();
         for pat in &opts.show_only {
             let mut found = false;
-            for (d, block) in all.iter().zip(&blocks) {
+            // A CRD file is split into documents and only its first keeps the `# Source:` line
+            // `--show-only` matches on, as in Helm.
+            for (path, data) in &crds {
+                let rel = path.split_once('/').map_or(path.as_str(), |(_, r)| r);
+                if glob_match(pat, rel) {
+                    found = true;
+                    let first = data.split("\n---").next().unwrap_or("").trim();
+                    out.push_str(&format!("---\n# Source: {path}\n{first}\n\n"));
+                }
+            }
+            for (d, block) in all.iter().zip(&blocks[crds.len()..]) {
                 let rel = d.path.split_once('/').map_or(d.path.as_str(), |(_, r)| r);
                 if glob_match(pat, rel) {
                     found = true;
@@ -1176,6 +1411,6 @@ fn template_inner(chart_dir: &Path, opts: &TemplateOptions) -> Result<String, He
 
 /// `helm show values CHART`: the chart's values.yaml as written.
 pub fn show_values(chart_dir: &Path) -> Result<String, HelmError> {
-    load_chart(chart_dir, 0)?;
-    Ok(std::fs::read_to_string(chart_dir.join("values.yaml")).unwrap_or_default())
+    let chart = super::load::load(chart_dir)?;
+    Ok(String::from_utf8_lossy(&chart.raw_values).into_owned())
 }

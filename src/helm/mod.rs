@@ -7,11 +7,15 @@
 //! [`chart`] (load, values, render, sort, print) — the public API is [`chart::template`] and
 //! [`chart::show_values`]. Stand-alone: uses nothing from the rest of the crate.
 
+pub mod archive;
 pub mod chart;
 pub mod exec;
 pub mod format;
 pub mod funcs;
+pub mod ignore;
+mod load;
 pub mod parse;
+mod schema;
 pub mod semver;
 pub mod strvals;
 pub mod value;

@@ -39,10 +39,25 @@ fn typed(v: &str, string: bool) -> Value {
     Value::Str(v.to_string())
 }
 
-struct P<'a> {
+/// How the right-hand side of `key=value` becomes a value.
+#[derive(Clone, Copy)]
+enum Mode<'r> {
+    /// `--set`: typed scalars.
+    Typed,
+    /// `--set-string`.
+    String,
+    /// `--set-file`: the value is a path; the value set is what `read` returns for it.
+    File(&'r dyn Fn(&str) -> Result<Value, SetError>),
+    /// `--set-json`: one JSON value.
+    Json,
+    /// `--set-literal`: the whole rest of the argument, as a string.
+    Literal,
+}
+
+struct P<'a, 'r> {
     s: &'a [char],
     i: usize,
-    string: bool,
+    mode: Mode<'r>,
 }
 
 enum Stop {
@@ -50,7 +65,7 @@ enum Stop {
     Eof,
 }
 
-impl P<'_> {
+impl P<'_, '_> {
     /// Reads until one of `stops` (unescaped); returns the text and the stop.
     fn until(&mut self, stops: &[char]) -> (String, Stop) {
         let mut out = String::new();
@@ -76,7 +91,12 @@ impl P<'_> {
                 "value name nested level is greater than maximum supported nested level".into(),
             ));
         }
-        let (k, stop) = self.until(&['=', '[', ',', '.']);
+        let stops: &[char] = if matches!(self.mode, Mode::Literal) {
+            &['=', '[', '.']
+        } else {
+            &['=', '[', ',', '.']
+        };
+        let (k, stop) = self.until(stops);
         match stop {
             Stop::Eof => {
                 if k.is_empty() {
@@ -88,18 +108,8 @@ impl P<'_> {
                 "key {k:?} has no value (cannot end with ,)"
             ))),
             Stop::Char('=') => {
-                if self.s.get(self.i) == Some(&'{') {
-                    self.i += 1;
-                    let list = self.list_value()?;
-                    data.insert(k, Value::list(list));
-                    // consume a following comma
-                    if self.s.get(self.i) == Some(&',') {
-                        self.i += 1;
-                    }
-                    return Ok(());
-                }
-                let (v, _) = self.until(&[',']);
-                data.insert(k, typed(&v, self.string));
+                let v = self.value(&k)?;
+                data.insert(k, v);
                 Ok(())
             }
             Stop::Char('.') => {
@@ -171,17 +181,7 @@ impl P<'_> {
         match c {
             None => Err(SetError("unexpected end of input after index".into())),
             Some('=') => {
-                if self.s.get(self.i) == Some(&'{') {
-                    self.i += 1;
-                    let l = self.list_value()?;
-                    list[idx] = Value::list(l);
-                    if self.s.get(self.i) == Some(&',') {
-                        self.i += 1;
-                    }
-                    return Ok(());
-                }
-                let (v, _) = self.until(&[',']);
-                list[idx] = typed(&v, self.string);
+                list[idx] = self.value("")?;
                 Ok(())
             }
             Some('[') => {
@@ -209,6 +209,77 @@ impl P<'_> {
         }
     }
 
+    /// Converts one scalar of the value side as the mode says.
+    fn scalar(&self, v: &str) -> Result<Value, SetError> {
+        match self.mode {
+            Mode::Typed => Ok(typed(v, false)),
+            Mode::String | Mode::Literal | Mode::Json => Ok(typed(v, true)),
+            Mode::File(read) => read(v),
+        }
+    }
+
+    /// The value after `key=` (the `=` consumed), through the following comma.
+    fn value(&mut self, key: &str) -> Result<Value, SetError> {
+        match self.mode {
+            Mode::Literal => {
+                let v: String = self.s[self.i..].iter().collect();
+                self.i = self.s.len();
+                return Ok(Value::Str(v));
+            }
+            Mode::Json => return self.json_value(key),
+            _ => {}
+        }
+        if self.s.get(self.i) == Some(&'{') {
+            self.i += 1;
+            let list = self.list_value()?;
+            // consume a following comma
+            if self.s.get(self.i) == Some(&',') {
+                self.i += 1;
+            }
+            return Ok(Value::list(list));
+        }
+        let (v, _) = self.until(&[',']);
+        if v.is_empty() && matches!(self.mode, Mode::File(_)) {
+            return Ok(Value::Str(String::new()));
+        }
+        self.scalar(&v)
+    }
+
+    /// Skips blanks; true (and the comma consumed) when the value is empty.
+    fn empty_value(&mut self) -> bool {
+        while self.s.get(self.i).is_some_and(|c| c.is_whitespace()) {
+            self.i += 1;
+        }
+        match self.s.get(self.i) {
+            None => true,
+            Some(',') => {
+                self.i += 1;
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// One JSON value (`key=` alone sets null), then an optional comma.
+    fn json_value(&mut self, key: &str) -> Result<Value, SetError> {
+        if self.empty_value() {
+            return Ok(Value::Nil);
+        }
+        let rest: String = self.s[self.i..].iter().collect();
+        let mut stream = serde_json::Deserializer::from_str(&rest).into_iter::<serde_json::Value>();
+        let v = match stream.next() {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                return Err(SetError(format!("invalid JSON value for key {key:?}: {e}")));
+            }
+            None => return Err(SetError(format!("key {key:?} has no value"))),
+        };
+        let used = rest[..stream.byte_offset()].chars().count();
+        self.i += used;
+        self.empty_value();
+        Ok(Value::from_json(&v, false))
+    }
+
     fn list_value(&mut self) -> Result<Vec<Value>, SetError> {
         let mut out = Vec::new();
         loop {
@@ -216,10 +287,10 @@ impl P<'_> {
             match stop {
                 Stop::Eof => return Err(SetError("list must terminate with '}'".into())),
                 Stop::Char('}') => {
-                    out.push(typed(&v, self.string));
+                    out.push(self.scalar(&v)?);
                     return Ok(out);
                 }
-                _ => out.push(typed(&v, self.string)),
+                _ => out.push(self.scalar(&v)?),
             }
         }
     }
@@ -231,16 +302,40 @@ pub fn parse_into(
     dest: &mut BTreeMap<String, Value>,
     string: bool,
 ) -> Result<(), SetError> {
+    let mode = if string { Mode::String } else { Mode::Typed };
+    run(expr, dest, mode)
+}
+
+fn run(expr: &str, dest: &mut BTreeMap<String, Value>, mode: Mode) -> Result<(), SetError> {
     let chars: Vec<char> = expr.chars().collect();
     let mut p = P {
         s: &chars,
         i: 0,
-        string,
+        mode,
     };
     while p.i < chars.len() {
         p.key(dest, 0)?;
     }
     Ok(())
+}
+
+/// Parses one `--set-file` argument (`key=path,…`); `read` turns a path into the value.
+pub fn parse_file_into(
+    expr: &str,
+    dest: &mut BTreeMap<String, Value>,
+    read: &dyn Fn(&str) -> Result<Value, SetError>,
+) -> Result<(), SetError> {
+    run(expr, dest, Mode::File(read))
+}
+
+/// Parses one `--set-json` argument in its `key=<json>,…` form (JSON numbers are float64).
+pub fn parse_json_into(expr: &str, dest: &mut BTreeMap<String, Value>) -> Result<(), SetError> {
+    run(expr, dest, Mode::Json)
+}
+
+/// Parses one `--set-literal` argument: everything after the first `=` is the string value.
+pub fn parse_literal_into(expr: &str, dest: &mut BTreeMap<String, Value>) -> Result<(), SetError> {
+    run(expr, dest, Mode::Literal)
 }
 
 #[cfg(test)]
@@ -272,5 +367,57 @@ mod tests {
         );
         assert!(set("a[-1]=x").starts_with("ERR"));
         assert!(set("a[999999999]=x").starts_with("ERR"));
+    }
+
+    fn with(e: &str, f: fn(&str, &mut BTreeMap<String, Value>) -> Result<(), SetError>) -> String {
+        let mut m = BTreeMap::new();
+        match f(e, &mut m) {
+            Ok(()) => super::super::yaml::to_json(&Value::map_from(m), false),
+            Err(e) => format!("ERR {e}"),
+        }
+    }
+
+    #[test]
+    fn set_json_syntax_and_errors() {
+        let j = |e: &str| with(e, parse_json_into);
+        assert_eq!(
+            j(r#"a={"b":[1,2.5,"x"]},c=null,d=true"#),
+            r#"{"a":{"b":[1,2.5,"x"]},"c":null,"d":true}"#
+        );
+        assert_eq!(j("a=,b=1"), r#"{"a":null,"b":1}"#);
+        assert_eq!(j("a=1 ,b=2"), r#"{"a":1,"b":2}"#);
+        assert_eq!(j(r#"l[1]={"q":1}"#), r#"{"l":[null,{"q":1}]}"#);
+        assert!(j("a=xx").starts_with("ERR invalid JSON value for key \"a\""));
+        assert!(j(r#"a={"b":"#).starts_with("ERR invalid JSON"));
+        assert_eq!(j("a"), "ERR key \"a\" has no value");
+    }
+
+    #[test]
+    fn set_literal_and_file_syntax() {
+        let l = |e: &str| with(e, parse_literal_into);
+        assert_eq!(l(r"a.b=x,y=z\,{q}"), r#"{"a":{"b":"x,y=z\\,{q}"}}"#);
+        assert_eq!(l("a[0]=1"), r#"{"a":["1"]}"#);
+        assert_eq!(l("a"), "ERR key \"a\" has no value");
+        let read = |p: &str| -> Result<Value, SetError> {
+            if p == "missing" {
+                Err(SetError(format!("open {p}: no such file or directory")))
+            } else {
+                Ok(Value::Str(format!("<{p}>")))
+            }
+        };
+        let f = |e: &str| {
+            let mut m = BTreeMap::new();
+            match parse_file_into(e, &mut m, &read) {
+                Ok(()) => super::super::yaml::to_json(&Value::map_from(m), false),
+                Err(e) => format!("ERR {e}"),
+            }
+        };
+        assert_eq!(f("a=x,b=y"), r#"{"a":"<x>","b":"<y>"}"#);
+        assert_eq!(f("a={x,y}"), r#"{"a":["<x>","<y>"]}"#);
+        assert_eq!(f("a="), r#"{"a":""}"#);
+        assert_eq!(
+            f("a=missing"),
+            "ERR open missing: no such file or directory"
+        );
     }
 }
