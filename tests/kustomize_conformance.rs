@@ -1,8 +1,9 @@
 //! kustomize conformance: every case under tests/fixtures/kustomize/<case>/ is built with flotilla and
-//! compared semantically (same documents, same order, same scalar types) with `expected.yaml`, which
-//! was produced once by `kubectl kustomize` v5.5.0 (see regenerate.sh), or its error message is
-//! checked against `expected-error.txt`. Cases with a `FLUX` marker run in Flux mode (fifo order)
-//! and have hand-written expectations.
+//! compared semantically (same documents, same order, same scalar types) and then byte for byte with
+//! `expected.yaml`, which was produced once by `kubectl kustomize` v5.5.0 (see regenerate.sh), or its
+//! error message is checked against `expected-error.txt`; kubectl's warnings, where there were any,
+//! are in `expected-warnings.txt`. Cases with a `FLUX` marker run in Flux mode (fifo order) and have
+//! hand-written expectations, compared semantically only.
 
 use flotilla::kustomize::{self, BuildOptions, SortOrder, yaml};
 use serde_json::Value;
@@ -35,15 +36,15 @@ fn run_case(case: &Path) -> Result<(), String> {
         boundary: Some(input.clone()),
         ..BuildOptions::default()
     };
-    let result = kustomize::build(&input, &opts);
+    let result = kustomize::build_with_warnings(&input, &opts);
     let expected_error = case.join("expected-error.txt");
     if expected_error.exists() {
         let want = std::fs::read_to_string(&expected_error).map_err(|e| e.to_string())?;
         let want = want.lines().next().unwrap_or("").trim().to_string();
         return match result {
-            Ok(objs) => Err(format!(
+            Ok(out) => Err(format!(
                 "expected an error containing {want:?}, built {} objects",
-                objs.len()
+                out.objects.len()
             )),
             Err(e) if e.to_string().to_lowercase().contains(&want.to_lowercase()) => Ok(()),
             Err(e) => Err(format!(
@@ -52,12 +53,32 @@ fn run_case(case: &Path) -> Result<(), String> {
             )),
         };
     }
-    let got = result.map_err(|e| format!("build failed: {e}"))?;
+    let out = result.map_err(|e| format!("build failed: {e}"))?;
+    let got = out.objects;
     let text = std::fs::read_to_string(case.join("expected.yaml"))
         .map_err(|e| format!("expected.yaml: {e}"))?;
     let want =
         yaml::parse_documents(&text).map_err(|e| format!("expected.yaml unreadable: {e:?}"))?;
     compare(&got, &want)?;
+    // kubectl's exact text: flotilla aims at byte-identical output (hand-written Flux cases aside).
+    if !flux {
+        let mine = kustomize::to_yaml_stream(&got);
+        if mine != text {
+            return Err(format!(
+                "same data, other text:\n{}",
+                first_difference(&mine, &text)
+            ));
+        }
+    }
+    // kubectl's stderr (deprecation warnings), where regenerate.sh recorded some.
+    if let Ok(want) = std::fs::read_to_string(case.join("expected-warnings.txt")) {
+        let mine: String = out.warnings.iter().map(|w| format!("{w}\n")).collect();
+        if mine != want {
+            return Err(format!(
+                "warnings differ:\n  got:  {mine:?}\n  want: {want:?}"
+            ));
+        }
+    }
     // The serializer must round-trip through our own reader.
     let again = yaml::parse_documents(&kustomize::to_yaml_stream(&got))
         .map_err(|e| format!("own output unreadable: {e:?}"))?;
@@ -65,6 +86,22 @@ fn run_case(case: &Path) -> Result<(), String> {
         return Err("own YAML output does not read back to the same values".into());
     }
     Ok(())
+}
+
+/// The first differing line of two texts, for messages.
+fn first_difference(got: &str, want: &str) -> String {
+    let (g, w): (Vec<&str>, Vec<&str>) = (got.split('\n').collect(), want.split('\n').collect());
+    let at = g
+        .iter()
+        .zip(&w)
+        .position(|(a, b)| a != b)
+        .unwrap_or(g.len().min(w.len()));
+    format!(
+        "  line {}:\n  got:  {:?}\n  want: {:?}",
+        at + 1,
+        g.get(at).copied().unwrap_or("<end>"),
+        w.get(at).copied().unwrap_or("<end>")
+    )
 }
 
 fn id(v: &Value) -> String {

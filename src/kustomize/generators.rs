@@ -112,6 +112,8 @@ fn place(
             res.prefixes = old.prefixes.clone();
             res.suffixes = old.suffixes.clone();
             res.generated = old.generated.clone();
+            // kustomize copies the old metadata, transformer annotations included.
+            res.transformations = old.transformations.clone();
             // kustomize keeps the merged-into object's origin; a replacement carries its own.
             if behavior == "merge" {
                 res.origin = old.origin.clone();

@@ -434,9 +434,7 @@ fn generator(v: &Value, secret: bool) -> DecodeResult<GeneratorEntry> {
         envs.insert(0, env);
     }
     let behavior = f.string("behavior")?;
-    if !matches!(behavior.as_str(), "" | "create" | "merge" | "replace") {
-        return Err(format!("invalid generator behavior {behavior:?}"));
-    }
+    // kustomize reads any other value as "unspecified", which acts like create.
     Ok(GeneratorEntry {
         name: f.string("name")?,
         namespace: f.string("namespace")?,
@@ -451,6 +449,30 @@ fn generator(v: &Value, secret: bool) -> DecodeResult<GeneratorEntry> {
         },
         options: f.get("options").map(generator_options).transpose()?,
     })
+}
+
+/// Deprecated fields in the order kustomize warns about them.
+const DEPRECATED_FIELDS: [&str; 6] = [
+    "bases",
+    "commonLabels",
+    "imageTags",
+    "patchesJson6902",
+    "patchesStrategicMerge",
+    "vars",
+];
+
+/// kustomize's stderr warning for a deprecated field (`api/types/kustomization.go`).
+pub fn deprecation_warning(field: &str) -> String {
+    let (instead, fix) = match field {
+        "bases" => ("resources", ""),
+        "commonLabels" => ("labels", ""),
+        "imageTags" => ("images", ""),
+        "vars" => ("replacements", "[EXPERIMENTAL] "),
+        _ => ("patches", ""),
+    };
+    format!(
+        "# Warning: '{field}' is deprecated. Please use '{instead}' instead. {fix}Run 'kustomize edit fix' to update your Kustomization automatically."
+    )
 }
 
 impl Kustomization {
@@ -485,18 +507,12 @@ impl Kustomization {
         }
         k.resources = f.strings("resources")?;
         let bases = f.strings("bases")?;
-        if !bases.is_empty() {
-            k.deprecated.push("bases");
-            k.resources.extend(bases);
-        }
+        k.resources.extend(bases);
         k.components = f.strings("components")?;
         k.namespace = f.string("namespace")?;
         k.name_prefix = f.string("namePrefix")?;
         k.name_suffix = f.string("nameSuffix")?;
         k.common_labels = f.string_map("commonLabels")?;
-        if !k.common_labels.is_empty() {
-            k.deprecated.push("commonLabels");
-        }
         for item in f.list("labels")? {
             let lf = Fields::new(
                 item,
@@ -518,9 +534,6 @@ impl Kustomization {
         }
         k.common_annotations = f.string_map("commonAnnotations")?;
         k.patches_strategic_merge = f.strings("patchesStrategicMerge")?;
-        if !k.patches_strategic_merge.is_empty() {
-            k.deprecated.push("patchesStrategicMerge");
-        }
         for item in f.list("patches")? {
             let pf = Fields::new(item, "Patch", &["path", "patch", "target", "options"], true)?;
             let (mut allow_name_change, mut allow_kind_change) = (false, false);
@@ -549,9 +562,6 @@ impl Kustomization {
                 path: pf.string("path")?,
                 patch: pf.string("patch")?,
             });
-        }
-        if !k.patches_json6902.is_empty() {
-            k.deprecated.push("patchesJson6902");
         }
         for key in ["images", "imageTags"] {
             for item in f.list(key)? {
@@ -651,8 +661,12 @@ impl Kustomization {
         if f.get("openapi").is_some() {
             k.unsupported.push("openapi");
         }
-        if !k.vars.is_empty() {
-            k.deprecated.push("vars");
+        // kustomize warns for every deprecated field present and not null, even when empty, in
+        // this order (`CheckDeprecatedFields`).
+        for key in DEPRECATED_FIELDS {
+            if f.get(key).is_some_and(|v| !v.is_null()) {
+                k.deprecated.push(key);
+            }
         }
         Ok(k)
     }

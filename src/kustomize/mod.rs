@@ -263,7 +263,7 @@ mod tests {
     const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n";
 
     #[test]
-    fn unknown_build_metadata_option_warns_and_transformer_annotations_is_refused() {
+    fn unknown_build_metadata_option_warns_and_transformer_annotations_work() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "cm.yaml", CM);
         write(
@@ -281,12 +281,12 @@ mod tests {
         write(
             dir.path(),
             "kustomization.yaml",
-            "resources: [cm.yaml]\nbuildMetadata: [transformerAnnotations]\n",
+            "resources: [cm.yaml]\nnamePrefix: p-\nbuildMetadata: [transformerAnnotations]\n",
         );
-        let e = build_in(dir.path()).unwrap_err();
+        let objs = build_in(dir.path()).unwrap();
         assert_eq!(
-            e.to_string(),
-            "kustomization.yaml: buildMetadata option transformerAnnotations is not supported"
+            objs[0]["metadata"]["annotations"]["alpha.config.kubernetes.io/transformations"],
+            "- configuredIn: kustomization.yaml\n  configuredBy:\n    apiVersion: builtin\n    kind: PrefixTransformer\n"
         );
     }
 

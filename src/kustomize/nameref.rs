@@ -303,34 +303,83 @@ struct Referrer {
     cur: ResId,
     prefixes: Vec<String>,
     suffixes: Vec<String>,
+    /// For a RoleBinding, the raw `namespace` of its ServiceAccount subjects (kustomize's
+    /// `getNamespacesForRoleBinding`): objects there may be referred to from another namespace.
+    role_binding_namespaces: Vec<String>,
 }
 
-/// Picks the referral for `old_name` (kustomize's `selectReferral`).
+impl Referrer {
+    /// kustomize's `SubsetThatCouldBeReferencedByResource`: a namespaced referrer sees cluster-scoped
+    /// objects, objects of its own namespace and, for a RoleBinding, those in its subjects' namespaces.
+    fn could_refer_to(&self, c: &Candidate) -> bool {
+        self.cur.is_cluster_scoped()
+            || c.cur.is_cluster_scoped()
+            || c.cur.effective_namespace() == self.cur.effective_namespace()
+            || self.role_binding_namespaces.contains(&c.cur.namespace)
+    }
+
+    fn new(r: &Resource) -> Self {
+        let mut role_binding_namespaces = Vec::new();
+        if r.kind() == "RoleBinding"
+            && let Some(Value::Array(subjects)) = r.obj.get("subjects")
+        {
+            for s in subjects {
+                if s.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
+                    && let Some(ns) = s.get("namespace").and_then(Value::as_str)
+                {
+                    role_binding_namespaces.push(ns.to_string());
+                }
+            }
+        }
+        Referrer {
+            cur: r.id(),
+            prefixes: r.prefixes.clone(),
+            suffixes: r.suffixes.clone(),
+            role_binding_namespaces,
+        }
+    }
+}
+
+/// The id an object was first loaded with (kustomize's `OrgId`).
+fn original(c: &Candidate) -> &ResId {
+    c.prev.first().unwrap_or(&c.cur)
+}
+
+/// Picks the referral for `old_name` (kustomize's `selectReferral`). `mapping` is `None` for a
+/// plain name and `Some(namespace field)` for a `{name, namespace}` mapping (RoleBinding subjects,
+/// webhook services): with a namespace, kustomize only considers objects originally in it if there
+/// are any (`all` is every object, whatever its kind), else those now in it.
 fn select<'c>(
     cands: &'c [Candidate],
+    all: &[Candidate],
     rule: &NameRefRule,
     referrer: &Referrer,
     old_name: &str,
-    old_ns: Option<&str>,
+    mapping: Option<Option<&str>>,
     role_ref: Option<(&str, &str)>,
 ) -> Result<Option<&'c Candidate>, String> {
+    let old_ns = mapping.flatten();
+    let in_ns = |id: &ResId, ns: &str| !id.is_cluster_scoped() && id.effective_namespace() == ns;
+    let by_original = old_ns.is_some_and(|ns| {
+        all.iter()
+            .any(|c| in_ns(original(c), ns) && referrer.could_refer_to(c))
+    });
     let mut sel: Vec<&Candidate> = cands
         .iter()
+        .filter(|c| referrer.could_refer_to(c))
+        .filter(|c| match old_ns {
+            Some(ns) if by_original => in_ns(original(c), ns),
+            Some(ns) => in_ns(&c.cur, ns),
+            None => true,
+        })
         .filter(|c| c.prev.iter().any(|p| p.name == old_name))
         .filter(|c| c.ids().any(|id| kind_matches(rule, id)))
         .filter(|c| match role_ref {
             Some((kind, group)) => c.cur.kind == kind && (group.is_empty() || c.cur.group == group),
             None => true,
         })
-        .filter(|c| match old_ns {
-            Some(ns) if !ns.is_empty() => c
-                .prev
-                .iter()
-                .any(|p| p.name == old_name && p.effective_namespace() == ns),
-            _ => true,
-        })
         .collect();
-    if !referrer.cur.is_cluster_scoped() && old_ns.is_none() {
+    if !referrer.cur.is_cluster_scoped() {
         sel.retain(|c| {
             c.cur.is_cluster_scoped()
                 || c.cur.kind == "ServiceAccount"
@@ -345,7 +394,10 @@ fn select<'c>(
         0 => Ok(None),
         1 => Ok(Some(sel[0])),
         _ => {
-            if sel.iter().all(|c| c.cur.name == sel[0].cur.name) {
+            if sel.iter().all(|c| {
+                c.cur.name == sel[0].cur.name
+                    && (mapping.is_none() || c.cur.namespace == sel[0].cur.namespace)
+            }) {
                 return Ok(Some(sel[0]));
             }
             let names: Vec<String> = sel.iter().map(|c| c.cur.describe()).collect();
@@ -383,11 +435,7 @@ pub fn fix_references(list: &mut [Resource], config: &TransformerConfig) -> Resu
         })
         .collect();
     for r in list.iter_mut() {
-        let referrer = Referrer {
-            cur: r.id(),
-            prefixes: r.prefixes.clone(),
-            suffixes: r.suffixes.clone(),
-        };
+        let referrer = Referrer::new(r);
         for (rule, rule_cands) in config.name_reference.iter().zip(&cands_by_rule) {
             if rule_cands.is_empty() {
                 continue;
@@ -418,16 +466,17 @@ pub fn fix_references(list: &mut [Resource], config: &TransformerConfig) -> Resu
                 let mut failure: Option<String> = None;
                 visit(&mut r.obj, &segs, false, &mut |v| {
                     let rr = role_ref.as_ref().map(|(k, g)| (k.as_str(), g.as_str()));
-                    let mut fix_name = |name: &str, ns: Option<&str>| -> Option<(String, String)> {
-                        match select(rule_cands, rule, &referrer, name, ns, rr) {
-                            Ok(Some(c)) => Some((c.cur.name.clone(), c.cur.namespace.clone())),
-                            Ok(None) => None,
-                            Err(e) => {
-                                failure.get_or_insert(e);
-                                None
+                    let mut fix_name =
+                        |name: &str, ns: Option<Option<&str>>| -> Option<(String, String)> {
+                            match select(rule_cands, &cands, rule, &referrer, name, ns, rr) {
+                                Ok(Some(c)) => Some((c.cur.name.clone(), c.cur.namespace.clone())),
+                                Ok(None) => None,
+                                Err(e) => {
+                                    failure.get_or_insert(e);
+                                    None
+                                }
                             }
-                        }
-                    };
+                        };
                     match v {
                         Value::String(s) => {
                             if let Some((n, _)) = fix_name(s, None) {
@@ -444,11 +493,8 @@ pub fn fix_references(list: &mut [Resource], config: &TransformerConfig) -> Resu
                             }
                         }
                         Value::Object(m) => {
-                            if let Some(kind) = m.get("kind").and_then(Value::as_str)
-                                && kind != rule.kind
-                            {
-                                return;
-                            }
+                            // Like kustomize, the subject's `kind` is not consulted: any subject
+                            // named like a renamed ServiceAccount follows it.
                             let Some(name) =
                                 m.get("name").and_then(Value::as_str).map(str::to_string)
                             else {
@@ -458,9 +504,13 @@ pub fn fix_references(list: &mut [Resource], config: &TransformerConfig) -> Resu
                                 .get("namespace")
                                 .and_then(Value::as_str)
                                 .map(str::to_string);
-                            if let Some((n, new_ns)) = fix_name(&name, ns.as_deref()) {
+                            if let Some((n, new_ns)) = fix_name(&name, Some(ns.as_deref())) {
+                                if n == name && new_ns.is_empty() {
+                                    return;
+                                }
                                 m.insert("name".into(), Value::String(n));
-                                if ns.is_some() && !new_ns.is_empty() {
+                                // An empty namespace is a wildcard, not `default`: never written.
+                                if !new_ns.is_empty() {
                                     m.insert("namespace".into(), Value::String(new_ns));
                                 }
                             }

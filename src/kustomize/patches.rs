@@ -155,7 +155,7 @@ fn apply_smp(
 fn apply_json(r: &mut Resource, ops: &Value, origin: &Path) -> Result<(), BuildError> {
     let before = r.id();
     let mut obj = r.obj.clone();
-    patch::json_patch(&mut obj, ops).map_err(|e| BuildError::Build {
+    patch::json_patch_kustomize(&mut obj, ops).map_err(|e| BuildError::Build {
         file: origin.to_path_buf(),
         message: format!("JSON patch on {}: {e}", before.describe()),
     })?;

@@ -103,7 +103,9 @@ pub fn run_transformers(
                     .map(|m| s(m, "namespace"))
                     .unwrap_or_default();
                 let unset_only = c.get("unsetOnly").and_then(Value::as_bool).unwrap_or(false);
-                transformers::namespace(&mut acc.list, &ns, &acc.config, unset_only)
+                let subjects = transformers::SubjectMode::parse(&s(&c, "setRoleBindingSubjects"))
+                    .map_err(err)?;
+                transformers::namespace(&mut acc.list, &ns, &acc.config, unset_only, subjects)
                     .map_err(err)?;
             }
             "LabelTransformer" | "AnnotationsTransformer" => {

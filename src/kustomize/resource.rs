@@ -123,6 +123,9 @@ pub struct Resource {
     pub generated: Option<Generated>,
     /// Where the object came from, for `buildMetadata: [originAnnotations]`.
     pub origin: Option<Origin>,
+    /// Builtin transformers run over it (kustomization file, transformer kind), oldest first, for
+    /// `buildMetadata: [transformerAnnotations]`.
+    pub transformations: Vec<(std::path::PathBuf, &'static str)>,
 }
 
 /// Source of an object (absolute paths; made relative to the top kustomization at the end).
@@ -168,6 +171,7 @@ impl Resource {
             suffixes: Vec::new(),
             generated: None,
             origin: None,
+            transformations: Vec::new(),
         }
     }
 

@@ -74,14 +74,23 @@ fn compare(a: &ResId, b: &ResId, first: &[String], last: &[String]) -> Ordering 
         }
         return ord;
     }
-    let ns = |id: &ResId| {
-        if id.namespace.is_empty() {
-            "~X".to_string()
-        } else {
-            id.namespace.clone()
-        }
+    // kustomize compares the joined string `namespace|name`, so `a|x` sorts after `a-b|x`.
+    sort_key(a).cmp(sort_key(b))
+}
+
+/// The bytes of `namespace|name` with kustomize's placeholders for empty parts.
+fn sort_key(id: &ResId) -> impl Iterator<Item = u8> + '_ {
+    let ns = if id.namespace.is_empty() {
+        "~X"
+    } else {
+        id.namespace.as_str()
     };
-    ns(a).cmp(&ns(b)).then_with(|| a.name.cmp(&b.name))
+    let name = if id.name.is_empty() {
+        "~N"
+    } else {
+        id.name.as_str()
+    };
+    ns.bytes().chain(std::iter::once(b'|')).chain(name.bytes())
 }
 
 /// Sorts in place with the legacy comparator and the given first/last kind lists.

@@ -28,6 +28,9 @@ pub struct Builder<'a> {
     stack: Vec<PathBuf>,
     /// Deprecation warnings, for stderr.
     pub warnings: Vec<String>,
+    /// The root asks for `buildMetadata: [transformerAnnotations]`: record every builtin
+    /// transformer run on each object.
+    track_transformers: bool,
 }
 
 /// A loaded kustomization with where it came from.
@@ -186,6 +189,7 @@ impl<'a> Builder<'a> {
             fs,
             stack: Vec::new(),
             warnings: Vec::new(),
+            track_transformers: false,
         }
     }
 
@@ -218,12 +222,7 @@ impl<'a> Builder<'a> {
         for o in &kust.build_metadata {
             match o.as_str() {
                 "managedByLabel" | "originAnnotations" => {}
-                "transformerAnnotations" => {
-                    return Err(BuildError::Unsupported {
-                        file: self.disp(&file),
-                        what: "buildMetadata option transformerAnnotations".into(),
-                    });
-                }
+                "transformerAnnotations" => self.track_transformers |= is_root,
                 // kustomize v5.5.0 ignores unknown options; say so rather than skip silently.
                 other => self.warnings.push(format!(
                     "# Warning: unknown buildMetadata option '{other}' is ignored ({})",
@@ -232,10 +231,8 @@ impl<'a> Builder<'a> {
             }
         }
         for d in &kust.deprecated {
-            self.warnings.push(format!(
-                "# Warning: '{d}' is deprecated. ({})",
-                self.disp(&file).display()
-            ));
+            self.warnings
+                .push(super::kustomization::deprecation_warning(d));
         }
         Ok(Loaded {
             kust,
@@ -271,7 +268,9 @@ impl<'a> Builder<'a> {
             });
         }
         let loaded = self.load(dir, is_root)?;
-        if loaded.kust.kind == KustKind::Component {
+        // kustomize builds a Component given as the root like a Kustomization; only one reached
+        // through `resources` is refused.
+        if loaded.kust.kind == KustKind::Component && !is_root {
             return Err(BuildError::Kustomization {
                 file: self.disp(&loaded.file),
                 message: format!(
@@ -392,15 +391,60 @@ impl<'a> Builder<'a> {
     fn transform(&mut self, l: &Loaded, acc: &mut Accumulated) -> Result<(), BuildError> {
         let k = &l.kust;
         let file = self.disp(&l.file);
+        // kustomize records each configured builtin transformer on every object after it ran
+        // (one record per `patches`/`labels`/`images`/... entry, plus one for `commonLabels`
+        // whenever labels are set); it runs them all before recording, which gives the same lists.
+        let track = self.track_transformers;
+        let record = |acc: &mut Accumulated, kind: &'static str, times: usize| {
+            if track {
+                for r in &mut acc.list {
+                    for _ in 0..times {
+                        r.transformations.push((l.file.clone(), kind));
+                    }
+                }
+            }
+        };
+        let label_entries = if k.labels.is_empty() && k.common_labels.is_empty() {
+            0
+        } else {
+            k.labels.len() + 1
+        };
+        let counts: [(&'static str, usize); 11] = [
+            (
+                "PatchStrategicMergeTransformer",
+                usize::from(!k.patches_strategic_merge.is_empty()),
+            ),
+            ("PatchTransformer", k.patches.len()),
+            ("NamespaceTransformer", usize::from(!k.namespace.is_empty())),
+            ("PrefixTransformer", usize::from(!k.name_prefix.is_empty())),
+            ("SuffixTransformer", usize::from(!k.name_suffix.is_empty())),
+            ("LabelTransformer", label_entries),
+            (
+                "AnnotationsTransformer",
+                usize::from(!k.common_annotations.is_empty()),
+            ),
+            ("PatchJson6902Transformer", k.patches_json6902.len()),
+            ("ReplicaCountTransformer", k.replicas.len()),
+            ("ImageTagTransformer", k.images.len()),
+            (
+                "ReplacementTransformer",
+                usize::from(!k.replacements.is_empty()),
+            ),
+        ];
         patches::strategic_merge_legacy(self, l, acc)?;
         patches::patches(self, l, acc)?;
         if !k.namespace.is_empty() {
-            transformers::namespace(&mut acc.list, &k.namespace, &acc.config, false).map_err(
-                |m| BuildError::Build {
-                    file: file.clone(),
-                    message: m,
-                },
-            )?;
+            transformers::namespace(
+                &mut acc.list,
+                &k.namespace,
+                &acc.config,
+                false,
+                transformers::SubjectMode::DefaultOnly,
+            )
+            .map_err(|m| BuildError::Build {
+                file: file.clone(),
+                message: m,
+            })?;
         }
         if !k.name_prefix.is_empty() || !k.name_suffix.is_empty() {
             transformers::prefix_suffix(&mut acc.list, &k.name_prefix, &k.name_suffix, &acc.config);
@@ -441,6 +485,9 @@ impl<'a> Builder<'a> {
             transformers::images(&mut acc.list, image, &acc.config);
         }
         replacements::run(self, l, acc)?;
+        for (kind, times) in counts {
+            record(acc, kind, times);
+        }
         transformers::custom(self, l, acc)?;
         Ok(())
     }

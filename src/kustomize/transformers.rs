@@ -452,6 +452,7 @@ pub fn namespace(
     ns: &str,
     config: &TransformerConfig,
     unset_only: bool,
+    subjects: SubjectMode,
 ) -> Result<(), String> {
     for r in list.iter_mut() {
         let id = r.id();
@@ -485,13 +486,25 @@ pub fn namespace(
             r.set_name(ns);
         }
         if matches!(r.kind(), "RoleBinding" | "ClusterRoleBinding")
-            && let Some(Value::Array(subjects)) = ensure_map(&mut r.obj).get_mut("subjects")
+            && subjects != SubjectMode::None
+            && let Some(Value::Array(items)) = ensure_map(&mut r.obj).get_mut("subjects")
         {
-            for s in subjects {
+            for s in items {
                 let Value::Object(m) = s else { continue };
-                let is_default_sa = m.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
-                    && m.get("name").and_then(Value::as_str) == Some("default");
-                if is_default_sa {
+                // kustomize's default mode looks only at the name, whatever the subject's kind.
+                let selected = match subjects {
+                    SubjectMode::DefaultOnly => {
+                        m.get("name").and_then(Value::as_str) == Some("default")
+                    }
+                    SubjectMode::AllServiceAccounts => {
+                        m.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
+                    }
+                    SubjectMode::None => false,
+                };
+                let empty = m
+                    .get("namespace")
+                    .is_none_or(|v| v.as_str().is_some_and(str::is_empty));
+                if selected && (!unset_only || empty) {
                     m.insert("namespace".into(), Value::String(ns.to_string()));
                 }
             }
@@ -511,6 +524,33 @@ pub fn namespace(
         }
     }
     Ok(())
+}
+
+/// Which RoleBinding/ClusterRoleBinding subjects the namespace transformer moves
+/// (`setRoleBindingSubjects` of kustomize's builtin `NamespaceTransformer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubjectMode {
+    /// Subjects named `default`, of any kind (`defaultOnly`, the default).
+    #[default]
+    DefaultOnly,
+    /// Every ServiceAccount subject (`allServiceAccounts`).
+    AllServiceAccounts,
+    /// None (`none`).
+    None,
+}
+
+impl SubjectMode {
+    /// Parses a `setRoleBindingSubjects` value with kustomize's error wording.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "" | "defaultOnly" => Ok(SubjectMode::DefaultOnly),
+            "allServiceAccounts" => Ok(SubjectMode::AllServiceAccounts),
+            "none" => Ok(SubjectMode::None),
+            other => Err(format!(
+                "invalid value \"{other}\" for setRoleBindingSubjects: must be one of \"defaultOnly\", \"none\" or \"allServiceAccounts\""
+            )),
+        }
+    }
 }
 
 /// Whether prefix/suffix skips this object.
@@ -746,13 +786,26 @@ pub fn custom(b: &mut Builder<'_>, l: &Loaded, acc: &mut Accumulated) -> Result<
 pub fn build_metadata(list: &mut [Resource], options: &[String], root: &Path) {
     let origins = options.iter().any(|o| o == "originAnnotations");
     let managed = options.iter().any(|o| o == "managedByLabel");
+    let transformations = options.iter().any(|o| o == "transformerAnnotations");
     for r in list.iter_mut() {
         let origin = if origins {
             r.origin.as_ref().map(|o| origin_annotation(o, root))
         } else {
             None
         };
+        let applied = if transformations && !r.transformations.is_empty() {
+            Some(transformations_annotation(&r.transformations, root))
+        } else {
+            None
+        };
         let md = r.metadata_mut();
+        if let Some(text) = applied {
+            let annotations = ensure_map(md.entry("annotations").or_insert(Value::Null));
+            annotations.insert(
+                "alpha.config.kubernetes.io/transformations".into(),
+                Value::String(text),
+            );
+        }
         if managed {
             let labels = ensure_map(md.entry("labels").or_insert(Value::Null));
             labels.insert(
@@ -779,6 +832,18 @@ fn origin_annotation(origin: &Origin, root: &Path) -> String {
             yaml_plain(&relative_path(root, kustomization))
         ),
     }
+}
+
+/// The `alpha.config.kubernetes.io/transformations` value: a YAML list of transformer origins.
+fn transformations_annotation(list: &[(std::path::PathBuf, &'static str)], root: &Path) -> String {
+    let mut out = String::new();
+    for (file, kind) in list {
+        out.push_str(&format!(
+            "- configuredIn: {}\n  configuredBy:\n    apiVersion: builtin\n    kind: {kind}\n",
+            yaml_plain(&relative_path(root, file))
+        ));
+    }
+    out
 }
 
 /// `path` relative to the directory `base`, with `..` steps where it lies outside.

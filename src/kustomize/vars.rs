@@ -41,7 +41,12 @@ pub fn parse(raw: &[Value]) -> Result<Vec<Var>, String> {
         if name.is_empty() {
             return Err("var has no name".into());
         }
-        let fp = s(&["fieldref", "fieldpath"]);
+        // kustomize's field is `fieldPath`; Go's JSON decoding matches keys case-insensitively, so
+        // the documented `fieldpath` works too.
+        let mut fp = s(&["fieldref", "fieldPath"]);
+        if fp.is_empty() {
+            fp = s(&["fieldref", "fieldpath"]);
+        }
         out.push(Var {
             name,
             kind: s(&["objref", "kind"]),

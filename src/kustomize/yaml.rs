@@ -362,6 +362,13 @@ fn key_text(key: &Value) -> String {
 
 /// Resolves a scalar like go-yaml v3 decoding into `interface{}` followed by JSON encoding.
 fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
+    let folded;
+    let text = if style == ScalarStyle::Folded {
+        folded = go_yaml_folded(text);
+        folded.as_str()
+    } else {
+        text
+    };
     // Custom tags fall through: the value is resolved as if untagged.
     if let Some(suffix) = tag.and_then(Tag::core_suffix) {
         return match suffix {
@@ -381,6 +388,32 @@ fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<V
         ScalarStyle::Plain => resolve_plain(text),
         _ => Ok(Value::String(text.to_string())),
     }
+}
+
+/// A folded (`>`) scalar as go-yaml v3 reads it: before a more-indented line (starting with a space
+/// or tab) whose last non-empty predecessor was not more-indented, it keeps one line break more than
+/// the YAML spec (which the parser follows), e.g. `foo\n\n  bar` instead of `foo\n  bar`.
+fn go_yaml_folded(text: &str) -> String {
+    if !text.contains("\n ") && !text.contains("\n\t") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    // Whether the last non-empty line was more-indented; None before the first one.
+    let mut last_more_indented: Option<bool> = None;
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if !line.is_empty() {
+            let more = line.starts_with([' ', '\t']);
+            if more && last_more_indented == Some(false) {
+                out.push('\n');
+            }
+            last_more_indented = Some(more);
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 /// go-yaml v3 plain-scalar resolution (YAML 1.2 core schema plus a few 1.1 leftovers).
@@ -837,7 +870,11 @@ fn string_text(s: &str, ind: usize, is_key: bool, col: usize) -> String {
             fold(&quoted, col, ind)
         };
     }
-    double_quoted(s)
+    if is_key {
+        double_quoted(s, None)
+    } else {
+        double_quoted(s, Some((col, ind)))
+    }
 }
 
 /// go-yaml's line folding of plain and single-quoted scalars at width 80: a single space after
@@ -911,22 +948,66 @@ fn literal_block(s: &str, ind: usize) -> String {
     out
 }
 
-fn double_quoted(s: &str) -> String {
+/// go-yaml v3's double-quoted style. `wrap` = `Some((start column, indent))` for values: like its
+/// emitter, a single space past column 80 (not the first or last character) becomes a line break
+/// plus indentation, with a `\` kept before a following space so that it is not folded away.
+fn double_quoted(s: &str, wrap: Option<(usize, usize)>) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\0' => out.push_str("\\0"),
-            c if is_printable(c) && (c as u32) <= 0xFFFF => out.push(c),
-            c if (c as u32) <= 0xFF => out.push_str(&format!("\\x{:02X}", c as u32)),
-            c if (c as u32) <= 0xFFFF => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push_str(&format!("\\U{:08X}", c as u32)),
+    let chars: Vec<char> = s.chars().collect();
+    let mut col = wrap.map_or(0, |(c, _)| c) + 1;
+    let mut spaces = false;
+    for (i, &c) in chars.iter().enumerate() {
+        let escape = match c {
+            '"' => Some("\\\"".to_string()),
+            '\\' => Some("\\\\".to_string()),
+            '\0' => Some("\\0".to_string()),
+            '\u{7}' => Some("\\a".to_string()),
+            '\u{8}' => Some("\\b".to_string()),
+            '\t' => Some("\\t".to_string()),
+            '\n' => Some("\\n".to_string()),
+            '\u{b}' => Some("\\v".to_string()),
+            '\u{c}' => Some("\\f".to_string()),
+            '\r' => Some("\\r".to_string()),
+            '\u{1b}' => Some("\\e".to_string()),
+            '\u{85}' => Some("\\N".to_string()),
+            '\u{2028}' => Some("\\L".to_string()),
+            '\u{2029}' => Some("\\P".to_string()),
+            c if is_printable(c) && (c as u32) <= 0xFFFF => None,
+            c if (c as u32) <= 0xFF => Some(format!("\\x{:02X}", c as u32)),
+            c if (c as u32) <= 0xFFFF => Some(format!("\\u{:04X}", c as u32)),
+            c => Some(format!("\\U{:08X}", c as u32)),
+        };
+        if let Some(e) = escape {
+            col += e.chars().count();
+            out.push_str(&e);
+            spaces = false;
+            continue;
         }
+        if c == ' ' {
+            if let Some((_, indent)) = wrap
+                && !spaces
+                && col > 80
+                && i > 0
+                && i + 1 < chars.len()
+            {
+                out.push('\n');
+                out.extend(std::iter::repeat_n(' ', indent));
+                col = indent;
+                if chars[i + 1] == ' ' {
+                    out.push('\\');
+                    col += 1;
+                }
+            } else {
+                out.push(' ');
+                col += 1;
+            }
+            spaces = true;
+            continue;
+        }
+        out.push(c);
+        col += 1;
+        spaces = false;
     }
     out.push('"');
     out
@@ -1084,6 +1165,31 @@ mod tests {
             );
         }
         assert_eq!(to_yaml(&json!({"k": "a \nb"})), "k: \"a \\nb\"\n");
+    }
+
+    #[test]
+    fn folded_scalars_keep_go_yaml_extra_break_before_more_indented_lines() {
+        let text = "a: >\n  foo\n    bar\n    baz\n  end\nb: >2\n    lead\n  next\n";
+        assert_eq!(
+            one(text),
+            json!({"a": "foo\n\n  bar\n  baz\nend\n", "b": "  lead\nnext\n"})
+        );
+        assert_eq!(one("a: >\n  x\n\n  y\n"), json!({"a": "x\ny\n"}));
+    }
+
+    #[test]
+    fn long_double_quoted_values_wrap_like_go_yaml() {
+        let s = format!("{}\n{}  two", "word ".repeat(17), "x ".repeat(10));
+        let text = to_yaml(&json!({ "key": s }));
+        assert_eq!(
+            text,
+            "key: \"word word word word word word word word word word word word word word word word\n  word \\nx x x x x x x x x x   two\"\n"
+        );
+        assert_eq!(one(&text), json!({ "key": s }));
+        // Keys never wrap; a space followed by a space is kept with a backslash.
+        let s = format!("{}\t  z", "y".repeat(79));
+        let text = to_yaml(&json!({ "k": s }));
+        assert_eq!(one(&text), json!({ "k": s }));
     }
 
     #[test]

@@ -40,7 +40,13 @@ impl OpKind {
 }
 
 /// Applies all operations to a copy of `target` and swaps it in only when every operation succeeded.
-pub(super) fn apply(target: &mut Value, ops: &Value) -> Result<(), PatchError> {
+/// `replace_adds_member`: kustomize's json-patch library lets `replace` create a missing member of an
+/// existing object (a missing parent or array index is still an error); RFC 6902 refuses it.
+pub(super) fn apply(
+    target: &mut Value,
+    ops: &Value,
+    replace_adds_member: bool,
+) -> Result<(), PatchError> {
     let Value::Array(ops) = ops else {
         return Err(PatchError::Invalid(format!(
             "a JSON patch must be an array of operations, got {}",
@@ -49,13 +55,18 @@ pub(super) fn apply(target: &mut Value, ops: &Value) -> Result<(), PatchError> {
     };
     let mut doc = target.clone();
     for (index, op) in ops.iter().enumerate() {
-        apply_op(&mut doc, index, op)?;
+        apply_op(&mut doc, index, op, replace_adds_member)?;
     }
     *target = doc;
     Ok(())
 }
 
-fn apply_op(doc: &mut Value, index: usize, op: &Value) -> Result<(), PatchError> {
+fn apply_op(
+    doc: &mut Value,
+    index: usize,
+    op: &Value,
+    replace_adds_member: bool,
+) -> Result<(), PatchError> {
     let Value::Object(fields) = op else {
         return Err(PatchError::Invalid(format!(
             "op {index}: an operation must be an object, got {}",
@@ -89,6 +100,13 @@ fn apply_op(doc: &mut Value, index: usize, op: &Value) -> Result<(), PatchError>
         OpKind::Remove => remove(doc, &path, &ctx).map(drop),
         OpKind::Replace => {
             let value = value_member(fields, &ctx)?.clone();
+            if replace_adds_member
+                && let Some((last, parents)) = path.split_last()
+                && let Value::Object(map) = lookup_mut(doc, parents, &ctx)?
+            {
+                map.insert(last.clone(), value);
+                return Ok(());
+            }
             let slot = lookup_mut(doc, &path, &ctx)?;
             *slot = value;
             Ok(())
@@ -701,5 +719,32 @@ mod tests {
             json_patch(&mut target, &ops),
             Err(PatchError::PathNotFound(_))
         ));
+    }
+
+    #[test]
+    fn replace_of_a_missing_member_adds_it_only_in_kustomize_mode() {
+        use super::super::json_patch_kustomize;
+        let ops = json!([{"op":"replace","path":"/spec/resources","value":{"cpu":"1"}}]);
+        let mut rfc = json!({"spec":{}});
+        assert!(matches!(
+            json_patch(&mut rfc, &ops),
+            Err(PatchError::PathNotFound(_))
+        ));
+        let mut lenient = json!({"spec":{}});
+        json_patch_kustomize(&mut lenient, &ops).unwrap();
+        assert_eq!(lenient, json!({"spec":{"resources":{"cpu":"1"}}}));
+        // A missing parent or array index stays an error, as in kustomize.
+        for path in ["/missing/x", "/list/2", "/list/-"] {
+            let mut doc = json!({"list":[1, 2]});
+            let ops = json!([{"op":"replace","path":path,"value":0}]);
+            assert!(
+                matches!(
+                    json_patch_kustomize(&mut doc, &ops),
+                    Err(PatchError::PathNotFound(_) | PatchError::Invalid(_))
+                ),
+                "{path}"
+            );
+            assert_eq!(doc, json!({"list":[1, 2]}));
+        }
     }
 }

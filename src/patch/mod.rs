@@ -8,7 +8,7 @@
 //! - [`strategic_merge`]: SMP of `patch` onto `target` for the object kind `type_meta`.
 //! - [`list_type`]: how a list at a field path of a built-in kind merges (shared with server-side apply).
 //! - Added: [`strategic_merge_as`] with [`SmpFlavor`] (API server vs kustomize), [`is_delete_patch`],
-//!   [`is_builtin_kind`], [`MAX_DEPTH`].
+//!   [`is_builtin_kind`], [`MAX_DEPTH`], [`json_patch_kustomize`] (lenient `replace`).
 
 mod json_patch;
 mod merge;
@@ -74,7 +74,13 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 
 /// Applies an RFC 6902 JSON patch (an array of operations) to `target`. On error `target` is unchanged.
 pub fn json_patch(target: &mut Value, ops: &Value) -> Result<(), PatchError> {
-    json_patch::apply(target, ops)
+    json_patch::apply(target, ops, false)
+}
+
+/// [`json_patch`] as kustomize applies it: `replace` of a missing member of an existing object adds
+/// the member (kustomize's json-patch library does); a missing parent or array index is still an error.
+pub fn json_patch_kustomize(target: &mut Value, ops: &Value) -> Result<(), PatchError> {
+    json_patch::apply(target, ops, true)
 }
 
 /// Applies a strategic merge patch to `target` and returns the result; `target` is not modified.
