@@ -8,11 +8,14 @@
 //! [`chart::show_values`]. Stand-alone: uses nothing from the rest of the crate.
 
 pub mod chart;
+pub mod crypto;
 pub mod exec;
 pub mod format;
 pub mod funcs;
+pub mod gotime;
 pub mod parse;
 pub mod semver;
+pub mod sprig;
 pub mod strvals;
 pub mod value;
 pub mod yaml;

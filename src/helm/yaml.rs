@@ -79,6 +79,13 @@ fn resolves_non_string(s: &str) -> bool {
     if let Some(h) = body.strip_prefix("0x") {
         return !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit());
     }
+    // strconv.ParseInt with base 0 (yaml.v2's int resolver) also takes `0o17`.
+    if let Some(o) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+        return !o.is_empty() && o.chars().all(|c| ('0'..='7').contains(&c));
+    }
+    if is_timestamp(s) {
+        return true;
+    }
     if body.chars().all(|c| c.is_ascii_digit()) {
         return true;
     }
@@ -92,6 +99,48 @@ fn resolves_non_string(s: &str) -> bool {
         return true;
     }
     is_base60(s)
+}
+
+/// yaml.v2's timestamp resolver: `2006-1-2`, optionally followed by `T`/`t`/space and a time.
+fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 8 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return false;
+    }
+    let (date, time) = match s.find(['T', 't', ' ']) {
+        Some(k) => (&s[..k], Some(&s[k + 1..])),
+        None => (s, None),
+    };
+    let parts: Vec<&str> = date.split('-').collect();
+    let num = |p: &str, max: usize| {
+        !p.is_empty() && p.len() <= max && p.bytes().all(|c| c.is_ascii_digit())
+    };
+    if parts.len() != 3 || !num(parts[1], 2) || !num(parts[2], 2) {
+        return false;
+    }
+    let Some(t) = time else {
+        return true;
+    };
+    // 15:4:5 with an optional fraction and zone (Z or ±hh:mm); no zone only after a space.
+    let (clock, zone) = match t.find(['Z', '+', '-']) {
+        Some(k) => (&t[..k], Some(&t[k..])),
+        None => (t, None),
+    };
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let hms: Vec<&str> = hms.split(':').collect();
+    if hms.len() != 3 || !hms.iter().all(|p| num(p, 2)) || !frac.bytes().all(|c| c.is_ascii_digit())
+    {
+        return false;
+    }
+    match zone {
+        None => s.as_bytes()[date.len()] == b' ',
+        Some("Z") => true,
+        Some(z) => {
+            let z = &z[1..];
+            let (h, m) = z.split_once(':').unwrap_or((z, "00"));
+            num(h, 2) && num(m, 2)
+        }
+    }
 }
 
 fn is_base60(s: &str) -> bool {
@@ -310,13 +359,16 @@ fn to_y(v: &Value) -> Y {
     match v {
         Value::Nil => Y::Null,
         Value::Bool(b) => Y::Bool(*b),
-        Value::Int(i) => Y::Int(i.to_string()),
+        Value::Int(i) | Value::GoInt(i) => Y::Int(i.to_string()),
         Value::Float(f) => {
             if !f.is_finite() {
                 return Y::Null;
             }
             let j = format_float_json(*f);
-            if j.contains(['.', 'e', 'E']) {
+            // yaml.v2 reads the JSON text back: integers beyond 64 bits become floats.
+            if j.contains(['.', 'e', 'E'])
+                || (j.parse::<i64>().is_err() && j.parse::<u64>().is_err())
+            {
                 Y::Float(*f)
             } else {
                 Y::Int(j)
@@ -596,7 +648,7 @@ fn write_json(v: &Value, out: &mut String, html: bool) {
     match v {
         Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Int(i) | Value::GoInt(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&format_float_json(*f)),
         Value::Str(s) => write_json_str(s, out, html),
         Value::List(l) => {
