@@ -1674,10 +1674,10 @@ mod tests {
         // Expected texts from `helm template` v4.3.1.
         let v = yaml_value("a:\n  b:\n    c: 1\n");
         assert_eq!(to_toml(&v), "[a]\n  [a.b]\n    c = 1.0\n");
-        let v = yaml_value("n: 1000000\nx: [1, a]\ne: {}\nt:\n  z: [{p: 1}, {q: 2}]\n  k: v\n");
+        let v = yaml_value("num: 1000000\nx: [1, a]\ne: {}\nt:\n  z: [{p: 1}, {q: 2}]\n  k: v\n");
         assert_eq!(
             to_toml(&v),
-            "n = 1e+06\nx = [1.0, \"a\"]\n\n[e]\n\n[t]\n  k = \"v\"\n\n  [[t.z]]\n    p = 1.0\n\n  [[t.z]]\n    q = 2.0\n"
+            "num = 1e+06\nx = [1.0, \"a\"]\n\n[e]\n\n[t]\n  k = \"v\"\n\n  [[t.z]]\n    p = 1.0\n\n  [[t.z]]\n    q = 2.0\n"
         );
     }
 }
