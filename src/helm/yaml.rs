@@ -23,9 +23,47 @@ pub fn parse_yaml_json(text: &str) -> Result<serde_json::Value, YamlError> {
     }
     let mut opts = serde_saphyr::Options::default();
     opts.legacy_octal_numbers = true;
-    let v: serde_json::Value = serde_saphyr::from_str_with_options(text, opts)
-        .map_err(|e| YamlError(e.to_string().lines().next().unwrap_or("").to_string()))?;
+    let v: serde_json::Value = match serde_saphyr::from_str_with_options(text, opts.clone()) {
+        Ok(v) => v,
+        // Go's yaml.Unmarshal reads the first document of a stream and ignores the rest
+        // (charts hash `include "x.yaml" . | fromYaml` of multi-document files).
+        Err(e) if e.to_string().contains("multiple YAML documents") => {
+            serde_saphyr::from_str_with_options(first_document(text), opts)
+                .map_err(|e| YamlError(e.to_string().lines().next().unwrap_or("").to_string()))?
+        }
+        Err(e) => {
+            return Err(YamlError(
+                e.to_string().lines().next().unwrap_or("").to_string(),
+            ));
+        }
+    };
     Ok(yaml11_keys(v))
+}
+
+/// The text of the first document of a YAML stream (up to its `---`/`...` end marker).
+fn first_document(text: &str) -> &str {
+    let is_marker = |l: &str, m: &str| {
+        l.strip_prefix(m)
+            .is_some_and(|r| r.is_empty() || r.starts_with([' ', '\t', '\r']))
+    };
+    let mut started = false;
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        let blank = body.trim().is_empty() || body.trim_start().starts_with('#');
+        if is_marker(body, "---") {
+            if started {
+                return &text[..pos];
+            }
+            started = true;
+        } else if is_marker(body, "...") {
+            return &text[..pos];
+        } else if !blank {
+            started = true;
+        }
+        pos += line.len();
+    }
+    text
 }
 
 /// Go's yaml.v2 reads plain `y`/`n`/`on`/`off`… keys as booleans, which JSON then spells
@@ -723,6 +761,14 @@ fn pretty(v: &Value, out: &mut String, ind: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_document_only() {
+        let v = parse_yaml_json("a: 1\n---\nb: 2\n").unwrap();
+        assert_eq!(v, serde_json::json!({"a": 1.0}));
+        let v = parse_yaml_json("# c\n---\na: 1\n---\n: bad: [\n").unwrap();
+        assert_eq!(v, serde_json::json!({"a": 1.0}));
+    }
 
     #[test]
     fn natural_order() {
