@@ -765,9 +765,9 @@ mod tests {
     #[test]
     fn first_document_only() {
         let v = parse_yaml_json("a: 1\n---\nb: 2\n").unwrap();
-        assert_eq!(v, serde_json::json!({"a": 1.0}));
+        assert_eq!(v, serde_json::json!({"a": 1}));
         let v = parse_yaml_json("# c\n---\na: 1\n---\n: bad: [\n").unwrap();
-        assert_eq!(v, serde_json::json!({"a": 1.0}));
+        assert_eq!(v, serde_json::json!({"a": 1}));
     }
 
     #[test]
