@@ -100,8 +100,8 @@ variant() {
   if ! cmp -s "$h" "$h2" && [ "$(wc -l <"$h")" = "$(wc -l <"$h2")" ]; then
     # Mask the lines that differ between the two helm runs in both outputs.
     hm="$out/$name.helm.masked" fm="$out/$name.flotilla.masked"
-    masked="$(paste -d '\n' "$h" "$h2" | awk 'NR%2{a=$0;next} a!=$0{n++} END{print n+0}')"
-    awk 'NR==FNR{if(FNR in seen)next; l[FNR]=$0; next} FNR in l && l[FNR]!=$0{print FNR}' "$h" "$h2" >"$out/$name.random-lines"
+    awk 'NR==FNR{l[FNR]=$0; next} l[FNR]!=$0{print FNR}' "$h" "$h2" >"$out/$name.random-lines"
+    masked="$(wc -l <"$out/$name.random-lines")"
     awk 'NR==FNR{m[$1];next} {print (FNR in m) ? "<random>" : $0}' "$out/$name.random-lines" "$h" >"$hm"
     awk 'NR==FNR{m[$1];next} {print (FNR in m) ? "<random>" : $0}' "$out/$name.random-lines" "$f" >"$fm"
   fi
