@@ -1107,10 +1107,17 @@ fn split_docs(text: &str) -> Vec<String> {
     let mut cur = String::new();
     for line in text.split_inclusive('\n') {
         let body = line.strip_suffix('\n').unwrap_or(line);
-        if let Some(rest) = body.strip_prefix("---")
-            && rest.chars().all(|c| c == ' ' || c == '\t')
-        {
+        if let Some(rest) = body.strip_prefix("---") {
             docs.push(std::mem::take(&mut cur));
+            // Helm's separator is `---\s*`: text right after it (`---# comment`, left by a
+            // `{{- … -}}` trim) starts the next document.
+            let rest = rest.trim_start_matches([' ', '\t']);
+            if !rest.is_empty() {
+                cur.push_str(rest);
+                if line.ends_with('\n') {
+                    cur.push('\n');
+                }
+            }
             continue;
         }
         cur.push_str(line);

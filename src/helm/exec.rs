@@ -204,14 +204,14 @@ impl<'t> Exec<'t> {
             Value::List(l) => l
                 .iter()
                 .enumerate()
-                .map(|(i, x)| (Value::Int(i as i64), x.clone()))
+                .map(|(i, x)| (Value::GoInt(i as i64), x.clone()))
                 .collect(),
             Value::Map(m) => m
                 .borrow()
                 .iter()
                 .map(|(k, x)| (Value::Str(k.clone()), x.clone()))
                 .collect(),
-            Value::Int(n) => {
+            Value::Int(n) | Value::GoInt(n) => {
                 if b.pipe.decl.len() > 1 {
                     return Err(self.err(
                         f,
@@ -220,7 +220,14 @@ impl<'t> Exec<'t> {
                         "can't use two iteration variables over an integer",
                     ));
                 }
-                (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect()
+                let mk = |i| {
+                    if matches!(v, Value::Int(_)) {
+                        Value::Int(i)
+                    } else {
+                        Value::GoInt(i)
+                    }
+                };
+                (0..*n).map(|i| (mk(i), mk(i))).collect()
             }
             Value::Nil => Vec::new(),
             Value::Obj(o) if o.entries().is_some() => o
@@ -358,7 +365,7 @@ impl<'t> Exec<'t> {
             Arg::Nil(_) => Value::Nil,
             Arg::Bool(_, b) => Value::Bool(*b),
             Arg::Str(_, s, _) => Value::Str(s.clone()),
-            Arg::Num(_, _, NumVal::Int(i)) => Value::Int(*i),
+            Arg::Num(_, _, NumVal::Int(i)) => Value::GoInt(*i),
             Arg::Num(_, _, NumVal::Float(x)) => Value::Float(*x),
             Arg::Field(pos, names) => {
                 self.eval_field_chain(f, *pos, &a.to_string(), dot.clone(), names, Vec::new())?
@@ -402,6 +409,12 @@ impl<'t> Exec<'t> {
         args: Vec<Value>,
     ) -> R<Value> {
         let n = names.len();
+        // Go drops a nil start value to an invalid reflect.Value (a pipeline's or variable's
+        // result, or nil data), and fields of an invalid value are zero, not an error; only a nil
+        // met inside the chain (a missing map entry) fails.
+        if matches!(recv, Value::Nil) && !self.t.strict {
+            return Ok(Value::Nil);
+        }
         for (i, name) in names.iter().enumerate() {
             let last = i + 1 == n;
             let a: &[Value] = if last { &args } else { &[] };

@@ -158,6 +158,8 @@ fn fmt_str(s: &str, verb: char, fl: &Flags) -> Option<String> {
         _ => s.to_string(),
     };
     Some(match verb {
+        // %#v is Go syntax: a quoted string.
+        'v' if fl.sharp => go_quote(&s),
         's' | 'v' => s,
         'q' => {
             if fl.sharp && !s.contains('`') {
@@ -173,12 +175,12 @@ fn fmt_str(s: &str, verb: char, fl: &Flags) -> Option<String> {
 }
 
 fn fmt_value(v: &Value, verb: char, fl: &Flags) -> String {
-    let numeric = matches!(v, Value::Int(_) | Value::Float(_));
+    let numeric = matches!(v, Value::Int(_) | Value::GoInt(_) | Value::Float(_));
     let s = match (v, verb) {
         (_, 'T') => Some(v.type_name().to_string()),
         (Value::Nil, 'v') => Some("<nil>".into()),
         (Value::Bool(b), 't' | 'v') => Some(b.to_string()),
-        (Value::Int(i), _) => fmt_int(*i, verb, fl),
+        (Value::Int(i) | Value::GoInt(i), _) => fmt_int(*i, verb, fl),
         (Value::Float(f), _) => fmt_float(*f, verb, fl),
         (Value::Str(s), _) => fmt_str(s, verb, fl),
         (Value::List(l), 'v' | 's' | 'd' | 'q' | 'x' | 'X' | 'f' | 'g' | 'e' | 't') => {
@@ -246,7 +248,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
                     let v = args.get(*argi);
                     *argi += 1;
                     return match v {
-                        Some(Value::Int(i)) if *i >= 0 => Some(*i as usize),
+                        Some(Value::Int(i) | Value::GoInt(i)) if *i >= 0 => Some(*i as usize),
                         _ => None,
                     };
                 }

@@ -238,7 +238,15 @@ const NAMES: &[&str] = &[
 
 /// Whether `name` is a known function (unknown names are parse errors, as in Go).
 pub fn is_func(name: &str) -> bool {
-    NAMES.contains(&name)
+    NAMES.contains(&name) || super::sprig::NAMES.contains(&name)
+}
+
+/// Every function name templates can call (Go builtins, sprig, Helm's own).
+pub fn all_names() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = NAMES.iter().chain(super::sprig::NAMES).copied().collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 fn want(name: &str, args: &[Value], n: usize) -> Result<(), FnError> {
@@ -276,7 +284,7 @@ fn s(v: &Value) -> Result<String, FnError> {
 /// An `int` parameter.
 fn i(v: &Value) -> Result<i64, FnError> {
     match v {
-        Value::Int(i) => Ok(*i),
+        Value::Int(i) | Value::GoInt(i) => Ok(*i),
         Value::Nil => Err(FnError::Arg("invalid value; expected int".into())),
         other => Err(FnError::Arg(format!(
             "wrong type for value; expected int; got {}",
@@ -307,7 +315,7 @@ pub fn strval(v: &Value) -> String {
 /// cast.ToInt64 as sprig uses it (errors → 0).
 pub fn to_i64(v: &Value) -> i64 {
     match v {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::GoInt(i) => *i,
         Value::Float(f) => *f as i64,
         Value::Bool(b) => i64::from(*b),
         Value::Str(s) => parse_go_int(s.trim_end_matches(".0").trim_end_matches('.')).unwrap_or(0),
@@ -337,7 +345,7 @@ fn parse_go_int(s: &str) -> Option<i64> {
 /// cast.ToFloat64.
 pub fn to_f64(v: &Value) -> f64 {
     match v {
-        Value::Int(i) => *i as f64,
+        Value::Int(i) | Value::GoInt(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => f64::from(u8::from(*b)),
         Value::Str(s) => s.parse().unwrap_or(0.0),
@@ -370,6 +378,7 @@ fn kind_of(v: &Value) -> &'static str {
         Value::Nil => "invalid",
         Value::Bool(_) => "bool",
         Value::Int(_) => "int64",
+        Value::GoInt(_) => "int",
         Value::Float(_) => "float64",
         Value::Str(_) => "string",
         Value::List(_) => "slice",
@@ -395,7 +404,7 @@ pub fn deep_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Nil, Value::Nil) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) | (Value::GoInt(x), Value::GoInt(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::Str(x), Value::Str(y)) => x == y,
         (Value::List(x), Value::List(y)) => {
@@ -423,7 +432,7 @@ enum Kind {
 fn basic_kind(v: &Value) -> Kind {
     match v {
         Value::Bool(_) => Kind::Bool,
-        Value::Int(_) => Kind::Int,
+        Value::Int(_) | Value::GoInt(_) => Kind::Int,
         Value::Float(_) => Kind::Float,
         Value::Str(_) => Kind::Str,
         _ => Kind::Other,
@@ -445,7 +454,7 @@ fn go_eq(a: &Value, rest: &[Value]) -> Result<bool, FnError> {
         } else {
             match (a, b) {
                 (Value::Bool(x), Value::Bool(y)) => x == y,
-                (Value::Int(x), Value::Int(y)) => x == y,
+                (Value::Int(x) | Value::GoInt(x), Value::Int(y) | Value::GoInt(y)) => x == y,
                 (Value::Float(x), Value::Float(y)) => x == y,
                 (Value::Str(x), Value::Str(y)) => x == y,
                 (Value::Nil, Value::Nil) => true,
@@ -475,7 +484,7 @@ fn go_lt(a: &Value, b: &Value) -> Result<bool, FnError> {
         return Err(FnError::Call("incompatible types for comparison".into()));
     }
     Ok(match (a, b) {
-        (Value::Int(x), Value::Int(y)) => x < y,
+        (Value::Int(x) | Value::GoInt(x), Value::Int(y) | Value::GoInt(y)) => x < y,
         (Value::Float(x), Value::Float(y)) => x < y,
         (Value::Str(x), Value::Str(y)) => x < y,
         _ => false,
@@ -502,7 +511,7 @@ fn index_value(item: &Value, idx: &[Value]) -> F {
             },
             Value::List(l) => {
                 let n = match ix {
-                    Value::Int(n) => *n,
+                    Value::Int(n) | Value::GoInt(n) => *n,
                     Value::Nil => {
                         return Err(FnError::Call("cannot index slice/array with nil".into()));
                     }
@@ -617,6 +626,9 @@ fn semver_compare(constraint: &str, version: &str) -> Result<bool, FnError> {
 /// Calls function `name`.
 pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
     let _ = dot;
+    if let Some(r) = super::sprig::call(name, a) {
+        return r;
+    }
     let str_ = |v: String| Ok(Value::Str(v));
     match name {
         "not" => {
@@ -626,9 +638,9 @@ pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
         "len" => {
             want(name, a, 1)?;
             match &a[0] {
-                Value::Str(s) => Ok(Value::Int(s.len() as i64)),
-                Value::List(l) => Ok(Value::Int(l.len() as i64)),
-                Value::Map(m) => Ok(Value::Int(m.borrow().len() as i64)),
+                Value::Str(s) => Ok(Value::GoInt(s.len() as i64)),
+                Value::List(l) => Ok(Value::GoInt(l.len() as i64)),
+                Value::Map(m) => Ok(Value::GoInt(m.borrow().len() as i64)),
                 Value::Nil => Err(FnError::Call("len of nil pointer".into())),
                 o => Err(FnError::Call(format!("len of type {}", o.type_name()))),
             }
@@ -814,7 +826,6 @@ pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
             }
         }
         "lookup" => Ok(Value::new_map()),
-        "toToml" => Err(FnError::Call("toToml is not supported yet".into())),
 
         // --- sprig: defaults and logic ---
         "default" => {
@@ -1004,24 +1015,6 @@ pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
             want(name, a, 3)?;
             Ok(if i(&a[2])? == 1 { Value::Str(s(&a[0])?) } else { Value::Str(s(&a[1])?) })
         }
-        "wrap" => {
-            want(name, a, 2)?;
-            let (w, x) = (i(&a[0])?.max(1) as usize, s(&a[1])?);
-            let mut out = String::new();
-            let mut col = 0;
-            for word in x.split(' ') {
-                if col > 0 && col + 1 + word.len() > w {
-                    out.push('\n');
-                    col = 0;
-                } else if col > 0 {
-                    out.push(' ');
-                    col += 1;
-                }
-                out.push_str(word);
-                col += word.len();
-            }
-            str_(out)
-        }
         "toString" => {
             want(name, a, 1)?;
             str_(strval(&a[0]))
@@ -1067,12 +1060,6 @@ pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
                 Err(e) => str_(e.to_string()),
             }
         }
-        "b32enc" | "b32dec" | "adler32sum" | "regexQuoteMeta" | "shuffle" | "getHostByName" | "urlParse" | "urlJoin"
-        | "osBase" | "osDir" | "osExt" | "osClean" | "osIsAbs" | "chunk" | "mustChunk" | "durationRound" | "date"
-        | "ago" | "toDate" | "dateInZone" | "htmlDate" | "semver" | "toDecimal" => {
-            Err(FnError::Call(format!("{name} is not supported yet by flotilla's helm engine")))
-        }
-        "sha1sum" => Err(FnError::Call("sha1sum is not supported yet by flotilla's helm engine".into())),
         "sha256sum" => {
             want(name, a, 1)?;
             let d = sha2::Sha256::digest(s(&a[0])?.as_bytes());
@@ -1097,7 +1084,8 @@ pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
         // --- numbers ---
         "int" | "int64" => {
             want(name, a, 1)?;
-            Ok(Value::Int(to_i64(&a[0])))
+            let n = to_i64(&a[0]);
+            Ok(if name == "int" { Value::GoInt(n) } else { Value::Int(n) })
         }
         "float64" => {
             want(name, a, 1)?;
@@ -1105,7 +1093,7 @@ pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
         }
         "atoi" => {
             want(name, a, 1)?;
-            Ok(Value::Int(s(&a[0])?.parse().unwrap_or(0)))
+            Ok(Value::GoInt(s(&a[0])?.parse().unwrap_or(0)))
         }
         "add" => Ok(Value::Int(a.iter().map(to_i64).fold(0i64, i64::wrapping_add))),
         "add1" => {
@@ -1132,7 +1120,7 @@ pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
             let it = a.iter().map(to_i64);
             Ok(Value::Int(if name == "min" { it.min().unwrap_or(0) } else { it.max().unwrap_or(0) }))
         }
-        "addf" | "subf" | "mulf" | "divf" | "maxf" | "minf" => {
+        "maxf" | "minf" => {
             want_min(name, a, 1)?;
             let vals: Vec<f64> = a.iter().map(to_f64).collect();
             let first = vals[0];
@@ -1160,7 +1148,7 @@ pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
         "until" => {
             want(name, a, 1)?;
             let n = i(&a[0])?;
-            let v: Vec<Value> = if n >= 0 { (0..n.min(1_000_000)).map(Value::Int).collect() } else { (n.max(-1_000_000) + 1..=0).rev().map(Value::Int).collect() };
+            let v: Vec<Value> = if n >= 0 { (0..n.min(1_000_000)).map(Value::GoInt).collect() } else { (n.max(-1_000_000) + 1..=0).rev().map(Value::GoInt).collect() };
             Ok(Value::list(v))
         }
         "untilStep" => {
@@ -1170,12 +1158,12 @@ pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
             let mut k = st;
             if step > 0 {
                 while k < stop && v.len() < 1_000_000 {
-                    v.push(Value::Int(k));
+                    v.push(Value::GoInt(k));
                     k += step;
                 }
             } else if step < 0 {
                 while k > stop && v.len() < 1_000_000 {
-                    v.push(Value::Int(k));
+                    v.push(Value::GoInt(k));
                     k += step;
                 }
             }
@@ -1395,8 +1383,7 @@ pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
             let r = re(&s(&a[0])?)?;
             let text = s(&a[1])?;
             let n = i(&a[2])?;
-            let v: Vec<Value> = if n < 0 { r.split(&text).map(|x| Value::Str(x.to_string())).collect() } else { r.splitn(&text, n as usize).map(|x| Value::Str(x.to_string())).collect() };
-            Ok(Value::list(v))
+            Ok(Value::list(super::sprig::regex_split(&r, &text, n)))
         }
         "semverCompare" => {
             want(name, a, 2)?;
@@ -1409,8 +1396,6 @@ pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
         "randAlpha" => str_(rand_string(i(&a[0])?, b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")),
         "randNumeric" => str_(rand_string(i(&a[0])?, b"0123456789")),
         "randAscii" => str_(rand_string(i(&a[0])?, b"!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~")),
-        "now" => str_(jiff::Timestamp::now().to_string()),
-        "unixEpoch" => str_(jiff::Timestamp::now().as_second().to_string()),
         _ => Err(FnError::Call(format!("function {name:?} not defined"))),
     }
 }

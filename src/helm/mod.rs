@@ -9,14 +9,17 @@
 
 pub mod archive;
 pub mod chart;
+pub mod crypto;
 pub mod exec;
 pub mod format;
 pub mod funcs;
+pub mod gotime;
 pub mod ignore;
 mod load;
 pub mod parse;
 mod schema;
 pub mod semver;
+pub mod sprig;
 pub mod strvals;
 pub mod value;
 pub mod yaml;

@@ -5,12 +5,14 @@
 use std::cmp::Ordering;
 
 /// A parsed version.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Version {
     major: u64,
     minor: u64,
     patch: u64,
     pre: String,
+    meta: String,
+    original: String,
 }
 
 impl Version {
@@ -18,7 +20,7 @@ impl Version {
     pub fn parse(s: &str) -> Result<Version, String> {
         let t = s.trim();
         let t = t.strip_prefix('v').unwrap_or(t);
-        let t = t.split_once('+').map_or(t, |(a, _)| a);
+        let (t, meta) = t.split_once('+').unwrap_or((t, ""));
         let (core, pre) = t.split_once('-').unwrap_or((t, ""));
         let parts: Vec<&str> = core.split('.').collect();
         if parts.is_empty()
@@ -40,7 +42,43 @@ impl Version {
             minor: n(1)?,
             patch: n(2)?,
             pre: pre.to_string(),
+            meta: meta.to_string(),
+            original: s.to_string(),
         })
+    }
+
+    /// Major, minor and patch numbers.
+    pub fn numbers(&self) -> (u64, u64, u64) {
+        (self.major, self.minor, self.patch)
+    }
+
+    /// The pre-release part (without `-`).
+    pub fn prerelease(&self) -> &str {
+        &self.pre
+    }
+
+    /// The build metadata (without `+`).
+    pub fn metadata(&self) -> &str {
+        &self.meta
+    }
+
+    /// The text it was parsed from.
+    pub fn original(&self) -> &str {
+        &self.original
+    }
+
+    /// Masterminds' `String()`: `1.2.3-pre+meta` (no `v`, missing parts as 0).
+    pub fn canonical(&self) -> String {
+        let mut s = format!("{}.{}.{}", self.major, self.minor, self.patch);
+        if !self.pre.is_empty() {
+            s.push('-');
+            s.push_str(&self.pre);
+        }
+        if !self.meta.is_empty() {
+            s.push('+');
+            s.push_str(&self.meta);
+        }
+        s
     }
 
     fn cmp_pre(a: &str, b: &str) -> Ordering {
@@ -65,6 +103,15 @@ impl Version {
         pa.len().cmp(&pb.len())
     }
 }
+
+// Equality ignores build metadata and spelling, as ordering does.
+impl PartialEq for Version {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+
+impl Eq for Version {}
 
 impl PartialOrd for Version {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
@@ -116,6 +163,8 @@ fn parse_partial(s: &str) -> Result<(Version, usize), String> {
             minor: nums[1],
             patch: nums[2],
             pre: pre.to_string(),
+            meta: String::new(),
+            original: String::new(),
         },
         given,
     ))
@@ -182,6 +231,8 @@ impl Constraint {
                         minor: 0,
                         patch: 0,
                         pre: String::new(),
+                        meta: String::new(),
+                        original: String::new(),
                     },
                     given: 0,
                 });
@@ -210,17 +261,23 @@ impl Comparator {
                     minor: 0,
                     patch: 0,
                     pre: String::new(),
+                    meta: String::new(),
+                    original: String::new(),
                 },
                 _ => Version {
                     major: c.major,
                     minor: c.minor + 1,
                     patch: 0,
                     pre: String::new(),
+                    meta: String::new(),
+                    original: String::new(),
                 },
             }
         };
         let base = Version {
             pre: c.pre.clone(),
+            meta: String::new(),
+            original: String::new(),
             ..c.clone()
         };
         match self.op.as_str() {
@@ -262,6 +319,8 @@ impl Comparator {
                         minor: 0,
                         patch: c.patch + 1,
                         pre: String::new(),
+                        meta: String::new(),
+                        original: String::new(),
                     }
                 };
                 v >= &base && v < &hi

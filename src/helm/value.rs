@@ -17,8 +17,10 @@ pub enum Value {
     Nil,
     /// bool
     Bool(bool),
-    /// int64 (template literals, `--set` integers, `int`, `len`…)
+    /// int64 (`--set` integers, `add`, `sub`, `int64`…)
     Int(i64),
+    /// Go's `int` (template literals, `int`, `len`, `atoi`, `until`, range indexes)
+    GoInt(i64),
     /// float64 (every number read from YAML/JSON files)
     Float(f64),
     /// string
@@ -43,6 +45,10 @@ pub trait Object: std::fmt::Debug {
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>>;
     /// Key/value pairs when the object is a Go map (`range` over it), in key order.
     fn entries(&self) -> Option<Vec<(String, Value)>> {
+        None
+    }
+    /// The concrete object, for functions that take a specific Go type (`time.Time`…).
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
         None
     }
 }
@@ -92,7 +98,7 @@ impl Value {
         match self {
             Value::Nil => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
-            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Int(i) | Value::GoInt(i) => serde_json::Value::from(*i),
             Value::Float(f) => serde_json::Number::from_f64(*f)
                 .map_or(serde_json::Value::Null, serde_json::Value::Number),
             Value::Str(s) => serde_json::Value::String(s.clone()),
@@ -126,7 +132,7 @@ impl Value {
         match self {
             Value::Nil => false,
             Value::Bool(b) => *b,
-            Value::Int(i) => *i != 0,
+            Value::Int(i) | Value::GoInt(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
@@ -141,11 +147,20 @@ impl Value {
             Value::Nil => "<nil>",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int64",
+            Value::GoInt(_) => "int",
             Value::Float(_) => "float64",
             Value::Str(_) => "string",
             Value::List(_) => "[]interface {}",
             Value::Map(_) => "map[string]interface {}",
             Value::Obj(o) => o.type_name(),
+        }
+    }
+
+    /// The integer inside, if an int or int64.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) | Value::GoInt(i) => Some(*i),
+            _ => None,
         }
     }
 
@@ -169,7 +184,7 @@ impl Value {
         match self {
             Value::Nil => out.push_str("<nil>"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(i) => {
+            Value::Int(i) | Value::GoInt(i) => {
                 let _ = write!(out, "{i}");
             }
             Value::Float(f) => out.push_str(&format_float_g(*f, None)),

@@ -23,9 +23,47 @@ pub fn parse_yaml_json(text: &str) -> Result<serde_json::Value, YamlError> {
     }
     let mut opts = serde_saphyr::Options::default();
     opts.legacy_octal_numbers = true;
-    let v: serde_json::Value = serde_saphyr::from_str_with_options(text, opts)
-        .map_err(|e| YamlError(e.to_string().lines().next().unwrap_or("").to_string()))?;
+    let v: serde_json::Value = match serde_saphyr::from_str_with_options(text, opts.clone()) {
+        Ok(v) => v,
+        // Go's yaml.Unmarshal reads the first document of a stream and ignores the rest
+        // (charts hash `include "x.yaml" . | fromYaml` of multi-document files).
+        Err(e) if e.to_string().contains("multiple YAML documents") => {
+            serde_saphyr::from_str_with_options(first_document(text), opts)
+                .map_err(|e| YamlError(e.to_string().lines().next().unwrap_or("").to_string()))?
+        }
+        Err(e) => {
+            return Err(YamlError(
+                e.to_string().lines().next().unwrap_or("").to_string(),
+            ));
+        }
+    };
     Ok(yaml11_keys(v))
+}
+
+/// The text of the first document of a YAML stream (up to its `---`/`...` end marker).
+fn first_document(text: &str) -> &str {
+    let is_marker = |l: &str, m: &str| {
+        l.strip_prefix(m)
+            .is_some_and(|r| r.is_empty() || r.starts_with([' ', '\t', '\r']))
+    };
+    let mut started = false;
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        let blank = body.trim().is_empty() || body.trim_start().starts_with('#');
+        if is_marker(body, "---") {
+            if started {
+                return &text[..pos];
+            }
+            started = true;
+        } else if is_marker(body, "...") {
+            return &text[..pos];
+        } else if !blank {
+            started = true;
+        }
+        pos += line.len();
+    }
+    text
 }
 
 /// Go's yaml.v2 reads plain `y`/`n`/`on`/`off`… keys as booleans, which JSON then spells
@@ -79,6 +117,13 @@ fn resolves_non_string(s: &str) -> bool {
     if let Some(h) = body.strip_prefix("0x") {
         return !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit());
     }
+    // strconv.ParseInt with base 0 (yaml.v2's int resolver) also takes `0o17`.
+    if let Some(o) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+        return !o.is_empty() && o.chars().all(|c| ('0'..='7').contains(&c));
+    }
+    if is_timestamp(s) {
+        return true;
+    }
     if body.chars().all(|c| c.is_ascii_digit()) {
         return true;
     }
@@ -92,6 +137,48 @@ fn resolves_non_string(s: &str) -> bool {
         return true;
     }
     is_base60(s)
+}
+
+/// yaml.v2's timestamp resolver: `2006-1-2`, optionally followed by `T`/`t`/space and a time.
+fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 8 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return false;
+    }
+    let (date, time) = match s.find(['T', 't', ' ']) {
+        Some(k) => (&s[..k], Some(&s[k + 1..])),
+        None => (s, None),
+    };
+    let parts: Vec<&str> = date.split('-').collect();
+    let num = |p: &str, max: usize| {
+        !p.is_empty() && p.len() <= max && p.bytes().all(|c| c.is_ascii_digit())
+    };
+    if parts.len() != 3 || !num(parts[1], 2) || !num(parts[2], 2) {
+        return false;
+    }
+    let Some(t) = time else {
+        return true;
+    };
+    // 15:4:5 with an optional fraction and zone (Z or ±hh:mm); no zone only after a space.
+    let (clock, zone) = match t.find(['Z', '+', '-']) {
+        Some(k) => (&t[..k], Some(&t[k..])),
+        None => (t, None),
+    };
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let hms: Vec<&str> = hms.split(':').collect();
+    if hms.len() != 3 || !hms.iter().all(|p| num(p, 2)) || !frac.bytes().all(|c| c.is_ascii_digit())
+    {
+        return false;
+    }
+    match zone {
+        None => s.as_bytes()[date.len()] == b' ',
+        Some("Z") => true,
+        Some(z) => {
+            let z = &z[1..];
+            let (h, m) = z.split_once(':').unwrap_or((z, "00"));
+            num(h, 2) && num(m, 2)
+        }
+    }
 }
 
 fn is_base60(s: &str) -> bool {
@@ -310,13 +397,16 @@ fn to_y(v: &Value) -> Y {
     match v {
         Value::Nil => Y::Null,
         Value::Bool(b) => Y::Bool(*b),
-        Value::Int(i) => Y::Int(i.to_string()),
+        Value::Int(i) | Value::GoInt(i) => Y::Int(i.to_string()),
         Value::Float(f) => {
             if !f.is_finite() {
                 return Y::Null;
             }
             let j = format_float_json(*f);
-            if j.contains(['.', 'e', 'E']) {
+            // yaml.v2 reads the JSON text back: integers beyond 64 bits become floats.
+            if j.contains(['.', 'e', 'E'])
+                || (j.parse::<i64>().is_err() && j.parse::<u64>().is_err())
+            {
                 Y::Float(*f)
             } else {
                 Y::Int(j)
@@ -596,7 +686,7 @@ fn write_json(v: &Value, out: &mut String, html: bool) {
     match v {
         Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Int(i) | Value::GoInt(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&format_float_json(*f)),
         Value::Str(s) => write_json_str(s, out, html),
         Value::List(l) => {
@@ -671,6 +761,14 @@ fn pretty(v: &Value, out: &mut String, ind: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_document_only() {
+        let v = parse_yaml_json("a: 1\n---\nb: 2\n").unwrap();
+        assert_eq!(v, serde_json::json!({"a": 1}));
+        let v = parse_yaml_json("# c\n---\na: 1\n---\n: bad: [\n").unwrap();
+        assert_eq!(v, serde_json::json!({"a": 1}));
+    }
 
     #[test]
     fn natural_order() {
