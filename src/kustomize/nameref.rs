@@ -4,6 +4,7 @@ use super::kustomization::FieldSpec;
 use super::resource::{ResId, Resource};
 use super::transformers::{NameRefRule, TransformerConfig, path_segments, spec_selects, visit};
 use serde_json::Value;
+use std::collections::HashMap;
 
 fn f(group: &str, kind: &str, path: &str) -> FieldSpec {
     FieldSpec {
@@ -307,7 +308,7 @@ struct Referrer {
 
 /// Picks the referral for `old_name` (kustomize's `selectReferral`).
 fn select<'c>(
-    cands: &'c [Candidate],
+    cands: impl Iterator<Item = &'c Candidate>,
     rule: &NameRefRule,
     referrer: &Referrer,
     old_name: &str,
@@ -315,7 +316,6 @@ fn select<'c>(
     role_ref: Option<(&str, &str)>,
 ) -> Result<Option<&'c Candidate>, String> {
     let mut sel: Vec<&Candidate> = cands
-        .iter()
         .filter(|c| c.prev.iter().any(|p| p.name == old_name))
         .filter(|c| c.ids().any(|id| kind_matches(rule, id)))
         .filter(|c| match role_ref {
@@ -382,13 +382,36 @@ pub fn fix_references(list: &mut [Resource], config: &TransformerConfig) -> Resu
                 .collect()
         })
         .collect();
+    // Per rule, the candidates (ascending positions) having each previous name: `select` only
+    // considers candidates with a previous id named like the reference, so looking them up by
+    // name instead of scanning every candidate per reference keeps this step linear.
+    let by_prev_name: Vec<HashMap<&str, Vec<usize>>> = cands_by_rule
+        .iter()
+        .map(|rule_cands| {
+            let mut index: HashMap<&str, Vec<usize>> = HashMap::new();
+            for (i, c) in rule_cands.iter().enumerate() {
+                for p in &c.prev {
+                    let at = index.entry(p.name.as_str()).or_default();
+                    if at.last() != Some(&i) {
+                        at.push(i);
+                    }
+                }
+            }
+            index
+        })
+        .collect();
     for r in list.iter_mut() {
         let referrer = Referrer {
             cur: r.id(),
             prefixes: r.prefixes.clone(),
             suffixes: r.suffixes.clone(),
         };
-        for (rule, rule_cands) in config.name_reference.iter().zip(&cands_by_rule) {
+        for ((rule, rule_cands), by_name) in config
+            .name_reference
+            .iter()
+            .zip(&cands_by_rule)
+            .zip(&by_prev_name)
+        {
             if rule_cands.is_empty() {
                 continue;
             }
@@ -419,7 +442,9 @@ pub fn fix_references(list: &mut [Resource], config: &TransformerConfig) -> Resu
                 visit(&mut r.obj, &segs, false, &mut |v| {
                     let rr = role_ref.as_ref().map(|(k, g)| (k.as_str(), g.as_str()));
                     let mut fix_name = |name: &str, ns: Option<&str>| -> Option<(String, String)> {
-                        match select(rule_cands, rule, &referrer, name, ns, rr) {
+                        let named = by_name.get(name).map_or(&[][..], Vec::as_slice);
+                        let cands = named.iter().map(|&i| &rule_cands[i]);
+                        match select(cands, rule, &referrer, name, ns, rr) {
                             Ok(Some(c)) => Some((c.cur.name.clone(), c.cur.namespace.clone())),
                             Ok(None) => None,
                             Err(e) => {
