@@ -4,6 +4,7 @@ use super::kustomization::FieldSpec;
 use super::resource::{ResId, Resource};
 use super::transformers::{NameRefRule, TransformerConfig, path_segments, spec_selects, visit};
 use serde_json::Value;
+use std::collections::HashMap;
 
 fn f(group: &str, kind: &str, path: &str) -> FieldSpec {
     FieldSpec {
@@ -350,7 +351,7 @@ fn original(c: &Candidate) -> &ResId {
 /// webhook services): with a namespace, kustomize only considers objects originally in it if there
 /// are any (`all` is every object, whatever its kind), else those now in it.
 fn select<'c>(
-    cands: &'c [Candidate],
+    cands: impl Iterator<Item = &'c Candidate>,
     all: &[Candidate],
     rule: &NameRefRule,
     referrer: &Referrer,
@@ -365,7 +366,6 @@ fn select<'c>(
             .any(|c| in_ns(original(c), ns) && referrer.could_refer_to(c))
     });
     let mut sel: Vec<&Candidate> = cands
-        .iter()
         .filter(|c| referrer.could_refer_to(c))
         .filter(|c| match old_ns {
             Some(ns) if by_original => in_ns(original(c), ns),
@@ -434,9 +434,32 @@ pub fn fix_references(list: &mut [Resource], config: &TransformerConfig) -> Resu
                 .collect()
         })
         .collect();
+    // Per rule, the candidates (ascending positions) having each previous name: `select` only
+    // considers candidates with a previous id named like the reference, so looking them up by
+    // name instead of scanning every candidate per reference keeps this step linear.
+    let by_prev_name: Vec<HashMap<&str, Vec<usize>>> = cands_by_rule
+        .iter()
+        .map(|rule_cands| {
+            let mut index: HashMap<&str, Vec<usize>> = HashMap::new();
+            for (i, c) in rule_cands.iter().enumerate() {
+                for p in &c.prev {
+                    let at = index.entry(p.name.as_str()).or_default();
+                    if at.last() != Some(&i) {
+                        at.push(i);
+                    }
+                }
+            }
+            index
+        })
+        .collect();
     for r in list.iter_mut() {
         let referrer = Referrer::new(r);
-        for (rule, rule_cands) in config.name_reference.iter().zip(&cands_by_rule) {
+        for ((rule, rule_cands), by_name) in config
+            .name_reference
+            .iter()
+            .zip(&cands_by_rule)
+            .zip(&by_prev_name)
+        {
             if rule_cands.is_empty() {
                 continue;
             }
@@ -468,7 +491,9 @@ pub fn fix_references(list: &mut [Resource], config: &TransformerConfig) -> Resu
                     let rr = role_ref.as_ref().map(|(k, g)| (k.as_str(), g.as_str()));
                     let mut fix_name =
                         |name: &str, ns: Option<Option<&str>>| -> Option<(String, String)> {
-                            match select(rule_cands, &cands, rule, &referrer, name, ns, rr) {
+                            let named = by_name.get(name).map_or(&[][..], Vec::as_slice);
+                            let named = named.iter().map(|&i| &rule_cands[i]);
+                            match select(named, &cands, rule, &referrer, name, ns, rr) {
                                 Ok(Some(c)) => Some((c.cur.name.clone(), c.cur.namespace.clone())),
                                 Ok(None) => None,
                                 Err(e) => {

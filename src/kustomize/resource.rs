@@ -62,6 +62,42 @@ impl ResId {
     }
 }
 
+/// A `ResId` with its namespace made effective, so that equal keys are exactly the ids that
+/// `ResId::same_as` considers equal; lets duplicate checks use a hash set instead of a scan.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdKey {
+    group: String,
+    version: String,
+    kind: String,
+    namespace: String,
+    name: String,
+}
+
+impl IdKey {
+    /// Key of `id`.
+    pub fn of(id: &ResId) -> Self {
+        IdKey {
+            group: id.group.clone(),
+            version: id.version.clone(),
+            kind: id.kind.clone(),
+            namespace: id.effective_namespace().to_string(),
+            name: id.name.clone(),
+        }
+    }
+}
+
+/// The id of the first object (in list order) whose id another object shares, counted with a hash
+/// map so the check is linear in the list length.
+pub fn first_duplicate_id(list: &[Resource]) -> Option<ResId> {
+    let ids: Vec<ResId> = list.iter().map(Resource::id).collect();
+    let mut count: std::collections::HashMap<IdKey, usize> = std::collections::HashMap::new();
+    for id in &ids {
+        *count.entry(IdKey::of(id)).or_default() += 1;
+    }
+    ids.into_iter()
+        .find(|id| count.get(&IdKey::of(id)).is_some_and(|&n| n > 1))
+}
+
 /// Cluster-scoped kinds of the built-in Kubernetes 1.21 schema (unknown kinds count as namespaced).
 pub fn is_cluster_scoped(group: &str, kind: &str) -> bool {
     matches!(
@@ -187,6 +223,28 @@ impl Resource {
         }
     }
 
+    /// Whether the current id equals `id` in `ResId::same_as` terms, without building a `ResId`.
+    pub fn id_same_as(&self, id: &ResId) -> bool {
+        let (group, version) = match self.api_version().rsplit_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", self.api_version()),
+        };
+        let ns = match self.namespace() {
+            "" => "default",
+            ns => ns,
+        };
+        group == id.group
+            && version == id.version
+            && self.kind() == id.kind
+            && self.name() == id.name
+            && ns == id.effective_namespace()
+    }
+
+    /// Hashable form of the current id under `ResId::same_as` (namespace `""` counts as `default`).
+    pub fn id_key(&self) -> IdKey {
+        IdKey::of(&self.id())
+    }
+
     /// Id as first loaded.
     pub fn orig_id(&self) -> ResId {
         self.prev_ids.first().cloned().unwrap_or_else(|| self.id())
@@ -284,5 +342,49 @@ pub fn ensure_map(v: &mut Value) -> &mut Map<String, Value> {
         Value::Object(m) => m,
         // Infallible: `v` was made an object just above.
         _ => unreachable!("value was just made an object"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cm(name: &str, ns: Option<&str>) -> Resource {
+        let mut obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+        if let Some(ns) = ns {
+            obj["metadata"]["namespace"] = json!(ns);
+        }
+        Resource::new(obj)
+    }
+
+    #[test]
+    fn first_duplicate_id_is_the_first_in_list_order_and_treats_empty_as_default() {
+        let list = vec![
+            cm("a", None),
+            cm("b", Some("x")),
+            cm("c", None),
+            cm("b", Some("x")),
+            cm("a", Some("default")),
+        ];
+        let dup = first_duplicate_id(&list).map(|id| id.describe());
+        assert_eq!(dup.as_deref(), Some("ConfigMap.v1.[noGrp]/a.[noNs]"));
+        assert!(first_duplicate_id(&list[1..3]).is_none());
+        let dup = first_duplicate_id(&list[1..4]).map(|id| id.describe());
+        assert_eq!(dup.as_deref(), Some("ConfigMap.v1.[noGrp]/b.x"));
+    }
+
+    #[test]
+    fn id_same_as_and_id_key_agree_with_res_id_same_as() {
+        let pairs = [
+            (cm("a", None), cm("a", Some("default"))),
+            (cm("a", None), cm("a", Some("other"))),
+            (cm("a", Some("x")), cm("b", Some("x"))),
+        ];
+        for (a, b) in &pairs {
+            let expected = a.id().same_as(&b.id());
+            assert_eq!(a.id_same_as(&b.id()), expected);
+            assert_eq!(a.id_key() == b.id_key(), expected);
+        }
     }
 }

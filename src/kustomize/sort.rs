@@ -94,6 +94,12 @@ fn sort_key(id: &ResId) -> impl Iterator<Item = u8> + '_ {
 }
 
 /// Sorts in place with the legacy comparator and the given first/last kind lists.
-pub fn legacy_sort(list: &mut [Resource], first: &[String], last: &[String]) {
-    list.sort_by(|a, b| compare(&a.id(), &b.id(), first, last));
+pub fn legacy_sort(list: &mut Vec<Resource>, first: &[String], last: &[String]) {
+    // Ids computed once per object rather than twice per comparison (stable sort, same order).
+    let mut keyed: Vec<(ResId, Resource)> = std::mem::take(list)
+        .into_iter()
+        .map(|r| (r.id(), r))
+        .collect();
+    keyed.sort_by(|a, b| compare(&a.0, &b.0, first, last));
+    *list = keyed.into_iter().map(|(_, r)| r).collect();
 }

@@ -3,10 +3,11 @@
 
 use super::files::{ConfinedFs, Entry};
 use super::kustomization::{KustKind, Kustomization};
-use super::resource::{Origin, ResId, Resource};
+use super::resource::{IdKey, Origin, ResId, Resource};
 use super::transformers::TransformerConfig;
 use super::{BuildError, generators, patches, replacements, transformers, vars, yaml};
 use serde_json::{Map, Value};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// Objects accumulated by one kustomization (and everything below it).
@@ -293,17 +294,20 @@ impl<'a> Builder<'a> {
     /// kustomize's `accumulateTarget` on an existing accumulation (components share the parent's).
     fn accumulate(&mut self, l: &Loaded, acc: &mut Accumulated) -> Result<(), BuildError> {
         let k = &l.kust;
+        // Ids already in the list, for the duplicate check: only this loop changes the list until
+        // it ends, so the set stays exact and appending n objects costs O(n), not O(n²).
+        let mut seen: HashSet<IdKey> = acc.list.iter().map(Resource::id_key).collect();
         for r in &k.resources {
             match self.fs.resolve(&l.dir, r, &l.file)? {
                 Entry::File(path) => {
                     for res in self.load_resource_file(&path)? {
-                        append(acc, res, &self.disp(&path))?;
+                        append_indexed(acc, &mut seen, res, &self.disp(&path))?;
                     }
                 }
                 Entry::Dir(sub) => {
                     let (sub_acc, _) = self.build_dir(&sub, false)?;
                     for res in sub_acc.list {
-                        append(acc, res, &self.disp(&sub))?;
+                        append_indexed(acc, &mut seen, res, &self.disp(&sub))?;
                     }
                     acc.config.merge(sub_acc.config);
                     acc.vars.extend(sub_acc.vars);
@@ -574,7 +578,28 @@ fn short(v: &Value) -> String {
 /// Appends with kustomize's duplicate-id check.
 pub fn append(acc: &mut Accumulated, res: Resource, from: &Path) -> Result<(), BuildError> {
     let id = res.id();
-    if acc.list.iter().any(|r| r.id().same_as(&id)) {
+    if acc.list.iter().any(|r| r.id_same_as(&id)) {
+        return Err(BuildError::Build {
+            file: from.to_path_buf(),
+            message: format!(
+                "may not add resource with an already registered id: {}",
+                id.describe()
+            ),
+        });
+    }
+    acc.list.push(res);
+    Ok(())
+}
+
+/// `append` with a set holding the key of every object in `acc.list` (kept up to date here).
+fn append_indexed(
+    acc: &mut Accumulated,
+    seen: &mut HashSet<IdKey>,
+    res: Resource,
+    from: &Path,
+) -> Result<(), BuildError> {
+    let id = res.id();
+    if !seen.insert(IdKey::of(&id)) {
         return Err(BuildError::Build {
             file: from.to_path_buf(),
             message: format!(
@@ -591,7 +616,7 @@ pub fn append(acc: &mut Accumulated, res: Resource, from: &Path) -> Result<(), B
 pub fn matching_any_id(list: &[Resource], id: &ResId) -> Vec<usize> {
     list.iter()
         .enumerate()
-        .filter(|(_, r)| r.id().same_as(id) || r.prev_ids.iter().any(|p| p.same_as(id)))
+        .filter(|(_, r)| r.id_same_as(id) || r.prev_ids.iter().any(|p| p.same_as(id)))
         .map(|(i, _)| i)
         .collect()
 }

@@ -372,7 +372,11 @@ impl TransformerConfig {
 
 /// Whether a field spec applies to an object.
 pub fn spec_selects(spec: &FieldSpec, r: &Resource) -> bool {
-    let (group, version) = split_api_version(r.api_version());
+    // Borrowed split: this runs for every object × field spec, so it must not allocate.
+    let (group, version) = r
+        .api_version()
+        .rsplit_once('/')
+        .unwrap_or(("", r.api_version()));
     (spec.group.is_empty() || spec.group == group)
         && (spec.version.is_empty() || spec.version == version)
         && (spec.kind.is_empty() || spec.kind == r.kind())
@@ -510,18 +514,11 @@ pub fn namespace(
             }
         }
     }
-    for (i, r) in list.iter().enumerate() {
-        let id = r.id();
-        if list
-            .iter()
-            .enumerate()
-            .any(|(j, o)| j != i && o.id().same_as(&id))
-        {
-            return Err(format!(
-                "namespace transformation produces ID conflict: {}",
-                id.describe()
-            ));
-        }
+    if let Some(id) = super::resource::first_duplicate_id(list) {
+        return Err(format!(
+            "namespace transformation produces ID conflict: {}",
+            id.describe()
+        ));
     }
     Ok(())
 }
