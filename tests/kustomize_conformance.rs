@@ -33,6 +33,7 @@ fn run_case(case: &Path) -> Result<(), String> {
         },
         flux,
         boundary: Some(input.clone()),
+        source_filter: None,
     };
     let result = kustomize::build(&input, &opts);
     let expected_error = case.join("expected-error.txt");

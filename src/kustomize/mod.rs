@@ -22,6 +22,8 @@ mod transformers;
 mod vars;
 pub mod yaml;
 
+pub use files::{SourceFilter, SourceFilterFn, SourceUse};
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -50,6 +52,8 @@ pub struct BuildOptions {
     pub flux: bool,
     /// Nothing outside this directory is read; defaults to the built directory itself.
     pub boundary: Option<PathBuf>,
+    /// Rewrites resource, patch and generator source files after reading (Flux's SOPS decryption).
+    pub source_filter: Option<files::SourceFilter>,
 }
 
 /// Why a build failed.
@@ -170,6 +174,7 @@ fn build_inner(
 ) -> Result<BuildOutput, BuildError> {
     let boundary = opts.boundary.clone().unwrap_or_else(|| root.to_path_buf());
     let mut fs = files::ConfinedFs::new(&boundary, opts.flux)?;
+    fs.set_source_filter(opts.source_filter.clone());
     let root = fs.confine(root, root)?;
     if let Some(text) = root_kustomization {
         fs.override_kustomization(&root, text.to_string());
