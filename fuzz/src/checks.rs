@@ -169,6 +169,7 @@ pub fn kustomize_build(data: &[u8], scratch: &Path) {
         },
         flux: flags & 1 != 0,
         boundary: Some(scratch.to_path_buf()),
+        source_filter: None,
     };
     if let Ok(objects) = kustomize::build(scratch, &opts) {
         round_trip(&objects);
