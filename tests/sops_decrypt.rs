@@ -362,6 +362,10 @@ async fn wait_ks(client: &kube::Client, what: &str, pred: impl Fn(&Value) -> boo
         PATIENCE,
         || async {
             let o = serde_json::to_value(api.get_opt("secrets").await.ok()??).ok()?;
+            if !pred(&o) {
+                // Shown with the failure when the wait times out.
+                eprintln!("Kustomization secrets status: {}", o["status"]);
+            }
             pred(&o).then_some(o)
         },
     )
@@ -371,7 +375,7 @@ async fn wait_ks(client: &kube::Client, what: &str, pred: impl Fn(&Value) -> boo
 async fn key_secret(client: &kube::Client, entry: &str, key_file: &str) {
     let s: Secret = serde_json::from_value(json!({
         "metadata": {"name": "sops-keys", "namespace": "default"},
-        "stringData": {entry: read_text(key_file)}
+        "data": {entry: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, read(key_file))}
     }))
     .unwrap();
     let api = Api::<Secret>::namespaced(client.clone(), "default");

@@ -72,12 +72,20 @@ pub async fn load_keys(
                 "cannot get sops decryption Secret '{namespace}/{name}': secrets \"{name}\" not found"
             ))
         })?;
-    let entries: Vec<(String, Vec<u8>)> = secret
+    // stringData too: a server that stores it as written (not merged into data) still works.
+    let mut entries: Vec<(String, Vec<u8>)> = secret
         .data
         .unwrap_or_default()
         .into_iter()
         .map(|(k, v)| (k, v.0))
         .collect();
+    entries.extend(
+        secret
+            .string_data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.into_bytes())),
+    );
     keys_from_entries(&format!("{namespace}/{name}"), &entries).map(|k| Some(Arc::new(k)))
 }
 
