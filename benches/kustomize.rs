@@ -26,6 +26,7 @@ fn bench(c: &mut Criterion) {
     let overlay = dir.path().join("overlays/o01");
     let opts = BuildOptions {
         boundary: Some(dir.path().to_path_buf()),
+        source_filter: None,
         ..BuildOptions::default()
     };
     let objects = kustomize::build(&overlay, &opts).expect("the generated overlay builds");

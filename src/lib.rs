@@ -19,5 +19,6 @@ pub mod kustomize;
 pub mod model;
 pub mod patch;
 pub mod runtime;
+pub mod sops;
 pub mod tui;
 pub mod views;

@@ -57,6 +57,29 @@ async fn every_cluster_fetches_the_demo_repository_and_follows_a_commit() {
         .await;
     }
 
+    // The age-encrypted Secret in the repository is applied decrypted (infrastructure's
+    // spec.decryption with the key Secret the demo seeds).
+    let dev = client(&demo, "dev").await;
+    eventually("dev: checkout-db decrypted and applied", || {
+        let secrets = api(&dev, "", "v1", "Secret", "checkout");
+        async move {
+            let s = secrets
+                .get("checkout-db")
+                .await
+                .map_err(|e| e.to_string())?;
+            let password = s
+                .data
+                .pointer("/data/password")
+                .and_then(Value::as_str)
+                .ok_or("no data.password")?;
+            // base64 of the plaintext "demo-only-not-a-real-password"
+            (password == "ZGVtby1vbmx5LW5vdC1hLXJlYWwtcGFzc3dvcmQ=")
+                .then_some(())
+                .ok_or_else(|| format!("password is {password}"))
+        }
+    })
+    .await;
+
     // Argo CD objects keep the statuses the demo wrote.
     let production = client(&demo, "production").await;
     let apps = api(

@@ -52,6 +52,7 @@ mod reconcile_safety;
 mod reconcile_stages;
 mod reconcile_storage;
 mod reconcile_template;
+mod sops_decrypt;
 mod source_git;
 mod tui_cli;
 mod tui_clusters;

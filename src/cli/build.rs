@@ -1,10 +1,13 @@
 //! `flotilla build`: kustomize build of a directory.
 
+use crate::controllers::kustomization::decrypt;
 use crate::controllers::kustomization::remote::{RemoteFetcher, RemoteLimits};
 use crate::kustomize::{self, BuildOptions, SortOrder};
+use crate::sops::KeyRing;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Output order choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,7 +33,8 @@ pub enum Format {
   flotilla build ./overlays/production                  # like `kubectl kustomize`
   flotilla build ./clusters/production --flux           # as Flux's kustomize-controller builds it
   flotilla build ./apps --order fifo -o json            # unsorted, as a JSON List
-  flotilla build ./overlays/staging --root .            # allow files anywhere in the repository")]
+  flotilla build ./overlays/staging --root .            # allow files anywhere in the repository
+  flotilla build ./clusters/dev --flux --decrypt-with key.agekey   # decrypt SOPS files (prints plaintext!)")]
 pub struct Args {
     /// The directory to build (holds a kustomization.yaml, or any YAML files with --flux).
     #[arg(value_name = "DIR")]
@@ -54,6 +58,10 @@ pub struct Args {
     /// removed afterwards).
     #[arg(long)]
     pub no_remote_bases: bool,
+    /// Decrypt SOPS-encrypted files with this age identity file or armored OpenPGP secret key, as
+    /// the reconciler does with `spec.decryption` (repeatable). The output holds the plaintext.
+    #[arg(long = "decrypt-with", value_name = "KEYFILE")]
+    pub decrypt_with: Vec<PathBuf>,
 }
 
 /// A scratch directory for remote checkouts, removed on drop.
@@ -64,6 +72,20 @@ impl Drop for ScratchDir {
         // Best effort: a leftover directory in the temp dir is only wasted space.
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Reads `--decrypt-with` key files into a key ring.
+fn load_keys(files: &[PathBuf]) -> Result<Option<Arc<KeyRing>>, String> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut keys = KeyRing::new();
+    for f in files {
+        let bytes = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        keys.add_key_file(&f.display().to_string(), &bytes)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(Some(Arc::new(keys)))
 }
 
 /// The enclosing git work tree of `dir`, if any.
@@ -98,6 +120,13 @@ pub fn run(args: Args) -> ExitCode {
         std::process::id(),
         uuid::Uuid::new_v4().simple()
     )));
+    let keys = match load_keys(&args.decrypt_with) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let opts = BuildOptions {
         order: match args.order {
             Order::Legacy => SortOrder::Legacy,
@@ -117,14 +146,24 @@ pub fn run(args: Args) -> ExitCode {
                 },
             )))
         },
+        source_filter: keys.clone().map(decrypt::source_filter),
     };
-    let out = match kustomize::build_with_warnings(&args.dir, &opts) {
+    let mut out = match kustomize::build_with_warnings(&args.dir, &opts) {
         Ok(out) => out,
         Err(e) => {
             eprintln!("Error: {e}");
             return ExitCode::from(1);
         }
     };
+    if let Some(k) = &keys {
+        match decrypt::decrypt_secret_entries(std::mem::take(&mut out.objects), k) {
+            Ok(objects) => out.objects = objects,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     for w in &out.warnings {
         eprintln!("{w}");
     }

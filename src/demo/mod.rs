@@ -35,6 +35,8 @@ const ARGO_CLUSTER: &str = "production";
 const FIELD_MANAGER: &str = "flotilla-demo";
 /// The ConfigMap (in `flux-system`) the template's `${…}` variables come from.
 pub const SETTINGS_CONFIGMAP: &str = "demo-settings";
+/// The Secret (in `flux-system`) holding the demo's SOPS age identity.
+pub const AGE_KEY_SECRET: &str = "sops-age";
 
 /// Options of [`Demo::start`].
 #[derive(Debug, Clone)]
@@ -382,6 +384,20 @@ pub fn settings(cluster: &str, git_url: &str, registry_host: &str) -> BTreeMap<S
     ])
 }
 
+/// The Secret holding the demo's age identity, which the infrastructure Kustomizations decrypt
+/// `db-credentials.sops.yaml` with (`spec.decryption.secretRef`).
+fn age_key_secret() -> Result<Value, String> {
+    let key = template::file(template::AGE_KEY_PATH)
+        .ok_or_else(|| "not in the embedded template".to_string())?;
+    let key = std::str::from_utf8(key).map_err(|_| "not UTF-8".to_string())?;
+    Ok(json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": AGE_KEY_SECRET, "namespace": "flux-system"},
+        "stringData": {"demo.agekey": key},
+    }))
+}
+
 /// The objects the demo creates in one cluster before the reconciler starts, in apply order.
 pub fn seed_objects(
     cluster: &str,
@@ -402,6 +418,7 @@ pub fn seed_objects(
             "metadata": {"name": SETTINGS_CONFIGMAP, "namespace": "flux-system"},
             "data": vars,
         }),
+        age_key_secret().map_err(|m| seed_err(template::AGE_KEY_PATH, m))?,
     ];
     let sync_path = format!("clusters/{cluster}/flux-system/gotk-sync.yaml");
     let text = template::file(&sync_path)
@@ -535,12 +552,13 @@ mod tests {
             vec![
                 "Namespace/flux-system",
                 "ConfigMap/flux-system/demo-settings",
+                "Secret/flux-system/sops-age",
                 "GitRepository/flux-system/flux-system",
                 "Kustomization/flux-system/flux-system",
             ]
         );
-        assert_eq!(objs[2]["spec"]["url"], "file:///tmp/r.git");
-        assert_eq!(objs[3]["spec"]["path"], "./clusters/staging");
+        assert_eq!(objs[3]["spec"]["url"], "file:///tmp/r.git");
+        assert_eq!(objs[4]["spec"]["path"], "./clusters/staging");
         assert_eq!(objs[1]["data"]["DEMO_REGISTRY"], "127.0.0.1:5000");
         assert_eq!(objs[1]["data"]["CLUSTER_NAME"], "staging");
     }

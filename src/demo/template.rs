@@ -49,14 +49,19 @@ pub const TEMPLATE: &[TemplateFile<'static>] = embed![
     "clusters/staging/apps.yaml",
     "clusters/staging/flux-system/gotk-sync.yaml",
     "clusters/staging/infrastructure.yaml",
+    "infrastructure/db-credentials.sops.yaml",
     "infrastructure/kustomization.yaml",
     "infrastructure/namespaces.yaml",
     "infrastructure/platform-config.yaml",
+    "keys/demo.agekey",
     "registry/catalogue.yaml",
 ];
 
 /// Directories of `demo/` that drive the demo itself rather than belong in the Git repository.
-const NOT_IN_REPOSITORY: &[&str] = &["registry/"];
+const NOT_IN_REPOSITORY: &[&str] = &["keys/", "registry/"];
+
+/// The demo's age identity (for the Secret the demo creates), within `demo/`.
+pub const AGE_KEY_PATH: &str = "keys/demo.agekey";
 
 /// The registry catalogue's path within `demo/`.
 pub const CATALOGUE_PATH: &str = "registry/catalogue.yaml";
@@ -203,6 +208,7 @@ mod tests {
             "{infra:?}"
         );
         assert!(infra.contains(&"ConfigMap/flux-system/platform-config".to_string()));
+        assert!(infra.contains(&"Secret/checkout/checkout-db".to_string()));
         assert_eq!(flux_build(root, "argocd").len(), 4);
     }
 

@@ -3,6 +3,42 @@
 use super::BuildError;
 use super::remote::{RemoteResources, RemoteState, Resolved};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+/// What a build reads a file for, as told to a [`SourceFilter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceUse<'a> {
+    /// A resource file (one or more objects).
+    Resource,
+    /// A patch file.
+    Patch,
+    /// An `envs` source of a generator (`secret` tells a secretGenerator).
+    GeneratorEnv {
+        /// From a secretGenerator (else a configMapGenerator).
+        secret: bool,
+    },
+    /// A `files` source of a generator, stored under `key`.
+    GeneratorFile {
+        /// From a secretGenerator (else a configMapGenerator).
+        secret: bool,
+        /// The data key the file is stored under.
+        key: &'a str,
+    },
+}
+
+/// The filter function: (file as displayed, use, bytes) → bytes, or an error message.
+pub type SourceFilterFn =
+    dyn Fn(&Path, SourceUse<'_>, Vec<u8>) -> Result<Vec<u8>, String> + Send + Sync;
+
+/// Rewrites files as a build reads them, in memory (nothing is written to the source tree).
+#[derive(Clone)]
+pub struct SourceFilter(pub Arc<SourceFilterFn>);
+
+impl std::fmt::Debug for SourceFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SourceFilter")
+    }
+}
 
 /// Names kustomize recognises as a kustomization file, in lookup order.
 pub const KUSTOMIZATION_FILE_NAMES: [&str; 3] =
@@ -19,6 +55,8 @@ pub struct ConfinedFs {
     root_override: Option<(PathBuf, String)>,
     /// Remote resources: policy, fetched files and checked-out repositories of this build.
     remote: RemoteState,
+    /// Applied to resource, patch and generator source files after reading.
+    source_filter: Option<SourceFilter>,
 }
 
 /// What a relative reference in a kustomization resolved to.
@@ -42,6 +80,7 @@ impl ConfinedFs {
             flux,
             root_override: None,
             remote: RemoteState::new(RemoteResources::Unsupported),
+            source_filter: None,
         })
     }
 
@@ -149,6 +188,35 @@ impl ConfinedFs {
         std::fs::read(path).map_err(|e| BuildError::Io {
             path: self.display(path),
             message: e.to_string(),
+        })
+    }
+
+    /// Sets the filter [`Self::read_source`] applies.
+    pub fn set_source_filter(&mut self, filter: Option<SourceFilter>) {
+        self.source_filter = filter;
+    }
+
+    /// Reads a file used as `what`, through the source filter if one is set.
+    pub fn read_source(&self, path: &Path, what: SourceUse<'_>) -> Result<Vec<u8>, BuildError> {
+        let bytes = self.read(path)?;
+        match &self.source_filter {
+            None => Ok(bytes),
+            Some(f) => {
+                let shown = self.display(path);
+                (f.0)(shown.as_path(), what, bytes).map_err(|message| BuildError::Build {
+                    file: shown,
+                    message,
+                })
+            }
+        }
+    }
+
+    /// Reads a file used as `what` as UTF-8 text, through the source filter.
+    pub fn read_source_text(&self, path: &Path, what: SourceUse<'_>) -> Result<String, BuildError> {
+        let bytes = self.read_source(path, what)?;
+        String::from_utf8(bytes).map_err(|_| BuildError::Io {
+            path: self.display(path),
+            message: "file is not valid UTF-8".into(),
         })
     }
 

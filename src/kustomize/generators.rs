@@ -168,7 +168,8 @@ fn generate(
                 )));
             }
         };
-        let text = b.fs.read(&path)?;
+        let text =
+            b.fs.read_source(&path, super::files::SourceUse::GeneratorEnv { secret })?;
         let text = String::from_utf8(text).map_err(|_| {
             err(format!(
                 "env file {} is not valid UTF-8",
@@ -222,7 +223,11 @@ fn generate(
                 )));
             }
         };
-        pairs.push((key, b.fs.read(&path)?));
+        let bytes = b.fs.read_source(
+            &path,
+            super::files::SourceUse::GeneratorFile { secret, key: &key },
+        )?;
+        pairs.push((key, bytes));
     }
     let mut data: BTreeMap<String, Value> = BTreeMap::new();
     let mut binary: BTreeMap<String, Value> = BTreeMap::new();

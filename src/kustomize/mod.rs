@@ -23,6 +23,8 @@ mod transformers;
 mod vars;
 pub mod yaml;
 
+pub use files::{SourceFilter, SourceFilterFn, SourceUse};
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -54,6 +56,8 @@ pub struct BuildOptions {
     pub boundary: Option<PathBuf>,
     /// Remote resources (HTTP files, Git repositories): refused unless a loader is given.
     pub remote: RemoteResources,
+    /// Rewrites resource, patch and generator source files after reading (Flux's SOPS decryption).
+    pub source_filter: Option<files::SourceFilter>,
 }
 
 /// Why a build failed.
@@ -175,6 +179,7 @@ fn build_inner(
     let boundary = opts.boundary.clone().unwrap_or_else(|| root.to_path_buf());
     let mut fs = files::ConfinedFs::new(&boundary, opts.flux)?;
     fs.set_remote(opts.remote.clone());
+    fs.set_source_filter(opts.source_filter.clone());
     let root = fs.confine(root, root)?;
     if let Some(text) = root_kustomization {
         fs.override_kustomization(&root, text.to_string());

@@ -33,7 +33,7 @@ fn load_text(
             }
         };
         return Ok(PatchText {
-            text: b.fs.read_text(&p)?,
+            text: b.fs.read_source_text(&p, super::files::SourceUse::Patch)?,
             origin: b.fs.display(&p),
         });
     }

@@ -498,7 +498,7 @@ impl<'a> Builder<'a> {
 
     /// Reads a resource file: every document becomes an object; `List` kinds are flattened.
     pub fn load_resource_file(&self, path: &Path) -> Result<Vec<Resource>, BuildError> {
-        let text = self.fs.read_text(path)?;
+        let text = self.fs.read_source_text(path, super::SourceUse::Resource)?;
         let docs =
             yaml::parse_documents(&text).map_err(|e| BuildError::yaml(self.disp(path), e))?;
         let mut objects = objects_from_documents(docs, &self.disp(path))?;

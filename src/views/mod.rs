@@ -580,8 +580,20 @@ pub async fn kustomization_diff(
         .await
         .map_err(|e| desired_err(e.to_string()))?;
     let refs: Vec<Option<&Value>> = sources.iter().map(Option::as_ref).collect();
-    let stages = desired::desired_stages(&root, &spec, &target.name, &target.namespace, &refs)
-        .map_err(|e| desired_err(e.to_string()))?;
+    // The Kustomization's own SOPS keys, so encrypted Secrets compare as plaintext (masked below).
+    let keys =
+        crate::controllers::kustomization::decrypt::load_keys(&client, &spec, &target.namespace)
+            .await
+            .map_err(|e| desired_err(e.to_string()))?;
+    let stages = desired::desired_stages(
+        &root,
+        &spec,
+        &target.name,
+        &target.namespace,
+        &refs,
+        keys.as_ref(),
+    )
+    .map_err(|e| desired_err(e.to_string()))?;
     Ok(diff::diff_kustomization(live, &ks, &stages).await)
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::error::ReconcileError;
 use super::spec::{KustomizationSpec, SourceRef, format_duration, parse_kustomization};
 use super::status::{self, Phase};
-use super::{desired, health, overlay, prune, stages};
+use super::{decrypt, desired, health, overlay, prune, stages};
 use crate::apply::Applier;
 use crate::apply::inventory::Inventory;
 use crate::apply::policy::ApplyAction;
@@ -131,10 +131,12 @@ impl KustomizationReconciler {
         let dir = self.extract(&artifact).await?;
         status::set_last_attempted_revision(run.status_mut(), &revision);
         mark_phase(run, Phase::Building, &revision, spec);
+        // Keys are read per reconcile and dropped with the build (Flux imports them per run).
+        let keys = decrypt::load_keys(&self.client, spec, run.namespace()).await?;
         let objects = {
             let (dir_path, spec_c, remote) = (Arc::clone(&dir), spec.clone(), self.remote.clone());
             tokio::task::spawn_blocking(move || {
-                overlay::build_manifests_with(&dir_path, &spec_c, &remote)
+                overlay::build_manifests_with(&dir_path, &spec_c, &remote, keys.as_ref())
             })
             .await
             .map_err(|e| ReconcileError::BuildFailed(format!("kustomize build failed: {e}")))??

@@ -15,15 +15,17 @@ use crate::apply::stages::Stage;
 
 /// Builds the apply stages of a Kustomization named `ks_name` in `ks_namespace` from an extracted
 /// artifact (or any local directory laid out like one). `sources[i]` is the fetched object of
-/// `spec.postBuild.substituteFrom[i]` (`None` when NotFound); see [`substitute_sources`].
+/// `spec.postBuild.substituteFrom[i]` (`None` when NotFound); see [`substitute_sources`]. `keys`
+/// decrypt SOPS files (`spec.decryption`); see [`super::decrypt::load_keys`].
 pub fn desired_stages(
     artifact_dir: &Path,
     spec: &KustomizationSpec,
     ks_name: &str,
     ks_namespace: &str,
     sources: &[Option<&Value>],
+    keys: Option<&std::sync::Arc<crate::sops::KeyRing>>,
 ) -> Result<Vec<Stage>, ReconcileError> {
-    let objects = overlay::build_manifests(artifact_dir, spec)?;
+    let objects = overlay::build_manifests_with_keys(artifact_dir, spec, keys)?;
     let objects = substitute_objects(objects, spec, sources)?;
     Ok(stages::prepare_apply(
         objects,
@@ -110,8 +112,15 @@ mod tests {
         });
         let spec = parse_kustomization(&ks).unwrap();
         let vars = json!({"data": {"G": "hello"}});
-        let stages =
-            desired_stages(dir.path(), &spec, "apps", "flux-system", &[Some(&vars)]).unwrap();
+        let stages = desired_stages(
+            dir.path(),
+            &spec,
+            "apps",
+            "flux-system",
+            &[Some(&vars)],
+            None,
+        )
+        .unwrap();
         let cm = &stages[0].objects[0];
         assert_eq!(cm["metadata"]["namespace"], "apps");
         assert_eq!(cm["data"], json!({"env": "dev", "greeting": "hello"}));
@@ -120,12 +129,20 @@ mod tests {
             "apps"
         );
         // A missing non-optional source is a build failure, as in the reconciler.
-        let err = desired_stages(dir.path(), &spec, "apps", "flux-system", &[None]).unwrap_err();
+        let err =
+            desired_stages(dir.path(), &spec, "apps", "flux-system", &[None], None).unwrap_err();
         assert_eq!(err.reason(), "BuildFailed");
         let mut missing = spec.clone();
         missing.path = "./nope".into();
-        let err = desired_stages(dir.path(), &missing, "apps", "flux-system", &[Some(&vars)])
-            .unwrap_err();
+        let err = desired_stages(
+            dir.path(),
+            &missing,
+            "apps",
+            "flux-system",
+            &[Some(&vars)],
+            None,
+        )
+        .unwrap_err();
         assert_eq!(err.reason(), "ArtifactFailed");
     }
 }

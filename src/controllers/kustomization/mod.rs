@@ -4,7 +4,8 @@
 //! drift, prune, health, deletion) is [`crate::apply`].
 //! A run is a straight line of named steps:
 //! [`spec::parse_kustomization`] → [`status::dependency_ready`] per dependency →
-//! [`status::mark_progressing`] → [`overlay::build_manifests`] →
+//! [`status::mark_progressing`] → [`decrypt::load_keys`] → [`overlay::build_manifests`] (SOPS files
+//! decrypted as read, [`decrypt::source_filter`]) →
 //! [`substitute::collect_variables`] + [`substitute::substitute_all`] → [`stages::prepare_apply`] →
 //! [`crate::apply::Applier::apply_stages`] → [`crate::apply::prune::stale_objects`] →
 //! [`crate::apply::Applier::prune`] → [`health::health_targets`] +
@@ -13,6 +14,7 @@
 //! carrying its Flux reason and requeue class.
 
 pub mod controller;
+pub mod decrypt;
 pub mod desired;
 pub mod error;
 pub mod health;

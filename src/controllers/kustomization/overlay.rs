@@ -95,15 +95,26 @@ pub fn build_manifests(
     artifact_dir: &Path,
     spec: &KustomizationSpec,
 ) -> Result<Vec<Value>, ReconcileError> {
-    build_manifests_with(artifact_dir, spec, &RemoteResources::Unsupported)
+    build_manifests_with(artifact_dir, spec, &RemoteResources::Unsupported, None)
+}
+
+/// [`build_manifests`] with SOPS decryption and remote bases refused (the diff view: no network).
+pub fn build_manifests_with_keys(
+    artifact_dir: &Path,
+    spec: &KustomizationSpec,
+    keys: Option<&std::sync::Arc<crate::sops::KeyRing>>,
+) -> Result<Vec<Value>, ReconcileError> {
+    build_manifests_with(artifact_dir, spec, &RemoteResources::Unsupported, keys)
 }
 
 /// [`build_manifests`] with remote bases handled by `remote` (the controller's loader, or
-/// refused with `--no-remote-bases`).
+/// refused with `--no-remote-bases`) and SOPS decryption (`spec.decryption`): encrypted files are
+/// decrypted in memory as the build reads them, encrypted Secret entries after it.
 pub fn build_manifests_with(
     artifact_dir: &Path,
     spec: &KustomizationSpec,
     remote: &RemoteResources,
+    keys: Option<&std::sync::Arc<crate::sops::KeyRing>>,
 ) -> Result<Vec<Value>, ReconcileError> {
     let source_dir = resolve_path(artifact_dir, &spec.path)?;
     let (_, text) = flux_kustomization(&source_dir, spec, artifact_dir)?;
@@ -112,13 +123,17 @@ pub fn build_manifests_with(
         flux: true,
         boundary: Some(artifact_dir.to_path_buf()),
         remote: remote.clone(),
+        source_filter: keys.map(|k| super::decrypt::source_filter(std::sync::Arc::clone(k))),
     };
     let objects = build_with_root_kustomization(&source_dir, &opts, &text)
         .map_err(|e| ReconcileError::BuildFailed(format!("kustomize build failed: {e}")))?;
     for o in &objects {
         check_object(o)?;
     }
-    Ok(objects)
+    match keys {
+        Some(k) => super::decrypt::decrypt_secret_entries(objects, k),
+        None => Ok(objects),
+    }
 }
 
 /// Flux requires apiVersion, kind and metadata.name on every built object.

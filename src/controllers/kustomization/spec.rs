@@ -206,6 +206,19 @@ pub struct KustomizationSpec {
     pub suspend: bool,
     /// Service account to impersonate.
     pub service_account_name: Option<String>,
+    /// `spec.decryption`: SOPS decryption of the built objects and generator sources.
+    pub decryption: Option<Decryption>,
+}
+
+/// `spec.decryption`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decryption {
+    /// `provider` (only `sops` exists).
+    pub provider: String,
+    /// `secretRef.name`: the Secret in the Kustomization's namespace holding the keys.
+    pub secret_ref: Option<String>,
+    /// `serviceAccountName` (used by Flux for cloud KMS workload identity only).
+    pub service_account_name: Option<String>,
 }
 
 /// Reads a whole Kustomization object: its spec with namespace defaults from `metadata.namespace`.
@@ -397,6 +410,28 @@ pub fn parse_spec(spec: &Value, namespace: &str) -> Result<KustomizationSpec, Sp
         build_metadata: f.strings("buildMetadata")?,
         force: f.bool("force")?.unwrap_or(false),
         suspend: f.bool("suspend")?.unwrap_or(false),
+        service_account_name: f.string("serviceAccountName")?.filter(|s| !s.is_empty()),
+        decryption: f.object("decryption")?.map(parse_decryption).transpose()?,
+    })
+}
+
+fn parse_decryption(d: &Map<String, Value>) -> Result<Decryption, SpecError> {
+    let f = Fields {
+        obj: Some(d),
+        prefix: "spec.decryption",
+    };
+    let secret_ref = match f.object("secretRef")? {
+        Some(r) => Fields {
+            obj: Some(r),
+            prefix: "spec.decryption.secretRef",
+        }
+        .string("name")?
+        .filter(|s| !s.is_empty()),
+        None => None,
+    };
+    Ok(Decryption {
+        provider: f.string("provider")?.unwrap_or_default(),
+        secret_ref,
         service_account_name: f.string("serviceAccountName")?.filter(|s| !s.is_empty()),
     })
 }
