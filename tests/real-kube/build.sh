@@ -25,7 +25,12 @@ start=$(date +%s)
 echo "real-kube: building kube-apiserver ${kube_version} and etcd ${etcd_version} (first time: 10-25 min)" >&2
 # Build into temporary names, then rename, so an interrupted build never leaves a half binary cached.
 nice -n 10 go build -trimpath -o "$cache/etcd.tmp" ./etcd >&2
-nice -n 10 go build -trimpath -o "$cache/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2
+# Stamp the version the way Kubernetes' release build does, so /version (and kubectl's skew check)
+# report the real release instead of v0.0.0-master.
+v=k8s.io/component-base/version
+minor="${kube_version#v1.}"; minor="${minor%%.*}"
+ldflags="-X $v.gitVersion=${kube_version} -X $v.gitMajor=1 -X $v.gitMinor=${minor} -X $v.gitTreeState=clean"
+nice -n 10 go build -trimpath -ldflags "$ldflags" -o "$cache/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2
 mv "$cache/etcd.tmp" "$cache/etcd"
 mv "$cache/kube-apiserver.tmp" "$cache/kube-apiserver"
 echo "real-kube: built in $(( $(date +%s) - start ))s" >&2
