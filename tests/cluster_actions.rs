@@ -1,5 +1,6 @@
 //! Action patches, on-demand fetches and Events against the embedded server over TCP, with the real
-//! upstream Flux and Argo CD CRDs installed.
+//! upstream Flux and Argo CD CRDs installed; each check also runs against a real kube-apiserver
+//! (module `real`, skipped with a printed reason when its binaries are absent).
 
 use flotilla::apiserver::{ClusterOptions, Server, ServerOptions};
 use flotilla::cluster::clients::api_resource;
@@ -31,9 +32,25 @@ fn upstream_crds() -> Vec<Value> {
 }
 
 struct Env {
-    _server: Server,
+    _server: Option<Server>,
+    _real: Option<crate::common::real_kube::RealCluster>,
     _dir: tempfile::TempDir,
     clients: Clients,
+}
+
+/// A real kube-apiserver (upstream CRDs installed by the harness) as context `dev`, seeded like
+/// [`env`].
+async fn real_env() -> Env {
+    let real = crate::common::real_kube::RealCluster::start("dev").await;
+    let dir = tempfile::tempdir().unwrap();
+    let contexts = Contexts::load(&KubeconfigSource::Explicit(real.kubeconfig.clone())).unwrap();
+    let env = Env {
+        _server: None,
+        _real: Some(real),
+        _dir: dir,
+        clients: Clients::new(contexts),
+    };
+    seed(env).await
 }
 
 async fn env() -> Env {
@@ -53,10 +70,15 @@ async fn env() -> Env {
     server.write_kubeconfig(&path).unwrap();
     let contexts = Contexts::load(&KubeconfigSource::Explicit(path)).unwrap();
     let env = Env {
-        _server: server,
+        _server: Some(server),
+        _real: None,
         _dir: dir,
         clients: Clients::new(contexts),
     };
+    seed(env).await
+}
+
+async fn seed(env: Env) -> Env {
     for obj in [
         json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
                "metadata": {"name": "repo", "namespace": "default"},
@@ -133,9 +155,7 @@ fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
     obj["metadata"]["annotations"][key].as_str()
 }
 
-#[tokio::test]
-async fn flux_suspend_resume_and_reconcile_land() {
-    let env = env().await;
+async fn flux_suspend_resume_and_reconcile_land(env: Env) {
     env.act("Kustomization", "apps", Action::Suspend)
         .await
         .unwrap();
@@ -176,9 +196,7 @@ async fn flux_suspend_resume_and_reconcile_land() {
     assert!(token.parse::<jiff::Timestamp>().is_ok(), "{token}");
 }
 
-#[tokio::test]
-async fn reconcile_with_source_and_helm_force_land() {
-    let env = env().await;
+async fn reconcile_with_source_and_helm_force_land(env: Env) {
     env.act("Kustomization", "apps", Action::ReconcileWithSource)
         .await
         .unwrap();
@@ -216,9 +234,7 @@ async fn reconcile_with_source_and_helm_force_land() {
     ));
 }
 
-#[tokio::test]
-async fn argo_refresh_sync_and_auto_sync_pause_land() {
-    let env = env().await;
+async fn argo_refresh_sync_and_auto_sync_pause_land(env: Env) {
     env.act("Application", "guestbook", Action::HardRefresh)
         .await
         .unwrap();
@@ -272,9 +288,7 @@ async fn argo_refresh_sync_and_auto_sync_pause_land() {
     );
 }
 
-#[tokio::test]
-async fn fetch_object_and_events() {
-    let env = env().await;
+async fn fetch_object_and_events(env: Env) {
     let ks = env.get("Kustomization", "apps").await;
     assert_eq!(ks["apiVersion"], "kustomize.toolkit.fluxcd.io/v1");
     assert_eq!(ks["spec"]["sourceRef"]["name"], "repo");
@@ -360,3 +374,33 @@ async fn fetch_object_and_events() {
     let reasons: Vec<&str> = got.iter().map(|e| e["reason"].as_str().unwrap()).collect();
     assert_eq!(reasons, vec!["Progressing", "ReconciliationSucceeded"]);
 }
+
+/// Each check against the embedded server (module `embedded`) and a real kube-apiserver (`real`).
+macro_rules! both_servers_env {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::env().await).await
+                }
+            )*
+        }
+        mod real {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::require_real_kube!();
+                    super::$name(super::real_env().await).await
+                }
+            )*
+        }
+    };
+}
+
+both_servers_env!(
+    flux_suspend_resume_and_reconcile_land,
+    reconcile_with_source_and_helm_force_land,
+    argo_refresh_sync_and_auto_sync_pause_land,
+    fetch_object_and_events,
+);

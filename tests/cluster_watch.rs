@@ -1,5 +1,6 @@
 //! The watch layer against the real embedded API server over TCP: three clusters in two kubeconfig
-//! files, seeded through kube::Client, watched by SessionSet.
+//! files, seeded through kube::Client, watched by SessionSet. The checks that need no embedded-only
+//! fault hook also run against three real kube-apiservers with the upstream CRDs (module `real`).
 
 use flotilla::apiserver::{Cluster, ClusterOptions, Server, ServerOptions};
 use flotilla::cluster::clients::api_resource;
@@ -24,6 +25,34 @@ struct Env {
     dir: tempfile::TempDir,
     files: Vec<PathBuf>,
     clients: Clients,
+    /// dev, staging, production as real kube-apiservers (instead of `first`/`second`).
+    _real: Vec<crate::common::real_kube::RealCluster>,
+}
+
+/// The same three contexts in the same two files, each a real kube-apiserver with the upstream
+/// Flux and Argo CD CRDs.
+async fn real_env() -> Env {
+    use crate::common::real_kube::{RealCluster, write_combined_kubeconfig};
+    let (dev, staging, production) = tokio::join!(
+        RealCluster::start("dev"),
+        RealCluster::start("staging"),
+        RealCluster::start("production")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.yaml");
+    let b = dir.path().join("b.yaml");
+    write_combined_kubeconfig(&a, &[&dev, &staging]);
+    write_combined_kubeconfig(&b, &[&production]);
+    let files = vec![a, b];
+    let contexts = Contexts::load(&KubeconfigSource::List(files.clone())).unwrap();
+    Env {
+        first: None,
+        second: None,
+        dir,
+        files,
+        clients: Clients::new(contexts),
+        _real: vec![dev, staging, production],
+    }
 }
 
 fn options(builtin_crds: bool, extra_crds: Vec<Value>) -> ClusterOptions {
@@ -63,6 +92,7 @@ async fn env(cluster: ClusterOptions) -> Env {
         dir,
         files,
         clients: Clients::new(contexts),
+        _real: Vec::new(),
     }
 }
 
@@ -251,7 +281,16 @@ const ALL: &[&str] = &["dev", "staging", "production"];
 
 #[tokio::test]
 async fn contexts_merge_go_live_and_follow_changes() {
-    let env = env(options(true, Vec::new())).await;
+    contexts_merge_go_live_and_follow_changes_on(env(options(true, Vec::new())).await).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_contexts_merge_go_live_and_follow_changes() {
+    crate::require_real_kube!();
+    contexts_merge_go_live_and_follow_changes_on(real_env().await).await
+}
+
+async fn contexts_merge_go_live_and_follow_changes_on(env: Env) {
     let contexts = env.clients.contexts();
     assert_eq!(contexts.names(), vec!["dev", "staging", "production"]);
     assert_eq!(contexts.current(), Some("dev"));
@@ -623,7 +662,16 @@ fn upstream_crds() -> Vec<Value> {
 async fn real_upstream_crds_are_discovered_and_watched() {
     let crds = upstream_crds();
     assert!(crds.len() >= 17);
-    let env = env(options(false, crds)).await;
+    real_upstream_crds_are_discovered_and_watched_on(env(options(false, crds)).await).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_server_upstream_crds_are_discovered_and_watched() {
+    crate::require_real_kube!();
+    real_upstream_crds_are_discovered_and_watched_on(real_env().await).await
+}
+
+async fn real_upstream_crds_are_discovered_and_watched_on(env: Env) {
     seed(&env).await;
     let (set, mut c) = start(&env, ALL, test_options());
     c.until("all live with rows", |c| {

@@ -1,6 +1,7 @@
 //! `flotilla get` end to end: the real binary against a spawned `flotilla apiserver` with Ready,
 //! failing, suspended and Argo CD objects in two clusters; output formats, filters, exit codes, and
-//! a dead third context that is reported while the live ones are still printed.
+//! a dead third context that is reported while the live ones are still printed. The same checks run
+//! against real kube-apiservers (`real_*`, skipped with a printed reason when not built).
 
 use crate::console_support;
 
@@ -54,8 +55,13 @@ fn keys(items: &[Value]) -> Vec<String> {
         .collect()
 }
 
-async fn seeded() -> ApiserverProcess {
-    let server = ApiserverProcess::start(&["dev", "prod"]).await;
+/// Two clusters (`dev`, `prod`): a `flotilla apiserver`, or real kube-apiservers when `real`.
+async fn seeded_on(real: bool) -> ApiserverProcess {
+    let server = if real {
+        ApiserverProcess::real(&["dev", "prod"]).await
+    } else {
+        ApiserverProcess::start(&["dev", "prod"]).await
+    };
     let ok = || {
         ready(
             "True",
@@ -114,7 +120,16 @@ async fn seeded() -> ApiserverProcess {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_lists_both_clusters_in_every_format() {
-    let server = seeded().await;
+    get_lists_both_clusters_in_every_format_on(seeded_on(false).await).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_get_lists_both_clusters_in_every_format() {
+    crate::require_real_kube!();
+    get_lists_both_clusters_in_every_format_on(seeded_on(true).await).await
+}
+
+async fn get_lists_both_clusters_in_every_format_on(server: ApiserverProcess) {
     let kc = server.kubeconfig.clone();
 
     // JSON: every object of both clusters, sorted by context, kind, namespace, name.
@@ -246,7 +261,16 @@ async fn get_lists_both_clusters_in_every_format() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_codes_for_failing_objects_and_errors() {
-    let server = seeded().await;
+    exit_codes_for_failing_objects_and_errors_on(seeded_on(false).await).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_exit_codes_for_failing_objects_and_errors() {
+    crate::require_real_kube!();
+    exit_codes_for_failing_objects_and_errors_on(seeded_on(true).await).await
+}
+
+async fn exit_codes_for_failing_objects_and_errors_on(server: ApiserverProcess) {
     let kc = server.kubeconfig.clone();
 
     // --fail-on-not-ready: 1 while a listed object fails, 0 when the listed ones do not.

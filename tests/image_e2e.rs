@@ -3,14 +3,15 @@
 //! image automation). Push 1.0.0 and 1.0.1 → the policy `>=1.0.0 <2.0.0` picks 1.0.1 → the
 //! automation commits exactly the marker line with the rendered message and pushes → the
 //! Kustomization applies it → the Deployment runs 1.0.1. Push 2.0.0 → nothing changes. Push 1.1.0 →
-//! the next commit and rollout.
+//! the next commit and rollout. Runs against the embedded server and a real kube-apiserver.
 
 use crate::image_support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use flotilla::apiserver::{Cluster, ClusterOptions};
+use crate::common::TestCluster;
+use flotilla::apiserver::ClusterOptions;
 use flotilla::controllers::bundle::{Controller, ControllerOptions};
 use image_support::{git, have_git, start_registry};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -87,6 +88,17 @@ async fn rescan(repos: &Api<DynamicObject>, token: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_policy_commit_apply_rollout() {
+    registry_policy_commit_apply_rollout_on(false).await
+}
+
+/// The same against a real kube-apiserver (the workload simulator running as its client).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_registry_policy_commit_apply_rollout() {
+    crate::require_real_kube!();
+    registry_policy_commit_apply_rollout_on(true).await
+}
+
+async fn registry_policy_commit_apply_rollout_on(real: bool) {
     if !have_git() {
         return;
     }
@@ -114,12 +126,16 @@ async fn registry_policy_commit_apply_rollout() {
     git(&work, &["commit", "-q", "-m", "initial"]);
     git(&work, &["push", "-q", bare.to_str().expect("utf8"), "main"]);
 
-    let cluster = Cluster::new(ClusterOptions {
+    let opts = ClusterOptions {
         rollout_delay: Duration::from_millis(300),
         ..ClusterOptions::default()
-    })
-    .expect("cluster");
-    let client = Client::new(cluster.router(), "default");
+    };
+    let cluster = if real {
+        TestCluster::real(opts).await
+    } else {
+        TestCluster::embedded(opts).await
+    };
+    let client = cluster.client().await;
     let data = tempfile::tempdir().expect("tempdir");
     let controller = Controller::start(
         vec![("e2e".into(), client.clone())],

@@ -2,12 +2,13 @@
 //! controller (GitRepository + Kustomization), and the embedded API server in-process (and once
 //! over TCP) with the workload simulator. Covers apply, change, prune, substitution, inventory
 //! format, dependsOn, health failures, suspend, requestedAt, build and apply failures that must
-//! not prune, API faults, restart and deletion.
+//! not prune, API faults, restart and deletion. The checks that need no embedded-only hook also run
+//! against a real kube-apiserver + etcd (`both_servers!`, modules `embedded` and `real`).
 
 use crate::common;
 
 use common::gitrepo::{Repo, have_git};
-use common::{PATIENCE, TcpServer, in_process, wait_until};
+use common::{PATIENCE, TcpServer, TestCluster, in_process, wait_until};
 use flotilla::apiserver::{Cluster, ClusterOptions};
 use flotilla::controllers::bundle::{Controller, ControllerOptions};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -205,15 +206,19 @@ async fn config_map(client: &kube::Client, name: &str) -> Option<ConfigMap> {
 
 struct Env {
     _cluster: Option<Cluster>,
+    _tc: Option<TestCluster>,
     client: kube::Client,
     data: tempfile::TempDir,
     controller: Option<Controller>,
 }
 
 impl Env {
-    async fn in_process(repo: &Repo) -> Env {
-        let (cluster, client) = in_process(sim_options());
-        Self::with(Some(cluster), client, repo).await
+    /// On a fresh cluster of either server (kept alive by the returned Env).
+    async fn on(tc: TestCluster, repo: &Repo) -> Env {
+        let client = tc.client().await;
+        let mut env = Self::with(None, client, repo).await;
+        env._tc = Some(tc);
+        env
     }
 
     async fn with(cluster: Option<Cluster>, client: kube::Client, repo: &Repo) -> Env {
@@ -223,6 +228,7 @@ impl Env {
         let controller = Some(start(&client, data.path()));
         Env {
             _cluster: cluster,
+            _tc: None,
             client,
             data,
             controller,
@@ -239,14 +245,13 @@ impl Env {
 /// The exact `status.inventory` of the dev overlay applied into `apps` (flux-semantics §3.6).
 const DEV_INVENTORY: &str = r#"{"entries":[{"id":"apps_podinfo__ConfigMap","v":"v1"},{"id":"apps_podinfo__Service","v":"v1"},{"id":"apps_podinfo_apps_Deployment","v":"v1"}]}"#;
 
-#[tokio::test]
-async fn applies_changes_and_prunes_a_base_and_overlay_from_git() {
+async fn applies_changes_and_prunes_a_base_and_overlay_from_git(tc: TestCluster) {
     if !have_git() {
         return;
     }
     let repo = app_repo();
     let first = repo.commit("podinfo");
-    let mut env = Env::in_process(&repo).await;
+    let mut env = Env::on(tc, &repo).await;
     let c = env.client.clone();
     let ks = kustomization(
         "apps",
@@ -361,8 +366,7 @@ async fn applies_changes_and_prunes_a_base_and_overlay_from_git() {
     env.stop().await;
 }
 
-#[tokio::test]
-async fn depends_on_gates_and_reports_dependency_not_ready() {
+async fn depends_on_gates_and_reports_dependency_not_ready(tc: TestCluster) {
     if !have_git() {
         return;
     }
@@ -372,7 +376,7 @@ async fn depends_on_gates_and_reports_dependency_not_ready() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: infra\ndata:\n  region: eu\n",
     );
     let commit = repo.commit("infra and apps");
-    let mut env = Env::in_process(&repo).await;
+    let mut env = Env::on(tc, &repo).await;
     let c = env.client.clone();
     // infra points at a missing path: it fails, and apps must wait for it.
     create(&ks_api(&c), kustomization("infra", "./missing", json!({}))).await;
@@ -414,8 +418,7 @@ async fn depends_on_gates_and_reports_dependency_not_ready() {
     env.stop().await;
 }
 
-#[tokio::test]
-async fn a_broken_image_fails_the_health_check_naming_the_deployment() {
+async fn a_broken_image_fails_the_health_check_naming_the_deployment(tc: TestCluster) {
     if !have_git() {
         return;
     }
@@ -425,7 +428,7 @@ async fn a_broken_image_fails_the_health_check_naming_the_deployment() {
         &deployment("web", "registry.example.com/web:1.0.0-broken", 1),
     );
     let commit = repo.commit("broken web");
-    let mut env = Env::in_process(&repo).await;
+    let mut env = Env::on(tc, &repo).await;
     let c = env.client.clone();
     create(
         &ks_api(&c),
@@ -456,8 +459,7 @@ async fn a_broken_image_fails_the_health_check_naming_the_deployment() {
     env.stop().await;
 }
 
-#[tokio::test]
-async fn build_and_apply_failures_never_prune() {
+async fn build_and_apply_failures_never_prune(tc: TestCluster) {
     if !have_git() {
         return;
     }
@@ -471,7 +473,7 @@ async fn build_and_apply_failures_never_prune() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep-b\n",
     );
     let first = repo.commit("two configmaps");
-    let mut env = Env::in_process(&repo).await;
+    let mut env = Env::on(tc, &repo).await;
     let c = env.client.clone();
     create(&ks_api(&c), kustomization("extra", "./extra", json!({}))).await;
     wait_ks(&c, "extra", "first apply", |o| applied(o, &first)).await;
@@ -548,14 +550,13 @@ async fn build_and_apply_failures_never_prune() {
     env.stop().await;
 }
 
-#[tokio::test]
-async fn suspend_blocks_runs_and_requested_at_runs_at_once() {
+async fn suspend_blocks_runs_and_requested_at_runs_at_once(tc: TestCluster) {
     if !have_git() {
         return;
     }
     let repo = app_repo();
     let first = repo.commit("first");
-    let mut env = Env::in_process(&repo).await;
+    let mut env = Env::on(tc, &repo).await;
     let c = env.client.clone();
     create(
         &ks_api(&c),
@@ -672,8 +673,7 @@ async fn recovers_from_api_faults_and_resumes_after_a_restart() {
     env.stop().await;
 }
 
-#[tokio::test]
-async fn deleting_a_kustomization_garbage_collects_per_deletion_policy() {
+async fn deleting_a_kustomization_garbage_collects_per_deletion_policy(tc: TestCluster) {
     if !have_git() {
         return;
     }
@@ -683,7 +683,7 @@ async fn deleting_a_kustomization_garbage_collects_per_deletion_policy() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: orphaned\n",
     );
     let commit = repo.commit("first");
-    let mut env = Env::in_process(&repo).await;
+    let mut env = Env::on(tc, &repo).await;
     let c = env.client.clone();
     let ks = ks_api(&c);
     create(
@@ -882,4 +882,131 @@ async fn service_account_name_is_impersonated() {
         "apply request headers: {apply}"
     );
     controller.shutdown().await;
+}
+
+// The reconciler's end-to-end checks, each against the embedded server and a real kube-apiserver.
+both_servers!(sim_options;
+    applies_changes_and_prunes_a_base_and_overlay_from_git,
+    depends_on_gates_and_reports_dependency_not_ready,
+    a_broken_image_fails_the_health_check_naming_the_deployment,
+    build_and_apply_failures_never_prune,
+    suspend_blocks_runs_and_requested_at_runs_at_once,
+    deleting_a_kustomization_garbage_collects_per_deletion_policy,
+);
+
+/// Impersonation through RBAC, on the real kube-apiserver only: a service account without bindings
+/// is refused (nothing applied, the Kustomization says forbidden), and once a RoleBinding grants it
+/// ConfigMaps in `apps` the same Kustomization applies. The embedded server does not evaluate RBAC
+/// yet (issue 16), so this cannot run against it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_rbac_refuses_an_unbound_service_account() {
+    if !have_git() {
+        return;
+    }
+    crate::require_real_kube!();
+    let repo = Repo::new();
+    repo.write(
+        "app/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: impersonated\n",
+    );
+    let commit = repo.commit("one configmap");
+    let tc = TestCluster::real(ClusterOptions {
+        name: "rbac".into(),
+        ..sim_options()
+    })
+    .await;
+    let real = tc.real_cluster().expect("a real cluster");
+    let config = real.config().await;
+    let client = real.client().await;
+    namespace(&client, "apps").await;
+    create(&git_api(&client), gitrepository(&repo.url())).await;
+    let data = tempfile::tempdir().unwrap();
+    let opts = ControllerOptions {
+        data_dir: data.path().to_path_buf(),
+        health_poll: Duration::from_millis(200),
+        allow_file_urls: true,
+        ..ControllerOptions::default()
+    };
+    let controller = Controller::start_connections(
+        vec![flotilla::controllers::bundle::ClusterConnection {
+            name: "rbac".into(),
+            client: client.clone(),
+            config: Some(config),
+        }],
+        &opts,
+    );
+    create(
+        &ks_api(&client),
+        kustomization("app", "./app", json!({"serviceAccountName": "nobody"})),
+    )
+    .await;
+    let obj = wait_ks(&client, "app", "refused by RBAC", |o| {
+        condition(o, "Ready").is_some_and(|c| {
+            c["status"] == "False"
+                && c["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("forbidden"))
+        })
+    })
+    .await;
+    let msg = condition(&obj, "Ready").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("system:serviceaccount:default:nobody"),
+        "the message names the impersonated account: {msg}"
+    );
+    assert!(obj["status"].get("lastAppliedRevision").is_none(), "{obj}");
+    assert!(
+        config_map(&client, "impersonated").await.is_none(),
+        "nothing applied as an account without bindings"
+    );
+
+    // Grant the account ConfigMaps in `apps`: the same Kustomization now applies.
+    let rbac = |v: Value| serde_json::from_value::<DynamicObject>(v).unwrap();
+    let role_api = api_rbac(&client, "Role", "roles");
+    role_api
+        .create(
+            &PostParams::default(),
+            &rbac(json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": "configmaps", "namespace": "apps"},
+                "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]}]
+            })),
+        )
+        .await
+        .expect("role");
+    api_rbac(&client, "RoleBinding", "rolebindings")
+        .create(
+            &PostParams::default(),
+            &rbac(json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": "nobody-configmaps", "namespace": "apps"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "configmaps"},
+                "subjects": [{"kind": "ServiceAccount", "name": "nobody", "namespace": "default"}]
+            })),
+        )
+        .await
+        .expect("rolebinding");
+    merge(
+        &ks_api(&client),
+        "app",
+        json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "granted"}}}),
+    )
+    .await;
+    wait_ks(&client, "app", "applied once bound", |o| {
+        applied(o, &commit)
+    })
+    .await;
+    assert!(config_map(&client, "impersonated").await.is_some());
+    controller.shutdown().await;
+}
+
+fn api_rbac(client: &kube::Client, kind: &str, plural: &str) -> Api<DynamicObject> {
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", kind),
+        plural,
+    );
+    Api::namespaced_with(client.clone(), "apps", &ar)
 }

@@ -50,7 +50,7 @@ async fn console_views_find_the_broken_deployment_and_the_blocker() {
     env.wait_ready("top", "False", "DependencyNotReady").await;
 
     let contexts =
-        Contexts::load(&KubeconfigSource::from_env(Some(&env.server.kubeconfig)).unwrap()).unwrap();
+        Contexts::load(&KubeconfigSource::from_env(Some(&env.kubeconfig)).unwrap()).unwrap();
     let clients = Clients::new(contexts);
     let views = ConsoleViews::new(clients.clone(), Some(env.data_dir().to_path_buf()));
 

@@ -1,11 +1,12 @@
 //! The views end to end: a real git repository, the bundled controller and the embedded API server
 //! over TCP with the workload simulator; `flotilla tree`, `trace` and `diff` run as users run them
-//! (the real binary with the server's kubeconfig) and through the library.
+//! (the real binary with the server's kubeconfig) and through the library; also against a real
+//! kube-apiserver (`real_*`, the simulator running as its client).
 
 use crate::common;
 
 use common::gitrepo::{Repo, have_git};
-use common::{PATIENCE, TcpServer, wait_until};
+use common::{PATIENCE, TcpServer, TestCluster, wait_until};
 use flotilla::apiserver::ClusterOptions;
 use flotilla::cli::tree::kustomization_health_tree;
 use flotilla::controllers::bundle::{Controller, ControllerOptions};
@@ -14,7 +15,7 @@ use flotilla::views::diff::live::LiveClient;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub(crate) const CONTEXT: &str = "default";
@@ -70,16 +71,37 @@ pub(crate) fn kustomization(name: &str, path: &str, extra: Value) -> Value {
 }
 
 pub(crate) struct Env {
-    pub(crate) server: TcpServer,
+    /// The kubeconfig reaching the cluster (context [`CONTEXT`]).
+    pub(crate) kubeconfig: PathBuf,
+    /// HOME for the binary.
+    home: PathBuf,
+    _server: Option<TcpServer>,
+    _real: Option<TestCluster>,
     pub(crate) client: kube::Client,
     data: tempfile::TempDir,
     controller: Option<Controller>,
 }
 
 impl Env {
+    /// The embedded server over TCP.
     pub(crate) async fn start(repo: &Repo) -> Env {
-        let server = TcpServer::start(options()).await;
-        let client = server.client().await;
+        Self::start_on(false, repo).await
+    }
+
+    /// The embedded server over TCP, or a real kube-apiserver when `real`.
+    pub(crate) async fn start_on(real: bool, repo: &Repo) -> Env {
+        let (server, real, kubeconfig, home, client) = if real {
+            let tc = TestCluster::real(options()).await;
+            let rc = tc.real_cluster().expect("a real cluster");
+            let (kubeconfig, home) = (rc.kubeconfig.clone(), rc.dir.clone());
+            let client = tc.client().await;
+            (None, Some(tc), kubeconfig, home, client)
+        } else {
+            let server = TcpServer::start(options()).await;
+            let client = server.client().await;
+            let (kubeconfig, home) = (server.kubeconfig.clone(), server.dir.path().to_path_buf());
+            (Some(server), None, kubeconfig, home, client)
+        };
         let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "apps"}})).unwrap();
         Api::<Namespace>::all(client.clone())
             .create(&PostParams::default(), &ns)
@@ -108,7 +130,10 @@ impl Env {
         // Named like the kubeconfig context, so artifacts land where `flotilla diff` looks.
         let controller = Controller::start(vec![(CONTEXT.to_string(), client.clone())], &opts);
         Env {
-            server,
+            kubeconfig,
+            home,
+            _server: server,
+            _real: real,
             client,
             data,
             controller: Some(controller),
@@ -140,8 +165,8 @@ impl Env {
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_flotilla"))
             .args(args)
             .arg("--kubeconfig")
-            .arg(&self.server.kubeconfig)
-            .env("HOME", self.server.dir.path())
+            .arg(&self.kubeconfig)
+            .env("HOME", &self.home)
             .env_remove("KUBECONFIG")
             .output()
             .await
@@ -166,6 +191,16 @@ impl Env {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_image_is_the_root_cause_of_the_tree() {
+    a_broken_image_is_the_root_cause_of_the_tree_on(false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_a_broken_image_is_the_root_cause_of_the_tree() {
+    crate::require_real_kube!();
+    a_broken_image_is_the_root_cause_of_the_tree_on(true).await
+}
+
+async fn a_broken_image_is_the_root_cause_of_the_tree_on(real: bool) {
     if !have_git() {
         return;
     }
@@ -180,7 +215,7 @@ async fn a_broken_image_is_the_root_cause_of_the_tree() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  a: b\n",
     );
     repo.commit("broken web");
-    let mut env = Env::start(&repo).await;
+    let mut env = Env::start_on(real, &repo).await;
     create(
         &ks_api(&env.client),
         kustomization("apps", "./app", json!({"wait": true})),
@@ -236,6 +271,16 @@ async fn a_broken_image_is_the_root_cause_of_the_tree() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn diff_trace_and_depends_on_against_a_reconciled_cluster() {
+    diff_trace_and_depends_on_against_a_reconciled_cluster_on(false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_diff_trace_and_depends_on_against_a_reconciled_cluster() {
+    crate::require_real_kube!();
+    diff_trace_and_depends_on_against_a_reconciled_cluster_on(true).await
+}
+
+async fn diff_trace_and_depends_on_against_a_reconciled_cluster_on(real: bool) {
     if !have_git() {
         return;
     }
@@ -250,7 +295,7 @@ async fn diff_trace_and_depends_on_against_a_reconciled_cluster() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: old\ndata:\n  a: b\n",
     );
     repo.commit("app");
-    let mut env = Env::start(&repo).await;
+    let mut env = Env::start_on(real, &repo).await;
     let c = env.client.clone();
     create(&ks_api(&c), kustomization("apps", "./app", json!({}))).await;
     create(&ks_api(&c), kustomization("infra", "./missing", json!({}))).await;

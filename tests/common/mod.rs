@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod gitrepo;
+pub mod real_kube;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -865,4 +866,112 @@ pub fn configmap(
             .collect(),
     );
     cm
+}
+
+/// The server a test body runs against: flotilla's embedded one (in-process) or a real
+/// kube-apiserver + etcd (see [`real_kube`]), with the same client-side view of both.
+pub enum TestCluster {
+    /// The embedded API server, in-process (its own workload simulator when the options ask).
+    Embedded(Cluster),
+    /// A real kube-apiserver of its own; flotilla's workload simulator runs as a client of it
+    /// when the options ask (nothing else rolls Deployments out there).
+    Real {
+        real: real_kube::RealCluster,
+        simulator: Option<tokio::task::JoinHandle<()>>,
+    },
+}
+
+impl TestCluster {
+    /// An in-process embedded cluster with these options.
+    pub async fn embedded(opts: ClusterOptions) -> TestCluster {
+        TestCluster::Embedded(Cluster::new(opts).expect("cluster starts"))
+    }
+
+    /// A fresh real cluster (named after `opts.name`), with the simulator when `opts.simulate`.
+    pub async fn real(opts: ClusterOptions) -> TestCluster {
+        let real = real_kube::RealCluster::start(&opts.name).await;
+        let simulator = if opts.simulate {
+            let client = real.client().await;
+            let sim = flotilla::apiserver::simulator::SimulatorOptions {
+                rollout_delay: opts.rollout_delay,
+            };
+            Some(tokio::spawn(flotilla::apiserver::simulator::run(
+                client,
+                sim,
+                std::future::pending::<()>(),
+            )))
+        } else {
+            None
+        };
+        TestCluster::Real { real, simulator }
+    }
+
+    /// A kube client with admin rights (in-process router, or TLS with the admin certificate).
+    pub async fn client(&self) -> Client {
+        match self {
+            TestCluster::Embedded(c) => Client::new(c.router(), "default"),
+            TestCluster::Real { real, .. } => real.client().await,
+        }
+    }
+
+    /// Whether this is the real kube-apiserver.
+    pub fn is_real(&self) -> bool {
+        matches!(self, TestCluster::Real { .. })
+    }
+
+    /// The real cluster (kubeconfig, kubectl, log), `None` on the embedded server.
+    pub fn real_cluster(&self) -> Option<&real_kube::RealCluster> {
+        match self {
+            TestCluster::Embedded(_) => None,
+            TestCluster::Real { real, .. } => Some(real),
+        }
+    }
+
+    /// The embedded cluster handle (for faults and store access), `None` on the real server.
+    pub fn embedded_cluster(&self) -> Option<&Cluster> {
+        match self {
+            TestCluster::Embedded(c) => Some(c),
+            TestCluster::Real { .. } => None,
+        }
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        if let TestCluster::Real {
+            simulator: Some(s), ..
+        } = self
+        {
+            s.abort();
+        }
+    }
+}
+
+/// Generates, for each named async check `fn(TestCluster)`, a test running it against the embedded
+/// server (module `embedded`) and one against a real kube-apiserver (module `real`, skipped with a
+/// printed reason when the binaries are absent). The first argument names a parent-module fn
+/// returning the `ClusterOptions`.
+#[macro_export]
+macro_rules! both_servers {
+    ($opts:ident; $($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let tc = $crate::common::TestCluster::embedded(super::$opts()).await;
+                    super::$name(tc).await
+                }
+            )*
+        }
+        mod real {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::require_real_kube!();
+                    let tc = $crate::common::TestCluster::real(super::$opts()).await;
+                    super::$name(tc).await
+                }
+            )*
+        }
+    };
 }

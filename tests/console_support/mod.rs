@@ -36,7 +36,10 @@ where
 
 /// A running `flotilla apiserver` process (killed on drop) and its kubeconfig.
 pub struct ApiserverProcess {
-    child: tokio::process::Child,
+    /// The `flotilla apiserver` process; `None` for real kube-apiservers.
+    child: Option<tokio::process::Child>,
+    /// Real kube-apiservers standing in for the clusters ([`ApiserverProcess::real`]).
+    real: Vec<crate::common::real_kube::RealCluster>,
     /// Holds the kubeconfig and HOME.
     pub dir: tempfile::TempDir,
     /// The kubeconfig it wrote (one context per cluster).
@@ -99,16 +102,36 @@ impl ApiserverProcess {
             .await;
         }
         ApiserverProcess {
-            child,
+            child: Some(child),
+            real: Vec::new(),
             dir,
             kubeconfig,
             clients,
         }
     }
 
-    /// The server's process id.
+    /// The same clusters as real kube-apiservers (one each, upstream CRDs installed) in one
+    /// kubeconfig, so a test body runs unchanged against the real server.
+    pub async fn real(clusters: &[&str]) -> ApiserverProcess {
+        use crate::common::real_kube::{RealCluster, write_combined_kubeconfig};
+        let real = futures::future::join_all(clusters.iter().map(|c| RealCluster::start(c))).await;
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig.yaml");
+        write_combined_kubeconfig(&kubeconfig, &real.iter().collect::<Vec<_>>());
+        let contexts =
+            Contexts::load(&KubeconfigSource::from_env(Some(&kubeconfig)).unwrap()).unwrap();
+        ApiserverProcess {
+            child: None,
+            real,
+            dir,
+            kubeconfig,
+            clients: Clients::new(contexts),
+        }
+    }
+
+    /// The server's process id (`None` for real kube-apiservers).
     pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+        self.child.as_ref().and_then(|c| c.id())
     }
 
     /// Creates `obj` in `context` (and its namespace) and sets its status: through /status where the
