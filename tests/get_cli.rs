@@ -305,6 +305,33 @@ async fn exit_codes_for_failing_objects_and_errors_on(server: ApiserverProcess) 
     let v: Value = serde_json::from_str(&run.stdout).expect("JSON despite the error");
     assert_eq!(v["items"].as_array().map(Vec::len), Some(2));
 
+    // Only an unknown context: the error alone, no "No GitOps objects found." before it.
+    let run = get(&kc, &["--context", "nope"]).await;
+    assert_eq!(run.code, Some(2));
+    assert!(run.stderr.contains("\"nope\""), "{}", run.stderr);
+    assert!(!run.stderr.contains("No GitOps objects"), "{}", run.stderr);
+    // A malformed label selector: 2, named.
+    let run = get(&kc, &["-l", "a=("]).await;
+    assert_eq!(run.code, Some(2), "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    // Global flags before the subcommand work as after it.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .args(["--context", "dev", "get", "ks", "-o", "json"])
+        .env_remove("KUBECONFIG")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["items"]
+            .as_array()
+            .is_some_and(|i| !i.is_empty() && i.iter().all(|o| o["context"] == "dev")),
+        "{v}"
+    );
+
     // A name found nowhere: 2.
     let run = get(&kc, &["ks", "missing"]).await;
     assert_eq!(run.code, Some(2));

@@ -235,12 +235,12 @@ fn detail_view_fetches_object_and_events_then_shows_conditions_spec_and_events()
         ]),
     });
     insta::assert_snapshot!(screen(&app, 100, 24));
-    // Copy in the detail view copies the name; Esc returns to the table.
+    // Copy in the detail view copies context/namespace/name; Esc returns to the table.
     assert_eq!(
         typed(&mut app, "c"),
         [Effect::Copy {
-            text: "infra".into(),
-            what: "name infra".into()
+            text: "dev/flux-system/infra".into(),
+            what: "dev/flux-system/infra".into()
         }]
     );
     typed(&mut app, "\x1b");
@@ -610,8 +610,16 @@ fn confirmation_lists_every_target_and_scrolls() {
 fn copy_name_and_masked_yaml() {
     let mut app = seeded();
     select(&mut app, "dev", "apps");
+    // `c` copies what is unambiguous over several clusters, `C` the name alone.
     assert_eq!(
         typed(&mut app, "c"),
+        [Effect::Copy {
+            text: "dev/flux-system/apps".into(),
+            what: "dev/flux-system/apps".into()
+        }]
+    );
+    assert_eq!(
+        typed(&mut app, "C"),
         [Effect::Copy {
             text: "apps".into(),
             what: "name apps".into()
@@ -750,7 +758,7 @@ fn label_filters_select_rows_by_metadata_labels() {
 #[test]
 fn cached_rows_follow_every_change() {
     let mut app = seeded();
-    typed(&mut app, "/apps\n");
+    typed(&mut app, "/^apps\n");
     assert_eq!(names(&app), ["dev/apps", "prod/apps"]);
     assert!(app.table.is_fresh(&app.store, &app.scope));
     app.update(upsert("prod", &ks("apps-2", "flux-system", "True", "ok")));
@@ -1014,4 +1022,132 @@ fn the_in_process_reconciler_shows_in_the_header_and_extension_commands_run() {
     )));
     let flash = app.flash.clone().unwrap();
     assert!(flash.error && flash.text.contains("unknown demo command"));
+}
+
+#[test]
+fn filters_match_the_whole_row_and_prompts_clear_like_a_shell() {
+    let mut app = seeded();
+    // Terms are ANDed over the row as shown: context and name together, the READY cell.
+    typed(&mut app, "/prod apps\n");
+    assert_eq!(names(&app), ["prod/apps"]);
+    // Reopening `/` edits the current filter; Ctrl-U clears the line.
+    typed(&mut app, "/");
+    let Focus::Prompt(p) = &app.focus else {
+        panic!("{:?}", app.focus)
+    };
+    assert_eq!(p.input, "prod apps");
+    press(&mut app, KeyCode::Char('u'), KeyModifiers::CONTROL);
+    typed(&mut app, "False\n");
+    assert_eq!(names(&app), ["dev/infra"]);
+    // Ctrl-W deletes the last word; a regex spans cells (`dev` context … `web` namespace).
+    typed(&mut app, "/");
+    press(&mut app, KeyCode::Char('w'), KeyModifiers::CONTROL);
+    typed(&mut app, "dev.*web\n");
+    assert_eq!(names(&app), ["dev/podinfo"]);
+    // `-f` is fuzzy within any cell: the chart column, the message.
+    typed(&mut app, "/");
+    press(&mut app, KeyCode::Char('u'), KeyModifiers::CONTROL);
+    typed(&mut app, "-f accres\n");
+    assert_eq!(
+        names(&app),
+        ["dev/infra"],
+        "fuzzy in 'accumulating resources'"
+    );
+    typed(&mut app, "/");
+    press(&mut app, KeyCode::Char('u'), KeyModifiers::CONTROL);
+    typed(&mut app, "!True\n");
+    assert_eq!(names(&app), ["dev/infra"], "inverted");
+    typed(&mut app, "/");
+    press(&mut app, KeyCode::Char('u'), KeyModifiers::CONTROL);
+    typed(&mut app, "\n");
+    assert_eq!(names(&app).len(), 5);
+}
+
+#[test]
+fn failing_view_and_header_counts_follow_the_scope() {
+    let mut app = seeded();
+    // An Application that is out of sync but healthy: READY False, so it is in `:failing`.
+    let mut drifted = app_obj("drifted");
+    drifted["status"]["sync"]["status"] = json!("OutOfSync");
+    app.update(upsert("prod", &drifted));
+    typed(&mut app, ":failing\n");
+    let mut failing = names(&app);
+    failing.sort();
+    assert_eq!(failing, ["dev/infra", "prod/drifted"]);
+    typed(&mut app, ":all\n");
+    let c = app.counts();
+    assert_eq!(c.total, 6);
+    assert_eq!(
+        c.ready + c.failing + c.suspended + c.progressing + c.unknown,
+        c.total
+    );
+    // `:ctx prod` narrows the header as well as the table.
+    typed(&mut app, ":ctx prod\n");
+    app.refresh_view();
+    let c = app.counts();
+    assert_eq!(c.total, names(&app).len());
+    assert_eq!(c.total, 3);
+    let header = screen(&app, 120, 8);
+    assert!(header.contains("unknown "), "{header}");
+    typed(&mut app, ":ctx all\n");
+    app.refresh_view();
+    assert_eq!(app.counts().total, 6);
+}
+
+#[test]
+fn flash_messages_expire_and_long_ones_keep_their_end() {
+    let mut app = seeded();
+    typed(&mut app, ":ctx nope\n");
+    assert!(app.flash.as_ref().is_some_and(|f| f.error));
+    // The next key retires it.
+    typed(&mut app, "j");
+    assert_eq!(app.flash, None);
+    // Left alone, an error goes after a few seconds (a notice sooner).
+    typed(&mut app, ":ctx nope\n");
+    app.update(Event::Tick(NOW + 3));
+    assert!(app.flash.is_some(), "still shown after 3 s");
+    app.update(Event::Tick(NOW + 30));
+    assert_eq!(app.flash, None);
+    // A long message loses its middle, not its end.
+    typed(&mut app, &format!(":{}\n", "x".repeat(300)));
+    let shown = screen(&app, 80, 24);
+    assert!(shown.contains("unknown command \"xx"), "{shown}");
+    assert!(shown.contains("x…x"), "{shown}");
+    assert!(shown.contains(":help lists keys)"), "{shown}");
+}
+
+#[test]
+fn overlays_wrap_and_scroll_sideways_to_show_the_end_of_long_lines() {
+    let mut app = seeded();
+    select(&mut app, "dev", "infra");
+    let fx = typed(&mut app, "y");
+    let [Effect::Fetch(k)] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    let message = format!(
+        "{} stalled: [Deployment/checkout/checkout]",
+        "a".repeat(260)
+    );
+    app.update(Event::Fetched {
+        key: k.clone(),
+        result: Ok(ks("infra", "flux-system", "False", &message)),
+    });
+    let cut = screen(&app, 80, 40);
+    assert!(!cut.contains("Deployment/checkout"), "{cut}");
+    // `w` wraps: the end of the 300-character message is on screen.
+    typed(&mut app, "w");
+    let wrapped = screen(&app, 80, 40);
+    assert!(wrapped.contains("[wrap]"), "{wrapped}");
+    assert!(wrapped.contains("checkout/checkout]"), "{wrapped}");
+    // Unwrapped, → scrolls sideways until the end shows, ← comes back.
+    typed(&mut app, "w");
+    for _ in 0..16 {
+        press(&mut app, KeyCode::Right, KeyModifiers::NONE);
+    }
+    let scrolled = screen(&app, 80, 40);
+    assert!(scrolled.contains("checkout/checkout]"), "{scrolled}");
+    for _ in 0..16 {
+        press(&mut app, KeyCode::Left, KeyModifiers::NONE);
+    }
+    assert_eq!(screen(&app, 80, 40), cut);
 }

@@ -398,7 +398,7 @@ pub fn run(args: Args) -> ExitCode {
             }
             Err(e) => errors.push(e),
         }
-    } else if args.name.is_none() {
+    } else if args.name.is_none() && errors.is_empty() {
         eprintln!("No GitOps objects found.");
     }
     for e in &errors {

@@ -73,6 +73,64 @@ pub enum Command {
     Helm(helm::Args),
 }
 
+/// Parses the process arguments, accepting the console's flags before a subcommand as well as after
+/// it (`flotilla --kubeconfig X get` = `flotilla get --kubeconfig X`): clap reads a flag before a
+/// subcommand as the console's own, so such flags are moved behind the subcommand name first.
+pub fn parse_args() -> Cli {
+    Cli::parse_from(hoist_flags(std::env::args_os().collect()))
+}
+
+/// Moves the flags that precede the first subcommand name to just after it (unchanged when there is
+/// no subcommand). A flag's separate value is never mistaken for a subcommand name.
+pub fn hoist_flags(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let takes_value = |flag: &str| -> bool {
+        cmd.get_arguments().any(|a| {
+            let matches = match flag.strip_prefix("--") {
+                Some(long) => a.get_long() == Some(long),
+                None => {
+                    let shorts: Vec<char> = flag.trim_start_matches('-').chars().collect();
+                    // `-vn ns`: only the last short flag of a cluster can take the next word.
+                    shorts.last().is_some_and(|c| a.get_short() == Some(*c))
+                }
+            };
+            matches && a.get_action().takes_values()
+        })
+    };
+    let is_subcommand = |word: &str| {
+        cmd.get_subcommands()
+            .any(|s| s.get_name() == word || s.get_all_aliases().any(|a| a == word))
+    };
+    let mut i = 1;
+    while i < args.len() {
+        let Some(word) = args[i].to_str() else {
+            return args;
+        };
+        if word == "--" {
+            return args;
+        }
+        if word.starts_with('-') && word != "-" {
+            i += if !word.contains('=') && takes_value(word) {
+                2
+            } else {
+                1
+            };
+            continue;
+        }
+        if i > 1 && is_subcommand(word) {
+            let mut out = Vec::with_capacity(args.len());
+            out.push(args[0].clone());
+            out.push(args[i].clone());
+            out.extend(args[1..i].iter().cloned());
+            out.extend(args[i + 1..].iter().cloned());
+            return out;
+        }
+        return args;
+    }
+    args
+}
+
 /// Runs the parsed command and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let verbose = cli.verbose;
@@ -89,5 +147,52 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Diff(args)) => diff::run(args),
         Some(Command::Images(args)) => images::run(args),
         Some(Command::Helm(args)) => helm::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn hoisted(line: &str) -> Vec<String> {
+        hoist_flags(line.split(' ').map(Into::into).collect())
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn flags_before_a_subcommand_move_behind_it() {
+        assert_eq!(
+            hoisted("flotilla --kubeconfig get get ks"),
+            ["flotilla", "get", "--kubeconfig", "get", "ks"],
+            "the value of --kubeconfig is not a subcommand"
+        );
+        assert_eq!(
+            hoisted("flotilla --context=prod -v tree ks apps"),
+            ["flotilla", "tree", "--context=prod", "-v", "ks", "apps"]
+        );
+        assert_eq!(
+            hoisted("flotilla --context prod -c ks"),
+            ["flotilla", "--context", "prod", "-c", "ks"],
+            "no subcommand: the console's flags stay"
+        );
+        assert_eq!(hoisted("flotilla get ks"), ["flotilla", "get", "ks"]);
+        let cli = Cli::try_parse_from(hoist_flags(
+            "flotilla --kubeconfig /tmp/k --context prod get ks"
+                .split(' ')
+                .map(Into::into)
+                .collect(),
+        ))
+        .unwrap();
+        let Some(Command::Get(args)) = cli.command else {
+            panic!("not get: {:?}", cli.command)
+        };
+        assert_eq!(
+            args.kubeconfig.as_deref(),
+            Some(std::path::Path::new("/tmp/k"))
+        );
+        assert_eq!(args.contexts, ["prod"]);
     }
 }

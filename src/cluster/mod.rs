@@ -221,7 +221,8 @@ pub struct HealthCounts {
 }
 
 impl HealthCounts {
-    fn add(&mut self, row: &Row) {
+    /// Counts one more row (each row lands in exactly one bucket, so the buckets add up to `total`).
+    pub fn add(&mut self, row: &Row) {
         self.total += 1;
         if row.suspended || row.health == Health::Suspended {
             self.suspended += 1;

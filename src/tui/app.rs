@@ -374,6 +374,8 @@ pub struct App {
     pub focus: Focus,
     /// The last message.
     pub flash: Option<Flash>,
+    /// The flash on screen and when it appeared (for expiry).
+    flash_seen: Option<(Flash, i64)>,
     /// Now, in unix seconds (set by ticks; ages are computed from it so rendering stays pure).
     pub now: i64,
     /// Terminal size (columns, rows).
@@ -385,9 +387,17 @@ pub struct App {
     /// Extra `:` command words the runtime serves (e.g. `demo`), answered by [`Effect::Extension`].
     pub extensions: Vec<String>,
     running: Option<Running>,
-    /// Header counts and the store generation they were taken at.
-    counts: (u64, HealthCounts),
+    /// Header counts and the (store generation, scope revision) they were taken at.
+    counts: ((u64, u64), HealthCounts),
 }
+
+/// How many views `esc` can go back through.
+const MAX_BACK: usize = 32;
+
+/// How long a notice stays on the flash line (unless a key retires it first).
+const FLASH_INFO_SECS: i64 = 5;
+/// How long an error stays on the flash line (unless a key retires it first).
+const FLASH_ERROR_SECS: i64 = 10;
 
 /// Rows above and below the table (header 2, table header 1, crumbs 1, flash/prompt 1).
 const CHROME_ROWS: u16 = 5;
@@ -421,13 +431,14 @@ impl App {
             events: EventsView::default(),
             focus: Focus::Table,
             flash: None,
+            flash_seen: None,
             now: 0,
             size: (80, 24),
             quitting: false,
             reconciler: None,
             extensions: Vec::new(),
             running: None,
-            counts: (0, HealthCounts::default()),
+            counts: ((0, 0), HealthCounts::default()),
         };
         app.refresh_view();
         app
@@ -442,13 +453,18 @@ impl App {
     pub fn update(&mut self, event: Event) -> Vec<Effect> {
         let keep_lazy = matches!(event, Event::Cluster(_));
         let effects = match event {
-            Event::Key(key) => self.on_key(key),
+            Event::Key(key) => {
+                // A key press retires the message of the previous one.
+                self.flash = None;
+                self.on_key(key)
+            }
             Event::Resize(w, h) => {
                 self.size = (w, h);
                 Vec::new()
             }
             Event::Tick(now) => {
                 self.now = now;
+                self.expire_flash();
                 self.expire_pending();
                 self.refresh_tree()
             }
@@ -530,24 +546,59 @@ impl App {
         if !keep_lazy {
             self.refresh_view();
         }
+        self.note_flash();
         effects
+    }
+
+    /// Remembers when the current flash appeared.
+    fn note_flash(&mut self) {
+        match (&self.flash, &self.flash_seen) {
+            (None, _) => self.flash_seen = None,
+            (Some(f), Some((seen, _))) if f == seen => {}
+            (Some(f), _) => self.flash_seen = Some((f.clone(), self.now)),
+        }
+    }
+
+    /// Clears a flash that has been on screen long enough (errors stay longer than notices).
+    fn expire_flash(&mut self) {
+        if let Some((f, since)) = &self.flash_seen {
+            let ttl = if f.error {
+                FLASH_ERROR_SECS
+            } else {
+                FLASH_INFO_SECS
+            };
+            if self.now - since >= ttl && self.flash.as_ref() == Some(f) {
+                self.flash = None;
+            }
+        }
     }
 
     /// Rebuilds the current view's cached row list if anything it depends on changed.
     pub fn refresh_view(&mut self) {
         self.table.refresh(&self.store, &self.scope);
-        if self.counts.0 != self.store.generation() {
-            self.counts = (self.store.generation(), self.store.counts());
+        let stamp = (self.store.generation(), self.scope.revision);
+        if self.counts.0 != stamp {
+            self.counts = (stamp, self.count_in_scope());
         }
     }
 
-    /// Row counts by health for the header (cached by [`App::refresh_view`], else counted now).
+    /// Row counts by health for the header, over the rows in scope (`:ctx`, `:ns`), so they add up
+    /// to what the views can show (cached by [`App::refresh_view`], else counted now).
     pub fn counts(&self) -> HealthCounts {
-        if self.counts.0 == self.store.generation() {
+        if self.counts.0 == (self.store.generation(), self.scope.revision) {
             self.counts.1
         } else {
-            self.store.counts()
+            self.count_in_scope()
         }
+    }
+
+    fn count_in_scope(&self) -> HealthCounts {
+        let mut c = HealthCounts::default();
+        self.store
+            .rows()
+            .filter(|r| self.scope.admits(r))
+            .for_each(|r| c.add(r));
+        c
     }
 
     /// The rows the current view shows (filtered, sorted, in scope).
@@ -786,6 +837,7 @@ impl App {
                 self.focus = Focus::Yaml(y);
                 return vec![effect];
             }
+            Some(c) if y.fit.apply(c) => {}
             Some(c) => {
                 if let Some(pos) = self.scrolled(c, y.scroll, y.lines.len()) {
                     y.scroll = pos;
@@ -808,7 +860,7 @@ impl App {
             Command::Back => return Vec::new(),
             Command::Yaml => return self.open_yaml(d.key),
             Command::Copy => {
-                let effect = self.copy_name(&d.key);
+                let effect = copy_path(&d.key);
                 self.focus = Focus::Detail(d);
                 return vec![effect];
             }
@@ -821,6 +873,7 @@ impl App {
                 self.focus = Focus::Detail(d);
                 return self.open_view(cmd, key);
             }
+            c if d.fit.apply(c) => {}
             c => {
                 if let Some(action) = action_of(c) {
                     let key = d.key.clone();
@@ -957,7 +1010,12 @@ impl App {
             }
             Command::Copy => {
                 if let Some(key) = self.selected_key() {
-                    return vec![self.copy_name(&key)];
+                    return vec![copy_path(&key)];
+                }
+            }
+            Command::CopyName => {
+                if let Some(key) = self.selected_key() {
+                    return vec![copy_name(&key)];
                 }
             }
             Command::Tree
@@ -1172,6 +1230,7 @@ impl App {
                 self.focus = Focus::Report(r);
                 return vec![effect];
             }
+            Some(c) if r.fit.apply(c) => {}
             Some(c) => {
                 if let Some(pos) = self.scrolled(c, r.scroll, r.len()) {
                     r.scroll = pos;
@@ -1269,13 +1328,6 @@ impl App {
         }
         self.focus = Focus::Diff(v);
         effects
-    }
-
-    fn copy_name(&self, key: &RowKey) -> Effect {
-        Effect::Copy {
-            text: key.name.clone(),
-            what: format!("name {}", key.name),
-        }
     }
 
     fn open_yaml(&mut self, key: RowKey) -> Vec<Effect> {
@@ -1482,6 +1534,21 @@ impl App {
                 self.live_filter(&prompt);
                 self.focus = Focus::Prompt(prompt);
             }
+            // Ctrl-U clears the line, Ctrl-W deletes the last word, as in a shell.
+            KeyCode::Char('u') if key.ctrl => {
+                prompt.input.clear();
+                self.live_filter(&prompt);
+                self.focus = Focus::Prompt(prompt);
+            }
+            KeyCode::Char('w') if key.ctrl => {
+                let kept = prompt.input.trim_end().len();
+                let start = prompt.input[..kept]
+                    .rfind(char::is_whitespace)
+                    .map_or(0, |i| i + 1);
+                prompt.input.truncate(start);
+                self.live_filter(&prompt);
+                self.focus = Focus::Prompt(prompt);
+            }
             KeyCode::Char(c) if !key.ctrl && !key.alt => {
                 prompt.input.push(c);
                 self.live_filter(&prompt);
@@ -1626,6 +1693,10 @@ impl App {
             return;
         }
         let prev = std::mem::replace(&mut self.table, TableView::new(view));
+        // Bounded: switching views all night must not grow memory; the oldest view is forgotten.
+        if self.back.len() >= MAX_BACK {
+            self.back.remove(0);
+        }
         self.back.push(prev);
         self.events.selected = 0;
     }
@@ -1686,4 +1757,26 @@ fn action_of(cmd: Command) -> Option<Action> {
         Command::Delete => Action::Delete,
         _ => return None,
     })
+}
+
+/// `c`: the object's `context/namespace/name` (`context/name` when cluster-scoped), unambiguous
+/// across clusters.
+fn copy_path(key: &RowKey) -> Effect {
+    let text = if key.namespace.is_empty() {
+        format!("{}/{}", key.context, key.name)
+    } else {
+        format!("{}/{}/{}", key.context, key.namespace, key.name)
+    };
+    Effect::Copy {
+        what: text.clone(),
+        text,
+    }
+}
+
+/// `C`: the name alone.
+fn copy_name(key: &RowKey) -> Effect {
+    Effect::Copy {
+        text: key.name.clone(),
+        what: format!("name {}", key.name),
+    }
 }

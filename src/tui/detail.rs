@@ -40,6 +40,8 @@ pub struct DetailView {
     pub events: Loaded<Vec<ObjectEvent>>,
     /// First visible line.
     pub scroll: usize,
+    /// Wrapped or scrolled sideways.
+    pub fit: super::chrome::Fit,
 }
 
 impl DetailView {
@@ -50,6 +52,7 @@ impl DetailView {
             object: Loaded::Loading,
             events: Loaded::Loading,
             scroll: 0,
+            fit: super::chrome::Fit::default(),
         }
     }
 }

@@ -75,8 +75,16 @@ pub enum Command {
     Sync,
     /// Delete the object (with confirmation).
     Delete,
-    /// Copy the name (in the YAML view: the whole YAML).
+    /// Copy `context/namespace/name` (in the YAML view: the whole YAML).
     Copy,
+    /// Copy the name alone.
+    CopyName,
+    /// Overlays: wrap long lines (toggle).
+    Wrap,
+    /// Overlays: scroll sideways to the left.
+    ScrollLeft,
+    /// Overlays: scroll sideways to the right.
+    ScrollRight,
     /// The live health tree of a Kustomization, HelmRelease or Application.
     Tree,
     /// The dependsOn chain and reverse chain of a Kustomization or HelmRelease.
@@ -274,7 +282,18 @@ pub const COMMANDS: &[(Command, Scope, &str, &str)] = &[
     ),
     (Command::Sync, Scope::Table, "sync", "Argo sync"),
     (Command::Delete, Scope::Table, "delete", "delete"),
-    (Command::Copy, Scope::Global, "copy", "copy name / YAML"),
+    (
+        Command::Copy,
+        Scope::Global,
+        "copy",
+        "copy ctx/ns/name / YAML",
+    ),
+    (
+        Command::CopyName,
+        Scope::Table,
+        "copy_name",
+        "copy the name alone",
+    ),
     (Command::Tree, Scope::Table, "tree", "health tree"),
     (
         Command::DependsOn,
@@ -351,6 +370,14 @@ pub const COMMANDS: &[(Command, Scope, &str, &str)] = &[
     (Command::Bottom, Scope::Overlay, "bottom", "bottom"),
     (Command::PageUp, Scope::Overlay, "page_up", "page up"),
     (Command::PageDown, Scope::Overlay, "page_down", "page down"),
+    (Command::Wrap, Scope::Overlay, "wrap", "wrap long lines"),
+    (Command::ScrollLeft, Scope::Overlay, "left", "scroll left"),
+    (
+        Command::ScrollRight,
+        Scope::Overlay,
+        "right",
+        "scroll right",
+    ),
     (Command::Confirm, Scope::Dialog, "confirm", "yes: run it"),
     (Command::Cancel, Scope::Dialog, "cancel", "no: cancel"),
     (
@@ -1321,6 +1348,6 @@ mod tests {
         assert!(!yaml.contains(&"command prompt") && !yaml.contains(&"suspend"));
         let table = texts(Scope::Table);
         assert!(table.contains(&"command prompt") && !table.contains(&"scroll down"));
-        assert!(!texts(Scope::Dialog).contains(&"copy name / YAML"));
+        assert!(!texts(Scope::Dialog).contains(&"copy ctx/ns/name / YAML"));
     }
 }

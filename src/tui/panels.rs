@@ -109,11 +109,12 @@ pub fn render_detail(
     let scroll = d.scroll.min(lines.len().saturating_sub(visible));
     let km = ui.keymap;
     let title = format!(
-        " detail {} {} {}/{} — {} yaml, {} tree, {} trace, {} back ",
+        " detail {} {} {}/{}{} — {} yaml, {} tree, {} trace, {} back ",
         d.key.context,
         d.key.kind,
         d.key.namespace,
         d.key.name,
+        d.fit.mark(),
         km.hint(Scope::Detail, Command::Yaml),
         km.hint(Scope::Detail, Command::Tree),
         km.hint(Scope::Detail, Command::Trace),
@@ -121,9 +122,11 @@ pub fn render_detail(
     );
     frame.render_widget(Clear, area);
     frame.render_widget(
-        Paragraph::new(lines.into_iter().skip(scroll).collect::<Vec<_>>())
-            .style(t.text)
-            .block(overlay_block(title, t)),
+        d.fit.paragraph(
+            Paragraph::new(lines.into_iter().skip(scroll).collect::<Vec<_>>())
+                .style(t.text)
+                .block(overlay_block(title, t)),
+        ),
         area,
     );
 }

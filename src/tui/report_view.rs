@@ -103,6 +103,8 @@ pub struct ReportView {
     pub scroll: usize,
     /// The overlay Esc returns to (the tree or detail view it was opened from).
     pub parent: Option<Box<Focus>>,
+    /// Wrapped or scrolled sideways.
+    pub fit: super::chrome::Fit,
 }
 
 impl ReportView {
@@ -113,6 +115,7 @@ impl ReportView {
             lines: None,
             scroll: 0,
             parent,
+            fit: super::chrome::Fit::default(),
         }
     }
 
@@ -257,8 +260,9 @@ pub fn tone_style(ui: &Chrome, tone: Tone) -> Style {
 pub fn render(ui: &Chrome, r: &ReportView, frame: &mut Frame, area: Rect) {
     let t = ui.theme;
     let title = format!(
-        " {} — {} copy, {} back ",
+        " {}{} — {} copy, {} back ",
         r.request.title(),
+        r.fit.mark(),
         ui.keymap.hint(Scope::Global, Command::Copy),
         ui.keymap.hint(Scope::Global, Command::Back),
     );
@@ -275,9 +279,11 @@ pub fn render(ui: &Chrome, r: &ReportView, frame: &mut Frame, area: Rect) {
     };
     frame.render_widget(Clear, area);
     frame.render_widget(
-        Paragraph::new(lines)
-            .style(t.text)
-            .block(overlay_block(title, t)),
+        r.fit.paragraph(
+            Paragraph::new(lines)
+                .style(t.text)
+                .block(overlay_block(title, t)),
+        ),
         area,
     );
 }

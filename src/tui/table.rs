@@ -19,7 +19,7 @@ pub enum ViewKind {
     All,
     /// One kind.
     Kind(&'static KindInfo),
-    /// Failing rows of every kind.
+    /// Rows of every kind whose READY is not True (Flux and Argo CD alike), and failing ones.
     Failing,
     /// Suspended rows of every kind.
     Suspended,
@@ -60,7 +60,9 @@ impl ViewKind {
         match self {
             ViewKind::All => true,
             ViewKind::Kind(k) => std::ptr::eq(*k, row.kind) || k.kind == row.kind.kind,
-            ViewKind::Failing => row.health == Health::Failing,
+            ViewKind::Failing => {
+                row.ready != crate::model::ConditionStatus::True || row.health == Health::Failing
+            }
             ViewKind::Suspended => row.suspended || row.health == Health::Suspended,
             ViewKind::Events => false,
         }
@@ -85,12 +87,21 @@ pub enum SortBy {
 /// How a `/` filter matches.
 #[derive(Debug, Clone)]
 enum Matching {
-    /// Case-insensitive regex over context, kind, namespace, name and message.
-    Regex(Regex),
+    /// Case-insensitive regexes, one per whitespace-separated term, each of which must match the
+    /// whole row as the table shows it ([`row_text`]): `/staging apps` = `staging` and `apps`.
+    Regex(Vec<Term>),
     /// `-l key=value,key2=value2` (the API server's label selector grammar) over `metadata.labels`.
     Labels(LabelSelector),
-    /// `-f text`: fuzzy match (nucleo) over `namespace/name`.
+    /// `-f text`: fuzzy match (nucleo) within any cell of the row, or `namespace/name`.
     Fuzzy(String),
+}
+
+/// One term of a regex filter.
+#[derive(Debug, Clone)]
+struct Term {
+    regex: Regex,
+    /// Anchored (`^apps$`): also tried on each cell alone, where the anchors mean the cell's ends.
+    per_cell: bool,
 }
 
 /// A compiled `/` filter.
@@ -147,11 +158,22 @@ impl Filter {
                     .size_limit(1 << 20)
                     .build()
             };
-            match build(rest).or_else(|_| build(&regex::escape(rest))) {
-                Ok(r) => Matching::Regex(r),
-                // Even the escaped literal is too big for the size limit: match nothing rather than panic.
-                Err(_) => return Ok(None),
+            let mut terms = Vec::new();
+            for term in rest.split_whitespace() {
+                match build(term).or_else(|_| build(&regex::escape(term))) {
+                    Ok(regex) => terms.push(Term {
+                        per_cell: term.contains(['^', '$']),
+                        regex,
+                    }),
+                    // Even the escaped literal is too big for the size limit: filter nothing rather
+                    // than panic.
+                    Err(_) => return Ok(None),
+                }
             }
+            if terms.is_empty() {
+                return Ok(None);
+            }
+            Matching::Regex(terms)
         };
         Ok(Some(Filter {
             text: text.to_string(),
@@ -181,7 +203,9 @@ impl Filter {
     /// Whether a string passes a regex or fuzzy filter (for the events list).
     pub fn admits_text(&self, fields: &[&str]) -> bool {
         let hit = match &self.matching {
-            Matching::Regex(r) => fields.iter().any(|s| r.is_match(s)),
+            Matching::Regex(terms) => terms
+                .iter()
+                .all(|t| fields.iter().any(|s| t.regex.is_match(s))),
             Matching::Fuzzy(f) => {
                 let mut m = FuzzyMatcher::new(f);
                 fields.iter().any(|s| m.matches(s))
@@ -191,20 +215,24 @@ impl Filter {
         hit != self.invert
     }
 
-    fn admits(&self, row: &Row, fuzzy: &mut Option<FuzzyMatcher>) -> bool {
+    fn admits(&self, row: &Row, scratch: &mut Scratch) -> bool {
         let hit = match &self.matching {
-            Matching::Regex(r) => [
-                row.name.as_str(),
-                row.namespace.as_str(),
-                row.context.as_str(),
-                row.kind.kind,
-                row.message.as_str(),
-            ]
-            .iter()
-            .any(|s| r.is_match(s)),
+            Matching::Regex(terms) => {
+                row_text(row, &mut scratch.text);
+                terms.iter().all(|t| {
+                    t.regex.is_match(&scratch.text)
+                        || (t.per_cell && row_cells(row).any(|c| t.regex.is_match(c)))
+                })
+            }
+            // Fuzzy within any one cell of the row (or `namespace/name`): across the joined row,
+            // a few letters would find a subsequence in nearly every long message.
             Matching::Fuzzy(f) => {
-                let m = fuzzy.get_or_insert_with(|| FuzzyMatcher::new(f));
-                m.matches_path(&row.namespace, &row.name)
+                let m = scratch.fuzzy.get_or_insert_with(|| FuzzyMatcher::new(f));
+                scratch.text.clear();
+                scratch.text.push_str(&row.namespace);
+                scratch.text.push('/');
+                scratch.text.push_str(&row.name);
+                m.matches(&scratch.text) || row_cells(row).any(|cell| m.matches(cell))
             }
             Matching::Labels(selector) => row.labels.satisfy(selector),
         };
@@ -212,13 +240,53 @@ impl Filter {
     }
 }
 
+/// Buffers reused across the rows of one table refresh (no allocation per row).
+#[derive(Default)]
+struct Scratch {
+    text: String,
+    fuzzy: Option<FuzzyMatcher>,
+}
+
+/// The row as one line of text, its cells in the table's order separated by single spaces, as k9s
+/// matches `/`: context, namespace, name, kind (short and full), READY, the kind's own cells, STATUS
+/// (the message), revision and `suspended` when it is. Ages are left out (they change every second).
+/// So `/staging apps` finds namespace `apps` in context `staging`, and `/False` the rows not ready.
+pub fn row_text(row: &Row, out: &mut String) {
+    out.clear();
+    for (i, cell) in row_cells(row).enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(cell);
+    }
+}
+
+/// The row's searchable cells in table order (see [`row_text`]).
+fn row_cells(row: &Row) -> impl Iterator<Item = &str> {
+    let ready = match row.ready {
+        crate::model::ConditionStatus::True => "True",
+        crate::model::ConditionStatus::False => "False",
+        crate::model::ConditionStatus::Unknown => "Unknown",
+    };
+    [
+        row.context.as_str(),
+        row.namespace.as_str(),
+        row.name.as_str(),
+        row.kind.short,
+        row.kind.kind,
+        ready,
+    ]
+    .into_iter()
+    .chain(row.cells.iter().map(String::as_str))
+    .chain([row.message.as_str(), row.revision.as_str()])
+    .chain(row.suspended.then_some("suspended"))
+}
+
 /// A nucleo pattern with its scratch buffers (built once per table refresh).
 struct FuzzyMatcher {
     pattern: Pattern,
     matcher: Matcher,
     buf: Vec<char>,
-    /// Reused `namespace/name` haystack (no allocation per row).
-    hay: String,
 }
 
 impl FuzzyMatcher {
@@ -227,18 +295,7 @@ impl FuzzyMatcher {
             pattern: Pattern::parse(text, CaseMatching::Ignore, Normalization::Smart),
             matcher: Matcher::new(Config::DEFAULT),
             buf: Vec::new(),
-            hay: String::new(),
         }
-    }
-
-    fn matches_path(&mut self, namespace: &str, name: &str) -> bool {
-        self.hay.clear();
-        self.hay.push_str(namespace);
-        self.hay.push('/');
-        self.hay.push_str(name);
-        self.pattern
-            .score(Utf32Str::new(&self.hay, &mut self.buf), &mut self.matcher)
-            .is_some()
     }
 
     fn matches(&mut self, haystack: &str) -> bool {
@@ -269,7 +326,8 @@ pub struct RowScope {
 }
 
 impl RowScope {
-    fn admits(&self, row: &Row) -> bool {
+    /// Whether a row is in scope (its context shown, its namespace the chosen one).
+    pub fn admits(&self, row: &Row) -> bool {
         !self.hidden.contains(&row.context)
             && self
                 .namespace
@@ -391,14 +449,17 @@ impl TableView {
     }
 
     fn compute(&self, store: &Store, scope: &RowScope) -> Vec<usize> {
-        let mut fuzzy = None;
+        let mut scratch = Scratch::default();
         let mut ids: Vec<usize> = store
             .ids()
             .filter(|&id| {
                 store.row_at(id).is_some_and(|r| {
                     self.kind.admits(r)
                         && scope.admits(r)
-                        && self.filter.as_ref().is_none_or(|f| f.admits(r, &mut fuzzy))
+                        && self
+                            .filter
+                            .as_ref()
+                            .is_none_or(|f| f.admits(r, &mut scratch))
                 })
             })
             .collect();

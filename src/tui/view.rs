@@ -4,10 +4,10 @@
 //! overlay renderer gets only its own view's state and the [`Chrome`] (theme, keymap, clock).
 
 use super::app::{App, Focus, Pending, Picker};
-use super::chrome::{Chrome, centered, join, overlay_block};
+use super::chrome::{Chrome, centered, fit_middle, join, overlay_block};
 use super::keymap::{Command, Key, Scope};
 use super::prompt::PromptKind;
-use super::table::ViewKind;
+use super::table::{SortBy, ViewKind};
 use crate::cluster::ContextState;
 use crate::model::ConditionStatus;
 use crate::model::health::Health;
@@ -168,6 +168,8 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
         Span::styled(format!("{} ", c.suspended), t.suspended),
         Span::styled("progressing ", t.header_key),
         Span::styled(format!("{} ", c.progressing), t.progressing),
+        Span::styled("unknown ", t.header_key),
+        Span::styled(format!("{} ", c.unknown), t.unknown),
         Span::styled(
             format!(
                 "ns {} ",
@@ -376,6 +378,7 @@ fn render_table(app: &App, frame: &mut Frame, area: Rect) {
         pending: &app.pending,
         blocked: &blocked,
         stale: &stale,
+        sort: app.table.sort(),
     };
     render_rows(&chrome(app), &table, frame, area);
 }
@@ -400,6 +403,23 @@ pub struct TableFrame<'a> {
     pub blocked: &'a dyn Fn(&Row) -> Option<String>,
     /// Whether a context is not live (its rows are greyed).
     pub stale: &'a dyn Fn(&str) -> bool,
+    /// The sort column and direction (descending when true), marked in the header.
+    pub sort: (SortBy, bool),
+}
+
+/// The header title with the sort mark when the table is sorted by that column (`NAME↑`, `AGE↓`).
+fn sorted_title(title: &str, sort: (SortBy, bool)) -> String {
+    let by = match title {
+        "NAME" => SortBy::Name,
+        "AGE" => SortBy::Age,
+        "STATUS" => SortBy::Status,
+        "READY" => SortBy::Ready,
+        _ => return title.to_string(),
+    };
+    if sort.0 != by {
+        return title.to_string();
+    }
+    format!("{title}{}", if sort.1 { "↓" } else { "↑" })
 }
 
 /// Draws the table of GitOps objects.
@@ -484,7 +504,7 @@ fn render_rows(ui: &Chrome, table: &TableFrame, frame: &mut Frame, area: Rect) {
                 .map(|c| c.get(i).map_or(0, |s| s.chars().count()))
                 .max()
                 .unwrap_or(0)
-                .max(title.len())
+                .max(sorted_title(title, table.sort).chars().count())
                 .min(*max)
         })
         .collect();
@@ -524,18 +544,22 @@ fn render_rows(ui: &Chrome, table: &TableFrame, frame: &mut Frame, area: Rect) {
     let mut constraints: Vec<Constraint> = vec![Constraint::Length(1)];
     for (i, (title, _, _)) in titles.iter().enumerate() {
         if i == status_at {
-            header_cells.push(Cell::from("STATUS"));
+            header_cells.push(Cell::from(sorted_title("STATUS", table.sort)));
             constraints.push(Constraint::Fill(1));
         }
         if keep[i] {
-            header_cells.push(Cell::from(*title));
+            header_cells.push(Cell::from(sorted_title(title, table.sort)));
             constraints.push(Constraint::Length(widths[i] as u16));
         }
     }
     if status_at == titles.len() {
-        header_cells.push(Cell::from("STATUS"));
+        header_cells.push(Cell::from(sorted_title("STATUS", table.sort)));
         constraints.push(Constraint::Fill(1));
     }
+    // STATUS gets what the other columns leave; a longer message loses its middle, not its end.
+    let status_width = usize::from(area.width)
+        .saturating_sub(total(&keep, &widths))
+        .max(16);
     let body: Vec<TableRow> = shown
         .iter()
         .zip(&cells)
@@ -544,14 +568,16 @@ fn render_rows(ui: &Chrome, table: &TableFrame, frame: &mut Frame, area: Rect) {
             let key = row.key();
             let marked = table.marks.contains(&key);
             let pending = table.pending.get(&key);
+            // The marker or the blocker first (their start matters); the message itself loses its
+            // middle rather than its end, where Flux names the object that failed.
             let status = match pending {
-                Some(p) => format!(
-                    "⟳ {} requested {} ago · {}",
-                    p.action,
-                    ui.age(Some(p.since)),
-                    row.message.replace('\n', " ")
-                ),
-                None => (table.blocked)(row).unwrap_or_else(|| row.message.replace('\n', " ")),
+                Some(p) => {
+                    let head = format!("⟳ {} requested {} ago · ", p.action, ui.age(Some(p.since)));
+                    let room = status_width.saturating_sub(head.chars().count());
+                    head + &fit_middle(&row.message.replace('\n', " "), room)
+                }
+                None => (table.blocked)(row)
+                    .unwrap_or_else(|| fit_middle(&row.message.replace('\n', " "), status_width)),
             };
             let mut out: Vec<Cell> = vec![Cell::from(if marked { "*" } else { " " })];
             for (i, v) in values.iter().enumerate() {
@@ -584,10 +610,18 @@ fn render_rows(ui: &Chrome, table: &TableFrame, frame: &mut Frame, area: Rect) {
     frame.render_widget(widget, area);
 }
 
+/// How many previous views the crumb line shows.
+const MAX_CRUMBS: usize = 4;
+
 fn render_crumbs(app: &App, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     let mut spans: Vec<Span> = Vec::new();
-    for v in &app.back {
+    // The last few views only, so the current one is never pushed off the line.
+    let skipped = app.back.len().saturating_sub(MAX_CRUMBS);
+    if skipped > 0 {
+        spans.push(Span::styled(format!("…{skipped} "), t.crumb));
+    }
+    for v in app.back.iter().skip(skipped) {
         spans.push(Span::styled(format!(" {} ", v.kind.title()), t.crumb));
         spans.push(Span::raw(" "));
     }
@@ -635,8 +669,9 @@ fn render_bottom(app: &App, frame: &mut Frame, area: Rect) {
             Line::from(spans)
         }
         _ => match &app.flash {
+            // One line: a long message loses its middle, never its end (where the cause is named).
             Some(f) => Line::styled(
-                f.text.clone(),
+                fit_middle(&f.text.replace('\n', " "), usize::from(area.width)),
                 if f.error { t.flash_error } else { t.flash_info },
             ),
             None => Line::styled("? help  : command  / filter", t.header_key),
@@ -788,8 +823,12 @@ fn render_yaml(ui: &Chrome, y: &super::yaml::YamlView, frame: &mut Frame, area: 
         ),
     };
     let title = format!(
-        " yaml {} {} {}/{}{hint}",
-        y.key.context, y.key.kind, y.key.namespace, y.key.name
+        " yaml {} {} {}/{}{}{hint}",
+        y.key.context,
+        y.key.kind,
+        y.key.namespace,
+        y.key.name,
+        y.fit.mark()
     );
     let lines: Vec<Line> = if y.loading {
         vec![Line::raw("loading…")]
@@ -810,9 +849,11 @@ fn render_yaml(ui: &Chrome, y: &super::yaml::YamlView, frame: &mut Frame, area: 
     };
     frame.render_widget(Clear, area);
     frame.render_widget(
-        Paragraph::new(lines)
-            .style(t.text)
-            .block(overlay_block(title, t)),
+        y.fit.paragraph(
+            Paragraph::new(lines)
+                .style(t.text)
+                .block(overlay_block(title, t)),
+        ),
         area,
     );
 }

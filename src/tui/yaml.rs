@@ -19,6 +19,8 @@ pub struct YamlView {
     pub search: Option<String>,
     /// The search line is open and takes the keys.
     pub typing: bool,
+    /// Wrapped or scrolled sideways.
+    pub fit: super::chrome::Fit,
 }
 
 impl YamlView {
@@ -31,6 +33,7 @@ impl YamlView {
             loading: true,
             search: None,
             typing: false,
+            fit: super::chrome::Fit::default(),
         }
     }
 
