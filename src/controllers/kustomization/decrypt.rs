@@ -594,7 +594,7 @@ mod prefetch_tests {
             "{plain}"
         );
         // A prefetched file read as a generator source goes the generator's way.
-        let shown2 = Path::new("enc/s-002.yaml");
+        let shown2 = Path::new("enc/sub/s-002.yaml");
         let input2 = ready[shown2].input.clone();
         let as_env = (filter.0)(
             shown2,
