@@ -42,6 +42,8 @@ pub enum KeyError {
 #[derive(Default)]
 pub struct KeyRing {
     age: Vec<age::x25519::Identity>,
+    /// The `age1…` recipient of each identity (same order), to pick the identity a stanza names.
+    age_public: Vec<String>,
     pgp: Vec<SignedSecretKey>,
 }
 
@@ -80,6 +82,7 @@ impl KeyRing {
                 source_name: source_name.to_string(),
                 line: i + 1,
             })?;
+            self.age_public.push(id.to_public().to_string());
             self.age.push(id);
             n += 1;
         }
@@ -123,8 +126,21 @@ impl KeyRing {
 
     /// Opens the data key of `file` with the first recipient one of these keys matches.
     pub fn data_key(&self, file: &str, md: &Metadata) -> Result<DataKey, SopsError> {
+        // Each try costs an X25519 multiplication: first the identity each stanza names as its
+        // recipient, then (recipient missing or not matching) every identity on every stanza.
         for stanza in &md.age {
-            if let Some(k) = self.open_age(&stanza.enc) {
+            let named = self
+                .age_public
+                .iter()
+                .position(|p| *p == stanza.recipient.trim());
+            if let Some(i) = named
+                && let Some(k) = open_age(&self.age[i..=i], &stanza.enc)
+            {
+                return to_data_key(file, k);
+            }
+        }
+        for stanza in &md.age {
+            if let Some(k) = open_age(&self.age, &stanza.enc) {
                 return to_data_key(file, k);
             }
         }
@@ -173,20 +189,6 @@ impl KeyRing {
         })
     }
 
-    fn open_age(&self, enc: &str) -> Option<Zeroizing<Vec<u8>>> {
-        if self.age.is_empty() || enc.is_empty() {
-            return None;
-        }
-        let reader = age::armor::ArmoredReader::new(enc.as_bytes());
-        let decryptor = age::Decryptor::new(reader).ok()?;
-        let mut r = decryptor
-            .decrypt(self.age.iter().map(|i| i as &dyn age::Identity))
-            .ok()?;
-        let mut out = Zeroizing::new(Vec::new());
-        r.read_to_end(&mut out).ok()?;
-        Some(out)
-    }
-
     fn open_pgp(&self, enc: &str) -> Option<Zeroizing<Vec<u8>>> {
         for key in &self.pgp {
             let Ok((msg, _)) = Message::from_string(enc) else {
@@ -207,6 +209,21 @@ impl KeyRing {
         }
         None
     }
+}
+
+/// Opens an armored age file (a stanza's `enc`) with `identities`.
+fn open_age(identities: &[age::x25519::Identity], enc: &str) -> Option<Zeroizing<Vec<u8>>> {
+    if identities.is_empty() || enc.is_empty() {
+        return None;
+    }
+    let reader = age::armor::ArmoredReader::new(enc.as_bytes());
+    let decryptor = age::Decryptor::new(reader).ok()?;
+    let mut r = decryptor
+        .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
+        .ok()?;
+    let mut out = Zeroizing::new(Vec::with_capacity(32));
+    r.read_to_end(&mut out).ok()?;
+    Some(out)
 }
 
 fn to_data_key(file: &str, bytes: Zeroizing<Vec<u8>>) -> Result<DataKey, SopsError> {

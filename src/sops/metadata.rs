@@ -1,6 +1,8 @@
 //! The `sops` metadata block: recipients, `lastmodified`, `mac` and the encryption rules.
 
 use regex::Regex;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 use super::error::SopsError;
 use super::tree::{Entry, Node, Rules, Scalar};
@@ -50,6 +52,30 @@ const CLOUD_KINDS: [&str; 6] = [
     "huawei_kms",
 ];
 
+/// Most distinct rule patterns kept compiled; a repository uses a handful.
+const REGEX_CACHE_MAX: usize = 256;
+
+/// Compiled `encrypted_regex`/`unencrypted_regex` patterns by source text. Every file of a
+/// repository usually carries the same pattern, and compiling it costs more than decrypting the
+/// file; a compiled pattern holds no secret, so sharing it across files and builds is safe.
+static REGEX_CACHE: LazyLock<Mutex<HashMap<String, Regex>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// `Regex::new(pattern)`, compiled once per pattern.
+fn compiled(pattern: &str) -> Result<Regex, regex::Error> {
+    // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
+    let mut cache = REGEX_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(r) = cache.get(pattern) {
+        return Ok(r.clone());
+    }
+    let r = Regex::new(pattern)?;
+    if cache.len() >= REGEX_CACHE_MAX {
+        cache.clear();
+    }
+    cache.insert(pattern.to_string(), r.clone());
+    Ok(r)
+}
+
 /// Reads the metadata node (`sops:` mapping) of `file`.
 pub fn parse(file: &str, node: &Node) -> Result<Metadata, SopsError> {
     let bad = |message: String| SopsError::Format {
@@ -84,7 +110,7 @@ pub fn parse(file: &str, node: &Node) -> Result<Metadata, SopsError> {
     let regex = |key: &str| -> Result<Option<Regex>, SopsError> {
         nonempty(key)
             .map(|r| {
-                Regex::new(&r).map_err(|e| bad(format!("{key} {r:?} is not a valid regex: {e}")))
+                compiled(&r).map_err(|e| bad(format!("{key} {r:?} is not a valid regex: {e}")))
             })
             .transpose()
     };

@@ -74,8 +74,24 @@ impl Format {
 
 /// Whether `bytes` look like a file `sops` encrypted in `format` (the MAC marker is present).
 pub fn is_encrypted(bytes: &[u8], format: Format) -> bool {
-    let marker = format.marker();
-    bytes.windows(marker.len()).any(|w| w == marker)
+    contains(bytes, format.marker())
+}
+
+/// Whether `needle` (non-empty) occurs in `hay`: candidates found by their first byte, which is
+/// far cheaper than comparing a window at every position (this runs on every file a build reads).
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let mut at = 0;
+    while let Some(i) = hay[at..].iter().position(|b| *b == first) {
+        let start = at + i + 1;
+        if hay[start..].starts_with(rest) {
+            return true;
+        }
+        at = start;
+    }
+    false
 }
 
 /// A decrypted file.
@@ -98,6 +114,29 @@ pub fn decrypt(
     format: Format,
     keys: &KeyRing,
 ) -> Result<Decrypted, SopsError> {
+    let text = checked_text(file, bytes)?;
+    match format {
+        Format::Yaml => yaml::decrypt(file, text, keys),
+        Format::Json => json::decrypt(file, text, keys, false),
+        Format::Binary => json::decrypt(file, text, keys, true),
+        Format::Dotenv => dotenv::decrypt(file, text, keys),
+    }
+}
+
+/// [`decrypt`] for a YAML file, unless `skip` says no from its parsed, still encrypted documents
+/// (`None` then); one parse serves both.
+pub fn decrypt_yaml_unless(
+    file: &str,
+    bytes: &[u8],
+    keys: &KeyRing,
+    skip: &dyn Fn(&[tree::Node]) -> bool,
+) -> Result<Option<Decrypted>, SopsError> {
+    let text = checked_text(file, bytes)?;
+    yaml::decrypt_unless(file, text, keys, skip)
+}
+
+/// `bytes` as text, within the size limit.
+fn checked_text<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, SopsError> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(SopsError::Format {
             file: file.to_string(),
@@ -107,16 +146,10 @@ pub fn decrypt(
             ),
         });
     }
-    let text = std::str::from_utf8(bytes).map_err(|_| SopsError::Format {
+    std::str::from_utf8(bytes).map_err(|_| SopsError::Format {
         file: file.to_string(),
         message: "file is not valid UTF-8".into(),
-    })?;
-    match format {
-        Format::Yaml => yaml::decrypt(file, text, keys),
-        Format::Json => json::decrypt(file, text, keys, false),
-        Format::Binary => json::decrypt(file, text, keys, true),
-        Format::Dotenv => dotenv::decrypt(file, text, keys),
-    }
+    })
 }
 
 /// Decrypts a YAML or JSON stream into its documents (for Kubernetes objects); maps come out with
@@ -186,6 +219,16 @@ mod tests {
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[1]["stringData"]["token"], "two");
         assert!(docs[0].get("sops").is_none());
+    }
+
+    #[test]
+    fn finds_substrings() {
+        assert!(contains(b"abcmac: ENC[x", b"mac: ENC["));
+        assert!(contains(b"mac: ENC[", b"mac: ENC["));
+        assert!(!contains(b"mac: ENC", b"mac: ENC["));
+        assert!(!contains(b"", b"m"));
+        assert!(contains(b"mmac: ENC[", b"mac: ENC["));
+        assert!(contains(b"x", b""));
     }
 
     #[test]

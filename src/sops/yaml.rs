@@ -53,7 +53,15 @@ pub fn decrypt_tree(
     text: &str,
     keys: &KeyRing,
 ) -> Result<(Vec<Node>, Parsed), SopsError> {
-    let mut parsed = parse(file, text)?;
+    decrypt_parsed(file, parse(file, text)?, keys)
+}
+
+/// Decrypts an already parsed stream (see [`decrypt_tree`]).
+fn decrypt_parsed(
+    file: &str,
+    mut parsed: Parsed,
+    keys: &KeyRing,
+) -> Result<(Vec<Node>, Parsed), SopsError> {
     let mut meta_node = None;
     let mut docs = Vec::new();
     for mut d in std::mem::take(&mut parsed.docs) {
@@ -87,8 +95,30 @@ pub fn decrypt_tree(
 /// Decrypts a YAML file to the text `sops --decrypt` prints.
 pub fn decrypt(file: &str, text: &str, keys: &KeyRing) -> Result<Decrypted, SopsError> {
     let (docs, parsed) = decrypt_tree(file, text, keys)?;
+    Ok(render(text, &docs, &parsed))
+}
+
+/// [`decrypt`], unless `skip` says no from the parsed, still encrypted, documents (`None` then):
+/// the caller's look at the documents and the decryption share one parse.
+pub fn decrypt_unless(
+    file: &str,
+    text: &str,
+    keys: &KeyRing,
+    skip: &dyn Fn(&[Node]) -> bool,
+) -> Result<Option<Decrypted>, SopsError> {
+    let parsed = parse(file, text)?;
+    if skip(&parsed.docs) {
+        return Ok(None);
+    }
+    let (docs, parsed) = decrypt_parsed(file, parsed, keys)?;
+    Ok(Some(render(text, &docs, &parsed)))
+}
+
+/// The encrypted text with each decrypted value and comment put in place and the `sops:`
+/// entries cut out.
+fn render(text: &str, docs: &[Node], parsed: &Parsed) -> Decrypted {
     let mut edits: Vec<(Span, String)> = Vec::new();
-    for d in &docs {
+    for d in docs {
         collect_edits(text, d, &mut edits);
     }
     for c in &parsed.loose_comments {
@@ -109,7 +139,7 @@ pub fn decrypt(file: &str, text: &str, keys: &KeyRing) -> Result<Decrypted, Sops
         at = span.end;
     }
     out.extend_from_slice(&text.as_bytes()[at..]);
-    Ok(Decrypted { text: out })
+    Decrypted { text: out }
 }
 
 /// Widens a range to whole lines (from its line's start to past its last line break), so that

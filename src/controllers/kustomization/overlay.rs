@@ -123,7 +123,13 @@ pub fn build_manifests_with(
         flux: true,
         boundary: Some(artifact_dir.to_path_buf()),
         remote: remote.clone(),
-        source_filter: keys.map(|k| super::decrypt::source_filter(std::sync::Arc::clone(k))),
+        source_filter: keys.map(|k| {
+            super::decrypt::prefetching_source_filter(
+                std::sync::Arc::clone(k),
+                artifact_dir,
+                &source_dir,
+            )
+        }),
     };
     let objects = build_with_root_kustomization(&source_dir, &opts, &text)
         .map_err(|e| ReconcileError::BuildFailed(format!("kustomize build failed: {e}")))?;
