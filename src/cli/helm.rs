@@ -137,6 +137,7 @@ pub fn run(args: Args) -> ExitCode {
                 is_upgrade: a.is_upgrade,
                 no_hooks: a.no_hooks,
                 skip_tests: a.skip_tests,
+                limits: helm::Limits::default(),
             };
             match helm::template(&a.chart, &opts) {
                 Ok(text) => print(&text),

@@ -70,6 +70,8 @@ pub struct TemplateOptions {
     pub no_hooks: bool,
     /// `--skip-tests`.
     pub skip_tests: bool,
+    /// The renderer's limits (steps, value sizes, slow crypto); the defaults suit real charts.
+    pub limits: super::limits::Limits,
 }
 
 /// A loaded chart (see [`super::load`]).
@@ -86,7 +88,8 @@ pub(super) struct Chart {
     /// `templates/...` relative paths and text.
     pub(super) templates: Vec<(String, String)>,
     /// Every other file (`.Files`), `crds/` included, in load order.
-    pub(super) files: Vec<(String, Vec<u8>)>,
+    /// Shared: every template's `.Files` and copies of the chart (aliases) point at one list.
+    pub(super) files: Rc<Vec<(String, Vec<u8>)>>,
     pub(super) deps: Vec<Chart>,
 }
 
@@ -513,7 +516,7 @@ fn resolve_deps(chart: &mut Chart, vals: &MapRef) -> Result<(), HelmError> {
 /// `.Files`
 #[derive(Debug)]
 struct Files {
-    files: Vec<(String, Vec<u8>)>,
+    files: Rc<Vec<(String, Vec<u8>)>>,
 }
 
 /// Go's `path.Match` (plus `**`), used by `.Files.Glob`, `--show-only` and `.helmignore`.
@@ -623,12 +626,13 @@ impl Object for Files {
             "Glob" => {
                 let pat = arg();
                 Value::Obj(Rc::new(Files {
-                    files: self
-                        .files
-                        .iter()
-                        .filter(|(k, _)| glob_match(&pat, k))
-                        .cloned()
-                        .collect(),
+                    files: Rc::new(
+                        self.files
+                            .iter()
+                            .filter(|(k, _)| glob_match(&pat, k))
+                            .cloned()
+                            .collect(),
+                    ),
                 }))
             }
             "AsConfig" | "AsSecrets" => {
@@ -942,7 +946,7 @@ fn collect(
     data.insert(
         "Files".into(),
         Value::Obj(Rc::new(Files {
-            files: c.files.clone(),
+            files: Rc::clone(&c.files),
         })),
     );
     data.insert("Values".into(), values.clone());
@@ -1230,22 +1234,38 @@ fn crd_objects(c: &Chart, prefix: &str) -> Vec<(String, String)> {
 
 /// Renders a chart as `helm template NAME CHART` does and returns the printed text.
 pub fn template(chart_dir: &Path, opts: &TemplateOptions) -> Result<String, HelmError> {
+    let dir = chart_dir.to_path_buf();
+    on_render_thread(opts, move || super::load::load(&dir))
+}
+
+/// `helm template` of a chart given as files in memory (paths below the chart root, as in an
+/// archive without its top directory); `--set-file` paths are still read from disk.
+pub fn template_files(
+    files: Vec<(String, Vec<u8>)>,
+    opts: &TemplateOptions,
+) -> Result<String, HelmError> {
+    on_render_thread(opts, move || super::load::from_files(files, 0, "chart"))
+}
+
+fn on_render_thread(
+    opts: &TemplateOptions,
+    load: impl FnOnce() -> Result<Chart, HelmError> + Send + 'static,
+) -> Result<String, HelmError> {
     // Deep `include` recursion (Helm allows 1000 levels) needs a deep stack: render on a thread
     // with a large (lazily committed) stack.
-    let dir = chart_dir.to_path_buf();
     let opts = opts.clone();
     let handle = std::thread::Builder::new()
         .name("helm-render".into())
         .stack_size(1 << 30)
-        .spawn(move || template_inner(&dir, &opts))
+        .spawn(move || template_inner(load()?, &opts))
         .map_err(|e| HelmError::Render(format!("cannot start renderer: {e}")))?;
     handle
         .join()
         .unwrap_or_else(|_| Err(HelmError::Render("renderer panicked".into())))
 }
 
-fn template_inner(chart_dir: &Path, opts: &TemplateOptions) -> Result<String, HelmError> {
-    let mut chart = super::load::load(chart_dir)?;
+fn template_inner(mut chart: Chart, opts: &TemplateOptions) -> Result<String, HelmError> {
+    super::limits::begin(opts.limits);
     let vals = compute_values(&mut chart, opts)?;
     if !opts.skip_schema_validation {
         let mut checks = Vec::new();

@@ -2,6 +2,7 @@
 //! Helm sets it, truthiness, variable scoping, `break`/`continue`, Go-shaped error messages).
 
 use super::funcs;
+use super::limits;
 use super::parse::{self, Arg, Cmd, Node, NumVal, Pipe, Tree};
 use super::value::Value;
 use std::collections::HashMap;
@@ -52,6 +53,9 @@ enum Flow {
 pub struct Exec<'t> {
     /// The template set.
     pub t: &'t Templates,
+    /// Sets parsed by enclosing `tpl` calls, innermost last; their names shadow `t`'s (Go parses
+    /// `tpl` text into a clone of the set; layering avoids copying every tree per call).
+    pub overlays: Vec<&'t Templates>,
     vars: Vec<(String, Value)>,
     depth: usize,
     /// `include` nesting per name.
@@ -76,6 +80,7 @@ impl<'t> Exec<'t> {
     ) -> Exec<'t> {
         Exec {
             t,
+            overlays: Vec::new(),
             vars: Vec::new(),
             depth: 0,
             include_counts,
@@ -88,15 +93,24 @@ impl<'t> Exec<'t> {
         std::mem::take(&mut self.include_counts)
     }
 
+    /// The tree named `name`: the innermost `tpl` set defining it, else the chart's set.
+    pub fn lookup(&self, name: &str) -> Option<&'t Tree> {
+        let t: &'t Templates = self.t;
+        self.overlays
+            .iter()
+            .rev()
+            .find_map(|o| o.trees.get(name))
+            .or_else(|| t.trees.get(name))
+    }
+
     /// Executes template `name` into a string.
     pub fn execute_named(&mut self, name: &str, dot: &Value) -> R<String> {
-        let Some(tree) = self.t.trees.get(name) else {
+        let Some(tree) = self.lookup(name) else {
             return Err(format!(
                 "template: no template {name:?} associated with template \"gotpl\""
             ));
         };
-        let tree = tree.clone();
-        self.run_tree(&tree, dot)
+        self.run_tree(tree, dot)
     }
 
     /// Runs one tree with fresh variables.
@@ -130,12 +144,18 @@ impl<'t> Exec<'t> {
     }
 
     fn walk(&mut self, f: &Frame, node: &Node, dot: &Value, out: &mut String) -> R<Flow> {
+        limits::step_checked()?;
         match node {
-            Node::Text(s) => out.push_str(s),
+            Node::Text(s) => {
+                limits::size_checked(out.len() + s.len())?;
+                out.push_str(s);
+            }
             Node::Action(p) => {
                 let v = self.eval_pipe(f, p, dot)?;
                 if p.decl.is_empty() {
                     print_value(&v, out);
+                    limits::check()?;
+                    limits::size_checked(out.len())?;
                 }
             }
             Node::If(b) | Node::With(b) => {
@@ -164,7 +184,7 @@ impl<'t> Exec<'t> {
                     Some(p) => self.eval_pipe(f, p, dot)?,
                     None => Value::Nil,
                 };
-                let Some(tree) = self.t.trees.get(name).cloned() else {
+                let Some(tree) = self.lookup(name) else {
                     return Err(self.err(
                         f,
                         *pos,
@@ -181,9 +201,11 @@ impl<'t> Exec<'t> {
                     ));
                 }
                 self.depth += 1;
-                let s = self.run_tree(&tree, &d);
+                let s = self.run_tree(tree, &d);
                 self.depth -= 1;
-                out.push_str(&s?);
+                let s = s?;
+                limits::size_checked(out.len() + s.len())?;
+                out.push_str(&s);
             }
             Node::Break => return Ok(Flow::Break),
             Node::Continue => return Ok(Flow::Continue),
@@ -227,6 +249,7 @@ impl<'t> Exec<'t> {
                         Value::GoInt(i)
                     }
                 };
+                limits::size_checked(usize::try_from(*n).unwrap_or(0).saturating_mul(16))?;
                 (0..*n).map(|i| (mk(i), mk(i))).collect()
             }
             Value::Nil => Vec::new(),
@@ -252,6 +275,7 @@ impl<'t> Exec<'t> {
             return Ok(());
         }
         for (k, x) in items {
+            limits::step_checked()?;
             let mark = self.vars.len();
             match b.pipe.decl.len() {
                 1 => self.set_var(&b.pipe.decl[0], x.clone(), b.pipe.is_assign),
@@ -522,8 +546,15 @@ impl<'t> Exec<'t> {
         if let Some(v) = fin {
             args.push(v);
         }
-        match funcs::call(self, name, &args, dot) {
-            Ok(v) => Ok(v),
+        limits::step_checked()?;
+        let res = funcs::call(self, name, &args, dot);
+        // A walker inside the function may have tripped a limit without an error of its own.
+        limits::check()?;
+        match res {
+            Ok(v) => {
+                limits::size_checked(v.shallow_size())?;
+                Ok(v)
+            }
             Err(funcs::FnError::Call(e)) => {
                 Err(self.err(f, pos, &node_s, format!("error calling {name}: {e}")))
             }

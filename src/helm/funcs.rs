@@ -1,13 +1,13 @@
 //! The function map: Go's template builtins, the sprig functions charts use most, and Helm's own
 //! (`include`, `tpl`, `required`, `fail`, `toYaml`, `fromYaml`, `toJson`, `lookup`…).
 
-use super::exec::{Exec, INCLUDE_LIMIT};
+use super::exec::{Exec, INCLUDE_LIMIT, Templates};
 use super::format::{go_quote, sprint, sprintf, sprintln};
 use super::value::{MapRef, Value, format_float_g};
 use super::yaml;
 use base64::Engine as _;
 use sha2::Digest as _;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 /// A function's failure.
@@ -602,6 +602,14 @@ fn indent(n: i64, text: &str) -> String {
     out
 }
 
+/// Refuses an `indent` whose result would pass the renderer's size limit.
+fn indent_fits(n: i64, text: &str) -> Result<(), FnError> {
+    let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+    let pad = usize::try_from(n).unwrap_or(0);
+    super::limits::size_checked(pad.saturating_mul(lines).saturating_add(text.len()))
+        .map_err(FnError::Call)
+}
+
 fn re(pat: &str) -> Result<regex::Regex, FnError> {
     regex::Regex::new(pat).map_err(|e| FnError::Call(format!("error parsing regexp: {e}")))
 }
@@ -609,6 +617,12 @@ fn re(pat: &str) -> Result<regex::Regex, FnError> {
 /// Go's regexp replacement template: `$1`, `${name}` → Rust's `${1}` forms are the same syntax.
 fn rand_string(n: i64, set: &[u8]) -> String {
     use rand::Rng;
+    // Past the size limit the string is cut short; the executor reports the tripped limit.
+    let n = if super::limits::size_ok(usize::try_from(n).unwrap_or(0)) {
+        n
+    } else {
+        0
+    };
     let mut r = rand::rng();
     (0..n.max(0))
         .map(|_| set[r.random_range(0..set.len())] as char)
@@ -756,10 +770,21 @@ pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
             if ex.tpl_depth > INCLUDE_LIMIT {
                 return Err(FnError::Call("rendering template has a nested reference name: tpl: unable to execute template".into()));
             }
-            let mut set = ex.t.clone();
-            set.add(&tname, &text)
+            let trees = super::parse::parse(&tname, &text, &is_func)
                 .map_err(|e| FnError::Call(format!("cannot parse template {text:?}: {e}")))?;
-            let mut sub = Exec::new(&set, std::mem::take(&mut ex.include_counts), ex.tpl_depth + 1);
+            let mut set = Templates {
+                trees: HashMap::new(),
+                strict: ex.t.strict,
+            };
+            for t in trees {
+                // As `Templates::add`: an empty define keeps an existing definition.
+                if t.root.is_empty() && t.name != tname && ex.lookup(&t.name).is_some() {
+                    continue;
+                }
+                set.trees.insert(t.name.clone(), t);
+            }
+            let mut sub = Exec::new(ex.t, std::mem::take(&mut ex.include_counts), ex.tpl_depth + 1);
+            sub.overlays = ex.overlays.iter().copied().chain([&set]).collect();
             let r = sub.execute_named(&tname, data);
             ex.include_counts = sub.take_counts();
             let out = r.map_err(|e| FnError::Call(format!("error during tpl function execution for {text:?}: {e}")))?;
@@ -870,11 +895,15 @@ pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
         "cat" => str_(a.iter().filter(|v| !matches!(v, Value::Nil)).map(strval).collect::<Vec<_>>().join(" ")),
         "indent" => {
             want(name, a, 2)?;
-            str_(indent(i(&a[0])?, &s(&a[1])?))
+            let (n, text) = (i(&a[0])?, s(&a[1])?);
+            indent_fits(n, &text)?;
+            str_(indent(n, &text))
         }
         "nindent" => {
             want(name, a, 2)?;
-            str_(format!("\n{}", indent(i(&a[0])?, &s(&a[1])?)))
+            let (n, text) = (i(&a[0])?, s(&a[1])?);
+            indent_fits(n, &text)?;
+            str_(format!("\n{}", indent(n, &text)))
         }
         "trim" => {
             want(name, a, 1)?;
@@ -940,7 +969,9 @@ pub fn call(ex: &mut Exec, name: &str, a: &[Value], dot: &Value) -> F {
             if !(0..=1_000_000).contains(&n) {
                 return Err(FnError::Call("strings: negative Repeat count".into()));
             }
-            str_(s(&a[1])?.repeat(n as usize))
+            let text = s(&a[1])?;
+            super::limits::size_checked(text.len().saturating_mul(n as usize)).map_err(FnError::Call)?;
+            str_(text.repeat(n as usize))
         }
         "substr" => {
             want(name, a, 3)?;

@@ -146,7 +146,7 @@ fn walk(
 }
 
 /// Helm's `LoadFiles`: a chart from its files (paths relative to the chart).
-fn from_files(
+pub(super) fn from_files(
     files: Vec<(String, Vec<u8>)>,
     depth: usize,
     label: &str,
@@ -262,7 +262,7 @@ fn from_files(
         raw_values,
         schema,
         templates,
-        files: other,
+        files: std::rc::Rc::new(other),
         deps,
     })
 }

@@ -15,6 +15,7 @@ pub mod format;
 pub mod funcs;
 pub mod gotime;
 pub mod ignore;
+pub mod limits;
 mod load;
 pub mod parse;
 mod schema;
@@ -27,4 +28,5 @@ pub mod yaml;
 #[cfg(test)]
 mod tests;
 
-pub use chart::{HelmError, TemplateOptions, show_values, template};
+pub use chart::{HelmError, TemplateOptions, show_values, template, template_files};
+pub use limits::Limits;

@@ -678,8 +678,30 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Calls `name` when this module owns it.
 pub fn call(name: &str, a: &[Value]) -> Option<F> {
-    NAMES.contains(&name).then(|| call_inner(name, a))
+    if !NAMES.contains(&name) {
+        return None;
+    }
+    if SLOW_CRYPTO.contains(&name)
+        && let Err(e) = super::limits::slow_crypto_ok(name)
+    {
+        return Some(Err(FnError::Call(e)));
+    }
+    Some(call_inner(name, a))
 }
+
+/// Functions that are slow by design (key generation, password hashing); see [`super::limits`].
+const SLOW_CRYPTO: &[&str] = &[
+    "bcrypt",
+    "htpasswd",
+    "derivePassword",
+    "genPrivateKey",
+    "genCA",
+    "genCAWithKey",
+    "genSelfSignedCert",
+    "genSelfSignedCertWithKey",
+    "genSignedCert",
+    "genSignedCertWithKey",
+];
 
 fn call_inner(name: &str, a: &[Value]) -> F {
     let str_ = |v: String| Ok(Value::Str(v));

@@ -148,3 +148,84 @@ fn garbage_templates_never_panic() {
         let _ = render(&text, "a: 1\nl: [1, 2]\nm: {k: v}");
     }
 }
+
+/// Renders `text` as the `helm_template` fuzz target does: a chart in memory, the fuzz limits.
+fn render_limited(text: &str) -> Result<String, String> {
+    let files = vec![
+        (
+            "Chart.yaml".to_string(),
+            b"apiVersion: v2\nname: fz\nversion: 0.1.0\n".to_vec(),
+        ),
+        (
+            "values.yaml".to_string(),
+            b"list: [a, b]\nm: {k: v}\n".to_vec(),
+        ),
+        ("templates/t.yaml".to_string(), text.as_bytes().to_vec()),
+    ];
+    let opts = super::TemplateOptions {
+        release_name: "rel".into(),
+        limits: super::Limits {
+            max_steps: 200_000,
+            max_value_bytes: 1 << 20,
+            max_value_depth: 200,
+            slow_crypto: false,
+        },
+        ..super::TemplateOptions::default()
+    };
+    super::template_files(files, &opts).map_err(|e| e.to_string())
+}
+
+/// Inputs that could hang the renderer or exhaust memory end in an error naming the limit
+/// (regressions for the `helm_template` fuzz target; each input written down small).
+#[test]
+fn fuzz_regressions_limits() {
+    let cases = [
+        // A map that holds itself has no bottom: printing, toYaml, toJson, deepCopy.
+        (
+            "{{ $m := dict }}{{ $_ := set $m \"a\" $m }}{{ toYaml $m }}",
+            "nested deeper",
+        ),
+        (
+            "{{ $m := dict }}{{ $_ := set $m \"a\" $m }}{{ $m }}",
+            "nested deeper",
+        ),
+        (
+            "{{ $m := dict }}{{ $_ := set $m \"a\" $m }}{{ toJson $m }}",
+            "nested deeper",
+        ),
+        (
+            "{{ $m := dict }}{{ $_ := set $m \"a\" $m }}{{ deepCopy $m }}",
+            "nested deeper",
+        ),
+        // Doubling a string or list grows past the size limit.
+        (
+            "{{ $s := \"xxxxxxxx\" }}{{ range until 30 }}{{ $s = print $s $s }}{{ end }}",
+            "bytes",
+        ),
+        ("{{ repeat 1000000 \"abcdefgh\" }}", "bytes"),
+        ("{{ indent 100000000 \"a\" }}", "bytes"),
+        ("{{ randAlphaNum 100000000 }}", "bytes"),
+        ("{{ range 100000000000 }}{{ end }}", "bytes"),
+        // Long loops spend the step budget.
+        (
+            "{{ range until 1000 }}{{ range until 1000 }}{{ range until 1000 }}{{ end }}{{ end }}{{ end }}",
+            "steps",
+        ),
+        // Sharing one list many times makes toYaml's output exponential in the steps.
+        (
+            "{{ $l := list \"xxxxxxxxxxxxxxxx\" }}{{ range until 40 }}{{ $l = list $l $l }}{{ end }}{{ toYaml $l }}",
+            "",
+        ),
+        // Key generation is disabled under the fuzz limits.
+        ("{{ genPrivateKey \"rsa\" }}", "disabled"),
+    ];
+    for (text, want) in cases {
+        let err = render_limited(text).expect_err(text);
+        assert!(err.contains(want), "{text}: {err}");
+    }
+    // Ordinary templates stay well inside the limits.
+    let out =
+        render_limited("m:\n{{ toYaml .Values.m | indent 2 }}\nl: {{ join \",\" .Values.list }}\n")
+            .unwrap();
+    assert!(out.contains("m:\n  k: v\nl: a,b"), "{out}");
+}

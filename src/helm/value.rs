@@ -115,6 +115,9 @@ impl Value {
 
     /// A deep copy (new maps), as Go's `copystructure` does for `deepCopy`/`merge` sources.
     pub fn deep_copy(&self) -> Value {
+        let Some(_level) = super::limits::descend() else {
+            return Value::Nil;
+        };
         match self {
             Value::List(l) => Value::list(l.iter().map(Value::deep_copy).collect()),
             Value::Map(m) => Value::map_from(
@@ -124,6 +127,16 @@ impl Value {
                     .collect(),
             ),
             v => v.clone(),
+        }
+    }
+
+    /// What the value holds directly, in bytes as [`super::limits`] counts them (a string's length,
+    /// 16 per list entry), without walking nested values.
+    pub fn shallow_size(&self) -> usize {
+        match self {
+            Value::Str(s) => s.len(),
+            Value::List(l) => l.len().saturating_mul(16),
+            _ => 0,
         }
     }
 
@@ -181,6 +194,12 @@ impl Value {
 
     /// Writes `%v` (`plus` is `%+v`, unused by Helm's charts but kept for symmetry).
     pub fn write_v(&self, out: &mut String, nested: bool) {
+        let Some(_level) = super::limits::descend() else {
+            return;
+        };
+        if !super::limits::size_ok(out.len()) {
+            return;
+        }
         match self {
             Value::Nil => out.push_str("<nil>"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),

@@ -393,7 +393,12 @@ enum Y {
     Map(Vec<(String, Y)>),
 }
 
-fn to_y(v: &Value) -> Y {
+/// Converts for the emitter; `budget` counts the string bytes copied so far against
+/// [`super::limits`] (a list holding one long string many times stays one allocation in `v`).
+fn to_y(v: &Value, budget: &mut usize) -> Y {
+    let Some(_level) = super::limits::descend() else {
+        return Y::Null;
+    };
     match v {
         Value::Nil => Y::Null,
         Value::Bool(b) => Y::Bool(*b),
@@ -412,13 +417,19 @@ fn to_y(v: &Value) -> Y {
                 Y::Int(j)
             }
         }
-        Value::Str(s) => Y::Str(s.clone()),
-        Value::List(l) => Y::Seq(l.iter().map(to_y).collect()),
+        Value::Str(s) => {
+            *budget = budget.saturating_add(s.len());
+            if !super::limits::size_ok(*budget) {
+                return Y::Null;
+            }
+            Y::Str(s.clone())
+        }
+        Value::List(l) => Y::Seq(l.iter().map(|x| to_y(x, budget)).collect()),
         Value::Map(m) => {
             let mut entries: Vec<(String, Y)> = m
                 .borrow()
                 .iter()
-                .map(|(k, v)| (k.clone(), to_y(v)))
+                .map(|(k, v)| (k.clone(), to_y(v, budget)))
                 .collect();
             entries.sort_by(|a, b| natural_cmp(&a.0, &b.0));
             Y::Map(entries)
@@ -646,7 +657,7 @@ impl Emitter {
 
 /// `toYaml`: Go's `sigs.k8s.io/yaml.Marshal` output (with its trailing newline).
 pub fn to_yaml(v: &Value) -> String {
-    let y = to_y(v);
+    let y = to_y(v, &mut 0);
     let mut e = Emitter { out: String::new() };
     match &y {
         Y::Map(m) if !m.is_empty() => e.node(&y, 0, true),
@@ -683,6 +694,12 @@ fn write_json_str(s: &str, out: &mut String, html: bool) {
 }
 
 fn write_json(v: &Value, out: &mut String, html: bool) {
+    let Some(_level) = super::limits::descend() else {
+        return;
+    };
+    if !super::limits::size_ok(out.len()) {
+        return;
+    }
     match v {
         Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -723,6 +740,12 @@ pub fn to_pretty_json(v: &Value) -> String {
 }
 
 fn pretty(v: &Value, out: &mut String, ind: usize) {
+    let Some(_level) = super::limits::descend() else {
+        return;
+    };
+    if !super::limits::size_ok(out.len()) {
+        return;
+    }
     match v {
         Value::List(l) if !l.is_empty() => {
             out.push('[');
