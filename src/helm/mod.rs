@@ -17,6 +17,7 @@ pub mod gotime;
 pub mod ignore;
 mod load;
 pub mod parse;
+pub mod release;
 mod schema;
 pub mod semver;
 pub mod sprig;
