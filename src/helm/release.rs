@@ -169,8 +169,8 @@ pub struct Info {
     /// This revision's deployment.
     #[serde(default, skip_serializing_if = "is_empty_str")]
     pub last_deployed: String,
-    /// Deletion time (`""` when not deleted; helm always writes the key).
-    #[serde(default)]
+    /// Deletion time (`""` when not deleted; helm v4 then omits the key).
+    #[serde(default, skip_serializing_if = "is_empty_str")]
     pub deleted: String,
     /// Human-readable description ("Install complete", "Upgrade \"x\" failed: …").
     #[serde(default, skip_serializing_if = "is_empty_str")]
@@ -361,6 +361,11 @@ pub fn to_secret(release: &Release, storage_namespace: &str) -> Result<Value, Re
         Value::String(release.info.status.as_str().into()),
     );
     labels.insert("version".into(), Value::String(release.version.to_string()));
+    // Helm v4 stamps every write with the Unix time.
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    labels.insert("modifiedAt".into(), Value::String(unix.to_string()));
     Ok(serde_json::json!({
         "apiVersion": "v1",
         "kind": "Secret",
@@ -566,7 +571,7 @@ mod tests {
     fn unknown_fields_survive_a_round_trip() {
         let json = serde_json::json!({
             "name": "web",
-            "info": {"first_deployed": "2026-12-07T21:00:00.123456789Z", "deleted": "",
+            "info": {"first_deployed": "2026-12-07T21:00:00.123456789Z",
                      "status": "deployed", "resources": {"v1/ConfigMap": []}},
             "chart": {"metadata": {"name": "tiny", "version": "0.1.0"}, "lock": null},
             "config": {"a": 1},
@@ -595,7 +600,11 @@ mod tests {
         r.info.status = Status::Superseded;
         r.labels.insert("team".into(), "a".into());
         r.labels.insert("status".into(), "ignored".into());
-        let s = to_secret(&r, "apps").unwrap();
+        let mut s = to_secret(&r, "apps").unwrap();
+        let stamp = s["metadata"]["labels"]
+            .as_object_mut()
+            .and_then(|l| l.remove("modifiedAt"));
+        assert!(stamp.is_some_and(|t| t.as_str().is_some_and(|t| t.parse::<u64>().is_ok())));
         assert_eq!(s["metadata"]["name"], "sh.helm.release.v1.web.v3");
         assert_eq!(s["type"], SECRET_TYPE);
         assert_eq!(
@@ -659,5 +668,108 @@ mod tests {
         assert_eq!(order, ["early", "late"]);
         assert!(hooks_for(&r.hooks, "pre-delete").is_empty());
         assert_eq!(manifest_objects(&r.manifest).unwrap(), r.objects);
+    }
+
+    /// Release Secrets written by the real helm v4.3.1 (`helm install demo tiny --set
+    /// greeting=hi`, then `helm upgrade demo tiny --set extra=yes`) against a kube-apiserver, for
+    /// this project's chart `tests/fixtures/helm-release/tiny`.
+    const HELM_SECRETS: &str =
+        include_str!("../../tests/fixtures/helm-release/helm-v4-secrets.json");
+
+    fn helm_secret(version: u64) -> Value {
+        let list: Value = serde_json::from_str(HELM_SECRETS).unwrap();
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["metadata"]["name"] == format!("sh.helm.release.v1.demo.v{version}"))
+            .cloned()
+            .unwrap()
+    }
+
+    /// The JSON inside a release Secret, undecoded into our types.
+    fn raw_json(secret: &Value) -> Value {
+        let inner = STANDARD
+            .decode(secret["data"]["release"].as_str().unwrap())
+            .unwrap();
+        let gz = STANDARD.decode(inner).unwrap();
+        let mut json = Vec::new();
+        GzDecoder::new(gz.as_slice())
+            .read_to_end(&mut json)
+            .unwrap();
+        serde_json::from_slice(&json).unwrap()
+    }
+
+    #[test]
+    fn releases_written_by_helm_decode_and_round_trip() {
+        let s1 = helm_secret(1);
+        assert_eq!(s1["type"], SECRET_TYPE);
+        let r1 = from_secret(&s1).unwrap();
+        assert_eq!(r1.name, "demo");
+        assert_eq!(r1.namespace, "default");
+        assert_eq!(r1.version, 1);
+        assert_eq!(r1.info.status, Status::Superseded);
+        assert_eq!(r1.info.description, "Install complete");
+        assert_eq!(r1.chart_label(), "tiny-0.1.0");
+        assert_eq!(r1.chart_meta("appVersion"), "1.0.0");
+        assert_eq!(
+            r1.config,
+            serde_json::json!({"greeting": "hi"})
+                .as_object()
+                .cloned()
+                .unwrap()
+        );
+        assert!(
+            r1.manifest
+                .contains("# Source: tiny/templates/configmap.yaml")
+        );
+        assert_eq!(r1.hooks.len(), 1);
+        assert_eq!(r1.hooks[0].events, ["post-install", "post-upgrade"]);
+        assert_eq!(r1.hooks[0].weight, 5);
+        assert_eq!(r1.hooks[0].delete_policies, ["before-hook-creation"]);
+        assert!(r1.labels.is_empty());
+        let r2 = from_secret(&helm_secret(2)).unwrap();
+        assert_eq!(r2.info.status, Status::Deployed);
+        assert_eq!(r2.info.description, "Upgrade complete");
+        assert_eq!(r2.info.first_deployed, r1.info.first_deployed);
+        // Re-encoding keeps every field helm wrote, in helm's shapes.
+        for (secret, rel) in [(&s1, &r1), (&helm_secret(2), &r2)] {
+            assert_eq!(serde_json::to_value(rel).unwrap(), raw_json(secret));
+            let again = to_secret(rel, "default").unwrap();
+            assert_eq!(raw_json(&again), raw_json(secret));
+            let mut labels = secret["metadata"]["labels"].clone();
+            let mut ours = again["metadata"]["labels"].clone();
+            for l in [&mut labels, &mut ours] {
+                l.as_object_mut().and_then(|m| m.remove("modifiedAt"));
+            }
+            assert_eq!(ours, labels);
+        }
+    }
+
+    #[test]
+    fn our_render_stores_the_manifest_and_hooks_helm_stores() {
+        let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/helm-release/tiny");
+        let opts = crate::helm::TemplateOptions {
+            release_name: "demo".into(),
+            namespace: "default".into(),
+            set: vec!["greeting=hi".into()],
+            ..Default::default()
+        };
+        let text = crate::helm::template(&chart, &opts).unwrap();
+        let ours = split_rendered(&text).unwrap();
+        let helm = from_secret(&helm_secret(1)).unwrap();
+        assert_eq!(ours.manifest, helm.manifest);
+        assert_eq!(ours.hooks.len(), helm.hooks.len());
+        for (a, b) in ours.hooks.iter().zip(&helm.hooks) {
+            assert_eq!(
+                (&a.name, &a.kind, &a.path, &a.manifest),
+                (&b.name, &b.kind, &b.path, &b.manifest)
+            );
+            assert_eq!(
+                (&a.events, a.weight, &a.delete_policies),
+                (&b.events, b.weight, &b.delete_policies)
+            );
+        }
     }
 }
