@@ -116,9 +116,14 @@ async fn release_lifecycle(tc: TestCluster) {
     );
     assert_eq!(v1.hooks.len(), 1);
     assert_eq!(v1.hooks[0].last_run.phase, "Succeeded");
-    let s1 = secret(&client, "sh.helm.release.v1.demo.v1")
+    let mut s1 = secret(&client, "sh.helm.release.v1.demo.v1")
         .await
         .expect("release Secret");
+    // Helm v4 stamps modifiedAt (Unix seconds) on every write.
+    let stamp = s1["metadata"]["labels"]
+        .as_object_mut()
+        .and_then(|l| l.remove("modifiedAt"));
+    assert!(stamp.is_some(), "{s1}");
     assert_eq!(s1["type"], "helm.sh/release.v1");
     assert_eq!(
         s1["metadata"]["labels"],
