@@ -10,7 +10,8 @@ use std::process::ExitCode;
 #[command(after_help = "Examples:
   flotilla helm template web ./charts/web -n apps -f prod.yaml --set image.tag=1.2.3
   flotilla helm template web ./charts/web --show-only templates/deployment.yaml
-  flotilla helm show values ./charts/web")]
+  flotilla helm show values ./charts/web
+  flotilla helm history web -n apps -o json")]
 pub struct Args {
     #[command(subcommand)]
     pub command: HelmCommand,
@@ -26,6 +27,8 @@ pub enum HelmCommand {
         #[command(subcommand)]
         what: ShowCommand,
     },
+    /// Print a release's revisions from the cluster's release storage (like `helm history`).
+    History(super::helm_history::HistoryArgs),
 }
 
 /// `flotilla helm show` subcommands.
@@ -118,6 +121,7 @@ fn fail(e: &helm::HelmError) -> ExitCode {
 /// Runs `flotilla helm`.
 pub fn run(args: Args) -> ExitCode {
     match args.command {
+        HelmCommand::History(a) => super::helm_history::run(a),
         HelmCommand::Template(a) => {
             let a = *a;
             let opts = TemplateOptions {

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod diff;
 pub mod get;
 pub mod helm;
+pub mod helm_history;
 pub mod images;
 pub mod logging;
 pub mod policy;

@@ -69,6 +69,7 @@
 //! (GitRepository) is the shortest real one.
 
 pub mod bundle;
+pub mod helmrelease;
 pub mod image;
 pub mod kustomization;
 pub mod source;

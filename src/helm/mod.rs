@@ -18,6 +18,7 @@ pub mod ignore;
 pub mod limits;
 mod load;
 pub mod parse;
+pub mod release;
 mod schema;
 pub mod semver;
 pub mod sprig;
