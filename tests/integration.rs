@@ -30,6 +30,7 @@ mod demo_registry;
 mod demo_tmux;
 mod get_cli;
 mod helm_conformance;
+mod helm_sources;
 mod image_automation;
 mod image_e2e;
 mod image_registry;
