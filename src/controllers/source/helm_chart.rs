@@ -496,7 +496,7 @@ impl HelmChartReconciler {
     }
 
     /// Pulls the chart from a HelmRepository (`type: default`).
-    async fn from_repository(
+    async fn pull_from_repository(
         &self,
         run: &mut Run,
         spec: &HelmChartSpec,
@@ -675,7 +675,7 @@ impl HelmChartReconciler {
     }
 
     /// Packages the chart at `spec.chart` inside a GitRepository/Bucket artifact.
-    async fn from_tarball(
+    async fn package_from_source(
         &self,
         run: &mut Run,
         spec: &HelmChartSpec,
@@ -684,13 +684,13 @@ impl HelmChartReconciler {
         let dir = self
             .work_dir
             .join(format!("src-{}", uuid::Uuid::new_v4().simple()));
-        let result = self.from_tarball_in(run, spec, artifact, &dir).await;
+        let result = self.package_from_source_in(run, spec, artifact, &dir).await;
         // Best effort: only a temporary copy of the source.
         let _ = std::fs::remove_dir_all(&dir);
         result
     }
 
-    async fn from_tarball_in(
+    async fn package_from_source_in(
         &self,
         run: &mut Run,
         spec: &HelmChartSpec,
@@ -839,7 +839,8 @@ impl Controller for HelmChartReconciler {
                     ),
                 ));
             };
-            self.from_repository(run, &spec, &source, index).await?
+            self.pull_from_repository(run, &spec, &source, index)
+                .await?
         } else {
             let Some(a) = artifact.as_ref() else {
                 return Err(Failure::waiting(
@@ -851,7 +852,7 @@ impl Controller for HelmChartReconciler {
                     Duration::from_secs(30),
                 ));
             };
-            self.from_tarball(run, &spec, a).await?
+            self.package_from_source(run, &spec, a).await?
         };
         if let Some(bytes) = &bytes {
             self.store(
