@@ -31,6 +31,7 @@ mod demo_tmux;
 mod get_cli;
 mod helm_conformance;
 mod helm_release;
+mod helm_sources;
 mod image_automation;
 mod image_e2e;
 mod image_registry;

@@ -15,6 +15,8 @@ use super::kustomization::controller::{KustomizationKind, KustomizationReconcile
 use super::kustomization::remote::{RemoteFetcher, RemoteLimits};
 use super::source::controller::ADVERTISED_ADDRESS;
 use super::source::controller::{GitRepositoryKind, GitRepositoryReconciler};
+use super::source::helm_chart::{HelmChartKind, HelmChartReconciler};
+use super::source::helm_repository::{HelmRepositoryKind, HelmRepositoryReconciler};
 use super::source::storage::{self, SourceStorage, StorageError, StorageServer, cluster_dir_name};
 use crate::runtime::{
     Adapter, EventSink, Reconciler, RunReport, Runtime, RuntimeHandle, RuntimeOptions,
@@ -152,6 +154,14 @@ fn reconcilers_advertising(
             .with_advertised_address(advertised)
             .with_file_urls(opts.allow_file_urls),
     );
+    let helm_repo = Arc::new(
+        HelmRepositoryReconciler::new(client.clone(), store.clone())
+            .with_advertised_address(advertised),
+    );
+    let helm_chart = Arc::new(
+        HelmChartReconciler::new(client.clone(), store.clone(), dir.join("helm-charts"))
+            .with_advertised_address(advertised),
+    );
     let mut ks =
         KustomizationReconciler::new(client.clone(), store, dir.join("build"), opts.health_poll);
     if let Some(c) = config {
@@ -172,7 +182,14 @@ fn reconcilers_advertising(
     let ks = Arc::new(ks);
     let git: GitRepositoryKind = Adapter::new(client.clone(), git)?;
     let ks: KustomizationKind = Adapter::new(client.clone(), ks)?;
-    let mut all: Vec<Arc<dyn Reconciler>> = vec![Arc::new(git), Arc::new(ks)];
+    let helm_repo: HelmRepositoryKind = Adapter::new(client.clone(), helm_repo)?;
+    let helm_chart: HelmChartKind = Adapter::new(client.clone(), helm_chart)?;
+    let mut all: Vec<Arc<dyn Reconciler>> = vec![
+        Arc::new(git),
+        Arc::new(ks),
+        Arc::new(helm_repo),
+        Arc::new(helm_chart),
+    ];
     all.extend(try_image_reconcilers(
         client,
         &dir.join("image"),

@@ -12,6 +12,9 @@ pub mod git;
 pub mod git_auth;
 pub mod git_local;
 pub mod git_ref;
+pub mod helm_chart;
+pub mod helm_index;
+pub mod helm_repository;
 pub mod storage;
 
 pub use artifact::{
