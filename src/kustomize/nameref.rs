@@ -2,7 +2,7 @@
 
 use super::kustomization::FieldSpec;
 use super::resource::{ResId, Resource};
-use super::transformers::{NameRefRule, TransformerConfig, path_segments, spec_selects, visit};
+use super::transformers::{Gvk, NameRefRule, TransformerConfig, path_segments, visit};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -454,20 +454,30 @@ pub fn fix_references(list: &mut [Resource], config: &TransformerConfig) -> Resu
         .collect();
     for r in list.iter_mut() {
         let referrer = Referrer::new(r);
-        for ((rule, rule_cands), by_name) in config
+        // The referrer field specs of each rule that apply to this object, matched with one GVK
+        // lookup (most objects match none of most rules).
+        let gvk = Gvk::of(r);
+        let specs_by_rule: Vec<Vec<&FieldSpec>> = config
+            .name_reference
+            .iter()
+            .zip(&cands_by_rule)
+            .map(|(rule, rule_cands)| {
+                if rule_cands.is_empty() {
+                    return Vec::new();
+                }
+                rule.referrers
+                    .iter()
+                    .filter(|s| gvk.selected_by(s))
+                    .collect()
+            })
+            .collect();
+        for (((rule, rule_cands), by_name), specs) in config
             .name_reference
             .iter()
             .zip(&cands_by_rule)
             .zip(&by_prev_name)
+            .zip(specs_by_rule)
         {
-            if rule_cands.is_empty() {
-                continue;
-            }
-            let specs: Vec<&FieldSpec> = rule
-                .referrers
-                .iter()
-                .filter(|s| spec_selects(s, r))
-                .collect();
             for spec in specs {
                 let segs = path_segments(&spec.path);
                 let role_ref = if spec.path == "roleRef/name" {

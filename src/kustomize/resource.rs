@@ -74,6 +74,22 @@ pub struct IdKey {
 }
 
 impl IdKey {
+    /// Key of `id`, reusing its strings.
+    pub fn from_id(id: ResId) -> Self {
+        let namespace = if id.namespace.is_empty() {
+            "default".to_string()
+        } else {
+            id.namespace
+        };
+        IdKey {
+            group: id.group,
+            version: id.version,
+            kind: id.kind,
+            namespace,
+            name: id.name,
+        }
+    }
+
     /// Key of `id`.
     pub fn of(id: &ResId) -> Self {
         IdKey {
@@ -242,7 +258,7 @@ impl Resource {
 
     /// Hashable form of the current id under `ResId::same_as` (namespace `""` counts as `default`).
     pub fn id_key(&self) -> IdKey {
-        IdKey::of(&self.id())
+        IdKey::from_id(self.id())
     }
 
     /// Id as first loaded.

@@ -88,18 +88,39 @@ impl CompiledSelector {
     }
 
     fn id_matches(&self, id: &ResId) -> bool {
-        let m = |re: &Option<Regex>, v: &str| re.as_ref().is_none_or(|r| r.is_match(v));
-        m(&self.group, &id.group)
-            && m(&self.version, &id.version)
-            && m(&self.kind, &id.kind)
-            && m(&self.name, &id.name)
-            && m(&self.namespace, id.effective_namespace())
+        self.parts_match(
+            &id.group,
+            &id.version,
+            &id.kind,
+            &id.name,
+            id.effective_namespace(),
+        )
     }
 
-    /// Whether the object is selected (original or current id, labels/annotations now).
+    /// `ns` is the effective namespace (`default` for none).
+    fn parts_match(&self, group: &str, version: &str, kind: &str, name: &str, ns: &str) -> bool {
+        let m = |re: &Option<Regex>, v: &str| re.as_ref().is_none_or(|r| r.is_match(v));
+        m(&self.kind, kind)
+            && m(&self.name, name)
+            && m(&self.group, group)
+            && m(&self.version, version)
+            && m(&self.namespace, ns)
+    }
+
+    /// Whether the object is selected (original or current id, labels/annotations now). The
+    /// current id is matched from borrowed fields: this runs for every object × patch.
     pub fn selects(&self, r: &Resource) -> bool {
-        metadata_selected(self.labels.as_ref(), self.annotations.as_ref(), r)
-            && (self.id_matches(&r.orig_id()) || self.id_matches(&r.id()))
+        if !metadata_selected(self.labels.as_ref(), self.annotations.as_ref(), r) {
+            return false;
+        }
+        let api_version = r.api_version();
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let ns = match r.namespace() {
+            "" => "default",
+            ns => ns,
+        };
+        r.prev_ids.first().is_some_and(|orig| self.id_matches(orig))
+            || self.parts_match(group, version, r.kind(), r.name(), ns)
     }
 }
 

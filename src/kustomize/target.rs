@@ -7,11 +7,11 @@ use super::resource::{IdKey, Origin, ResId, Resource};
 use super::transformers::TransformerConfig;
 use super::{BuildError, generators, patches, replacements, transformers, vars, yaml};
 use serde_json::{Map, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Objects accumulated by one kustomization (and everything below it).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Accumulated {
     /// Objects in accumulation order.
     pub list: Vec<Resource>,
@@ -32,6 +32,11 @@ pub struct Builder<'a> {
     /// The root asks for `buildMetadata: [transformerAnnotations]`: record every builtin
     /// transformer run on each object.
     track_transformers: bool,
+    /// Directories listed under `resources` built once so far (second build stores the result).
+    built_once: HashSet<PathBuf>,
+    /// Results of `resources` directories built more than once, with the warnings their build
+    /// gave: a base shared by many overlays is read, parsed and transformed once more, not per use.
+    built: HashMap<PathBuf, (Accumulated, Vec<String>)>,
 }
 
 /// A loaded kustomization with where it came from.
@@ -191,6 +196,8 @@ impl<'a> Builder<'a> {
             stack: Vec::new(),
             warnings: Vec::new(),
             track_transformers: false,
+            built_once: HashSet::new(),
+            built: HashMap::new(),
         }
     }
 
@@ -291,6 +298,25 @@ impl<'a> Builder<'a> {
         Ok((acc, loaded))
     }
 
+    /// Builds a directory listed under `resources`. A directory's build depends only on its files
+    /// (the root's settings are fixed before any sub-build), so a repeated one is a copy of the
+    /// first, warnings included; the result is kept from the second use on, so directories used
+    /// once cost no memory. A cached directory cannot be on the stack: it finished building.
+    fn build_resource_dir(&mut self, dir: &Path) -> Result<Accumulated, BuildError> {
+        if let Some((acc, warnings)) = self.built.get(dir) {
+            self.warnings.extend(warnings.iter().cloned());
+            return Ok(acc.clone());
+        }
+        let warned = self.warnings.len();
+        let (acc, _) = self.build_dir(dir, false)?;
+        if !self.built_once.insert(dir.to_path_buf()) {
+            let warnings = self.warnings[warned..].to_vec();
+            self.built
+                .insert(dir.to_path_buf(), (acc.clone(), warnings));
+        }
+        Ok(acc)
+    }
+
     /// kustomize's `accumulateTarget` on an existing accumulation (components share the parent's).
     fn accumulate(&mut self, l: &Loaded, acc: &mut Accumulated) -> Result<(), BuildError> {
         let k = &l.kust;
@@ -305,7 +331,7 @@ impl<'a> Builder<'a> {
                     }
                 }
                 Entry::Dir(sub) => {
-                    let (sub_acc, _) = self.build_dir(&sub, false)?;
+                    let sub_acc = self.build_resource_dir(&sub)?;
                     for res in sub_acc.list {
                         append_indexed(acc, &mut seen, res, &self.disp(&sub))?;
                     }
@@ -598,13 +624,12 @@ fn append_indexed(
     res: Resource,
     from: &Path,
 ) -> Result<(), BuildError> {
-    let id = res.id();
-    if !seen.insert(IdKey::of(&id)) {
+    if !seen.insert(IdKey::from_id(res.id())) {
         return Err(BuildError::Build {
             file: from.to_path_buf(),
             message: format!(
                 "may not add resource with an already registered id: {}",
-                id.describe()
+                res.id().describe()
             ),
         });
     }

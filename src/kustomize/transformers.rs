@@ -372,17 +372,40 @@ impl TransformerConfig {
 
 /// Whether a field spec applies to an object.
 pub fn spec_selects(spec: &FieldSpec, r: &Resource) -> bool {
-    // Borrowed split: this runs for every object × field spec, so it must not allocate.
-    let (group, version) = r
-        .api_version()
-        .rsplit_once('/')
-        .unwrap_or(("", r.api_version()));
-    (spec.group.is_empty() || spec.group == group)
-        && (spec.version.is_empty() || spec.version == version)
-        && (spec.kind.is_empty() || spec.kind == r.kind())
+    Gvk::of(r).selected_by(spec)
 }
 
-/// Splits a field-spec path into segments (`\/` escapes a slash; `[]` markers are dropped).
+/// An object's group, version and kind, looked up once for matching against many field specs
+/// (each lookup is a map search; nameref and the label transformer test dozens of specs per object).
+#[derive(Debug, Clone, Copy)]
+pub struct Gvk<'r> {
+    group: &'r str,
+    version: &'r str,
+    kind: &'r str,
+}
+
+impl<'r> Gvk<'r> {
+    /// The GVK of `r`.
+    pub fn of(r: &'r Resource) -> Self {
+        let api_version = r.api_version();
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        Gvk {
+            group,
+            version,
+            kind: r.kind(),
+        }
+    }
+
+    /// Whether `spec` applies to objects of this GVK (empty spec fields match anything).
+    pub fn selected_by(&self, spec: &FieldSpec) -> bool {
+        (spec.kind.is_empty() || spec.kind == self.kind)
+            && (spec.group.is_empty() || spec.group == self.group)
+            && (spec.version.is_empty() || spec.version == self.version)
+    }
+}
+
+/// Splits a field-spec path into segments (`\/` escapes a slash). A `[]` marker stays on its
+/// segment: [`visit`] never creates a list field that is missing (kustomize's `isSequenceField`).
 pub fn path_segments(path: &str) -> Vec<String> {
     let mut segs = Vec::new();
     let mut cur = String::new();
@@ -398,10 +421,7 @@ pub fn path_segments(path: &str) -> Vec<String> {
         }
     }
     segs.push(cur);
-    segs.into_iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| s.strip_suffix("[]").map(str::to_string).unwrap_or(s))
-        .collect()
+    segs.into_iter().filter(|s| !s.is_empty()).collect()
 }
 
 /// Calls `f` on every value at `segs` below `v` (lists are traversed), creating missing maps when
@@ -419,8 +439,12 @@ pub fn visit(v: &mut Value, segs: &[String], create: bool, f: &mut dyn FnMut(&mu
     };
     // `[name=value]` selects list elements (replacement-style paths in fieldSpecs are rare).
     let Value::Object(map) = v else { return };
+    let (first, is_list) = match first.strip_suffix("[]") {
+        Some(name) => (name, true),
+        None => (first.as_str(), false),
+    };
     if !map.contains_key(first) {
-        if !create {
+        if !create || is_list {
             return;
         }
         let fresh = if rest.is_empty() {
@@ -428,11 +452,11 @@ pub fn visit(v: &mut Value, segs: &[String], create: bool, f: &mut dyn FnMut(&mu
         } else {
             Value::Object(Map::new())
         };
-        map.insert(first.clone(), fresh);
+        map.insert(first.to_string(), fresh);
     }
     if let Some(next) = map.get_mut(first) {
         if next.is_null() && !rest.is_empty() {
-            if !create {
+            if !create || is_list {
                 return;
             }
             *next = Value::Object(Map::new());
@@ -441,9 +465,30 @@ pub fn visit(v: &mut Value, segs: &[String], create: bool, f: &mut dyn FnMut(&mu
     }
 }
 
+/// Field specs with their paths split once, for transformers that apply the same specs to every
+/// object.
+pub fn compile_specs(specs: &[FieldSpec]) -> Vec<(&FieldSpec, Vec<String>)> {
+    specs.iter().map(|s| (s, path_segments(&s.path))).collect()
+}
+
+/// [`apply_specs`] with compiled specs.
+pub fn apply_compiled_specs(
+    r: &mut Resource,
+    specs: &[(&FieldSpec, Vec<String>)],
+    f: &mut dyn FnMut(&mut Value),
+) {
+    let gvk = Gvk::of(r);
+    let selected: Vec<&(&FieldSpec, Vec<String>)> =
+        specs.iter().filter(|(s, _)| gvk.selected_by(s)).collect();
+    for (spec, segs) in selected {
+        visit(&mut r.obj, segs, spec.create, f);
+    }
+}
+
 /// Applies `f` through every field spec of `specs` selecting `r`.
 pub fn apply_specs(r: &mut Resource, specs: &[FieldSpec], f: &mut dyn FnMut(&mut Value)) {
-    let selected: Vec<&FieldSpec> = specs.iter().filter(|s| spec_selects(s, r)).collect();
+    let gvk = Gvk::of(r);
+    let selected: Vec<&FieldSpec> = specs.iter().filter(|s| gvk.selected_by(s)).collect();
     for spec in selected {
         let segs = path_segments(&spec.path);
         visit(&mut r.obj, &segs, spec.create, f);
@@ -609,8 +654,9 @@ pub fn labels(
         s
     };
     specs.extend(extra.iter().cloned());
+    let specs = compile_specs(&specs);
     for r in list.iter_mut() {
-        apply_specs(r, &specs, &mut |v| set_pairs(v, pairs));
+        apply_compiled_specs(r, &specs, &mut |v| set_pairs(v, pairs));
     }
 }
 
@@ -620,8 +666,9 @@ pub fn annotations(
     pairs: &BTreeMap<String, String>,
     config: &TransformerConfig,
 ) {
+    let specs = compile_specs(&config.common_annotations);
     for r in list.iter_mut() {
-        apply_specs(r, &config.common_annotations, &mut |v| set_pairs(v, pairs));
+        apply_compiled_specs(r, &specs, &mut |v| set_pairs(v, pairs));
     }
 }
 
@@ -969,7 +1016,7 @@ mod tests {
     fn path_segments_handle_escapes_and_lists() {
         assert_eq!(
             path_segments("spec/containers[]/image"),
-            vec!["spec", "containers", "image"]
+            vec!["spec", "containers[]", "image"]
         );
         assert_eq!(
             path_segments("metadata/annotations/a.io\\/b"),

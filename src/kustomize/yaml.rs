@@ -77,6 +77,8 @@ fn parse_stream(text: &str, yaml11: bool) -> Result<Vec<Value>, YamlError> {
         budget: DecodeBudget::default(),
         last_span: None,
         yaml11,
+        unterminated_end: (!text.is_empty() && !text.ends_with('\n'))
+            .then(|| (text.len(), text.chars().count())),
     };
     builder.stream()
 }
@@ -90,6 +92,8 @@ struct Builder<'a> {
     budget: DecodeBudget,
     last_span: Option<Span>,
     yaml11: bool,
+    /// Length in bytes and characters of a text whose last line has no line break.
+    unterminated_end: Option<(usize, usize)>,
 }
 
 /// An anchored value: expanding an alias copies it, so its size and nesting count again.
@@ -120,6 +124,19 @@ impl<'a> Builder<'a> {
             Some(Err(e)) => Err(e.into()),
             None => Err(self.error_here("unexpected end of YAML stream")),
         }
+    }
+
+    /// Whether a block scalar runs to the end of a text whose last line has no line break: go-yaml
+    /// then keeps no final line break (the line has none), where the parser adds one.
+    fn ends_unterminated(&self, style: ScalarStyle, span: &Span) -> bool {
+        let Some((bytes, chars)) = self.unterminated_end else {
+            return false;
+        };
+        matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+            && match span.end.byte_offset() {
+                Some(b) => b >= bytes,
+                None => span.end.index() >= chars,
+            }
     }
 
     fn error_here(&self, message: &str) -> YamlError {
@@ -195,7 +212,10 @@ impl<'a> Builder<'a> {
         loop {
             let (ev, span) = self.next()?;
             match ev {
-                Event::Scalar(text, style, anchor, tag) => {
+                Event::Scalar(mut text, style, anchor, tag) => {
+                    if self.ends_unterminated(style, &span) && text.ends_with('\n') {
+                        text.to_mut().pop();
+                    }
                     self.count(1, &span)?;
                     self.charge(NODE_COST.saturating_add(text.len()), &span)?;
                     let mut v = resolve_scalar(&text, style, tag.as_deref())
@@ -634,7 +654,7 @@ pub fn to_yaml_stream(docs: &[Value]) -> String {
         if i > 0 {
             out.push_str("---\n");
         }
-        out.push_str(&to_yaml(doc));
+        write_document(&mut out, doc);
     }
     out
 }
@@ -642,9 +662,14 @@ pub fn to_yaml_stream(docs: &[Value]) -> String {
 /// Serializes one value as a YAML document (without `---`).
 pub fn to_yaml(v: &Value) -> String {
     let mut out = String::new();
+    write_document(&mut out, v);
+    out
+}
+
+fn write_document(out: &mut String, v: &Value) {
     match v {
-        Value::Object(m) if !m.is_empty() => write_map(&mut out, m, 0),
-        Value::Array(a) if !a.is_empty() => write_seq(&mut out, a, 0),
+        Value::Object(m) if !m.is_empty() => write_map(out, m, 0),
+        Value::Array(a) if !a.is_empty() => write_seq(out, a, 0),
         other => {
             // Continuation lines of a top-level scalar are indented: at column 0 a line could read
             // as a document marker (`---`, `...`).
@@ -652,7 +677,6 @@ pub fn to_yaml(v: &Value) -> String {
             out.push('\n');
         }
     }
-    out
 }
 
 fn indent(out: &mut String, n: usize) {
@@ -662,17 +686,96 @@ fn indent(out: &mut String, n: usize) {
 }
 
 fn write_map(out: &mut String, m: &Map<String, Value>, ind: usize) {
-    let mut keys: Vec<&String> = m.keys().collect();
-    keys.sort();
-    for (i, k) in keys.into_iter().enumerate() {
+    // serde_json's map is a BTreeMap (the `preserve_order` feature is off): its byte order is
+    // go-yaml's order for almost every key, so the sort is skipped when nothing differs.
+    let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+    if !entries.is_sorted_by(|a, b| !go_key_less(b.0, a.0)) {
+        // Binary insertion: `sort_by` may panic on a comparator that is not a total order, and
+        // go-yaml's is not guaranteed to be one.
+        let mut sorted: Vec<(&String, &Value)> = Vec::with_capacity(entries.len());
+        for e in entries {
+            let at = sorted.partition_point(|s| !go_key_less(e.0, s.0));
+            sorted.insert(at, e);
+        }
+        entries = sorted;
+    }
+    for (i, (k, v)) in entries.into_iter().enumerate() {
         if i > 0 {
             indent(out, ind);
         }
         let key = string_text(k, ind, true, 0);
         out.push_str(&key);
         out.push(':');
-        write_value_after_key(out, &m[k], ind, ind + key.chars().count() + 2);
+        write_value_after_key(out, v, ind, ind + key.chars().count() + 2);
     }
+}
+
+/// go-yaml's map key order (`keyList.Less` for strings), which kubectl's output follows: letters
+/// compare by code point, a non-letter sorts before a letter (after a digit, a letter sorts first),
+/// and runs of digits compare as numbers (`item9` before `item10`).
+fn go_key_less(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        runes_less(a.as_bytes(), b.as_bytes())
+    } else {
+        let (ar, br): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+        runes_less(&ar, &br)
+    }
+}
+
+fn runes_less<T: Copy + Into<char>>(ar: &[T], br: &[T]) -> bool {
+    let digit = |c: char| c.is_ascii_digit();
+    let mut digits = false;
+    for i in 0..ar.len().min(br.len()) {
+        let (x, y): (char, char) = (ar[i].into(), br[i].into());
+        if x == y {
+            digits = digit(x);
+            continue;
+        }
+        let (al, bl) = (x.is_alphabetic(), y.is_alphabetic());
+        if al && bl {
+            return x < y;
+        }
+        if al || bl {
+            return if digits { al } else { bl };
+        }
+        let (mut an, mut bn) = (0i64, 0i64);
+        if x == '0' || y == '0' {
+            // A zero inside a number (`10` vs `1a`) counts as part of it, a leading one does not.
+            for j in (0..i).rev() {
+                let c: char = ar[j].into();
+                if !digit(c) {
+                    break;
+                }
+                if c != '0' {
+                    an = 1;
+                    bn = 1;
+                    break;
+                }
+            }
+        }
+        let mut ai = i;
+        while ai < ar.len() && digit(ar[ai].into()) {
+            an = an
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(u32::from(ar[ai].into()) - u32::from('0')));
+            ai += 1;
+        }
+        let mut bi = i;
+        while bi < br.len() && digit(br[bi].into()) {
+            bn = bn
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(u32::from(br[bi].into()) - u32::from('0')));
+            bi += 1;
+        }
+        if an != bn {
+            return an < bn;
+        }
+        if ai != bi {
+            return ai < bi;
+        }
+        return x < y;
+    }
+    ar.len() < br.len()
 }
 
 fn write_value_after_key(out: &mut String, v: &Value, ind: usize, col: usize) {
@@ -815,25 +918,27 @@ fn plain_allowed(s: &str) -> bool {
     {
         return false;
     }
-    let chars: Vec<char> = s.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        let next = chars.get(i + 1).copied();
+    let mut prev: Option<char> = None;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
         let followed_by_blank = matches!(next, None | Some(' ' | '\t' | '\n'));
-        if i == 0 {
-            match c {
+        match prev {
+            None => match c {
                 '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
                 | '%' | '@' | '`' => {
                     return false;
                 }
                 '?' | ':' | '-' if followed_by_blank => return false,
                 _ => {}
-            }
-        } else {
-            if c == ':' && followed_by_blank {
-                return false;
-            }
-            if c == '#' && matches!(chars[i - 1], ' ' | '\t') {
-                return false;
+            },
+            Some(p) => {
+                if c == ':' && followed_by_blank {
+                    return false;
+                }
+                if c == '#' && matches!(p, ' ' | '\t') {
+                    return false;
+                }
             }
         }
         // Line breaks make go-yaml's scalar multiline, never plain.
@@ -843,6 +948,7 @@ fn plain_allowed(s: &str) -> bool {
         {
             return false;
         }
+        prev = Some(c);
     }
     true
 }
@@ -880,6 +986,10 @@ fn string_text(s: &str, ind: usize, is_key: bool, col: usize) -> String {
 /// go-yaml's line folding of plain and single-quoted scalars at width 80: a single space after
 /// column 80 becomes a line break plus indentation.
 fn fold(s: &str, start_col: usize, indent: usize) -> String {
+    // Nothing to fold without a space, or when the whole text ends by column 80.
+    if !s.contains(' ') || start_col + s.len() <= 80 {
+        return s.to_string();
+    }
     let chars: Vec<char> = s.chars().collect();
     let mut out = String::with_capacity(s.len());
     let mut col = start_col;
@@ -906,6 +1016,13 @@ fn fold(s: &str, start_col: usize, indent: usize) -> String {
 
 /// Some(true) when `s` written plain would read back as a string.
 fn resolve_plain_for_output(s: &str) -> Option<bool> {
+    // Fast path for the common case (every key, most values), without the copies `resolve_plain`
+    // makes: a string not starting like a number, timestamp or `.inf` resolves to itself unless it
+    // is one of the null/bool/NaN words, all at most 6 bytes long.
+    let first = s.as_bytes().first().copied().unwrap_or(b'0');
+    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) && s.len() > 6 {
+        return Some(true);
+    }
     if s.is_empty() || parse_timestamp(s).is_some() {
         return Some(false);
     }
@@ -1022,6 +1139,25 @@ mod tests {
         let mut docs = parse_documents(text).unwrap();
         assert_eq!(docs.len(), 1);
         docs.remove(0)
+    }
+
+    #[test]
+    fn block_scalar_ending_the_file_without_line_break_has_none() {
+        assert_eq!(one("a: |\n  x\n  y"), json!({"a": "x\ny"}));
+        assert_eq!(one("a: >\n  x\n  y"), json!({"a": "x y"}));
+        assert_eq!(one("a: |\n  x\n  y\n"), json!({"a": "x\ny\n"}));
+        assert_eq!(one("a: |\n  x\nb: |\n  y"), json!({"a": "x\n", "b": "y"}));
+        assert_eq!(one("a: |\n  x\n# end"), json!({"a": "x\n"}));
+    }
+
+    #[test]
+    fn map_keys_are_written_in_go_yaml_order() {
+        let v =
+            json!({"NAME_LABEL": 1, "NAMESPACE_LABEL": 2, "item10": 3, "item9": 4, "a": 5, "B": 6});
+        assert_eq!(
+            to_yaml(&v),
+            "B: 6\nNAME_LABEL: 1\nNAMESPACE_LABEL: 2\na: 5\nitem9: 4\nitem10: 3\n"
+        );
     }
 
     #[test]
