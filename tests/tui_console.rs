@@ -1102,6 +1102,14 @@ fn flash_messages_expire_and_long_ones_keep_their_end() {
     // The next key retires it.
     typed(&mut app, "j");
     assert_eq!(app.flash, None);
+    // A key bound to nothing says so (and how to find the keys).
+    typed(&mut app, "%");
+    let f = app.flash.clone().unwrap();
+    assert!(
+        !f.error && f.text.contains("% does nothing here (? lists the keys)"),
+        "{f:?}"
+    );
+    typed(&mut app, "j");
     // Left alone, an error goes after a few seconds (a notice sooner).
     typed(&mut app, ":ctx nope\n");
     app.update(Event::Tick(NOW + 3));

@@ -752,7 +752,15 @@ impl App {
             }
             Focus::Table => match self.keymap.command(Scope::Table, key) {
                 Some(cmd) => self.on_command(cmd),
-                None => Vec::new(),
+                // Say so rather than do nothing silently (k9s is silent; users press again).
+                None => {
+                    self.flash = Flash::info(format!(
+                        "{} does nothing here ({} lists the keys)",
+                        key.label(),
+                        self.keymap.hint(Scope::Global, Command::Help)
+                    ));
+                    Vec::new()
+                }
             },
         }
     }
