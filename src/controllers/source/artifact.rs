@@ -712,7 +712,7 @@ pub async fn download(
 }
 
 /// Whether an http(s) URL's host is a loopback address or `localhost`.
-fn is_loopback_url(url: &str) -> bool {
+pub(crate) fn is_loopback_url(url: &str) -> bool {
     let Some(host) = reqwest::Url::parse(url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))

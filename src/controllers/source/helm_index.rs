@@ -13,7 +13,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use super::artifact::{Artifact, ArtifactError, ArtifactStore};
+use super::artifact::{Artifact, ArtifactError, ArtifactStore, is_loopback_url};
 use crate::model::error_text::error_chain;
 use crate::model::redact::redact;
 use crate::model::semver::{Constraints, Version, parse_tag};
@@ -137,7 +137,7 @@ impl HttpFetcher {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(30)))
             .user_agent(concat!("flotilla/", env!("CARGO_PKG_VERSION")));
-        if is_loopback(url) {
+        if is_loopback_url(url) {
             builder = builder.no_proxy();
         }
         if let Some(ca) = &auth.ca {
@@ -202,20 +202,6 @@ impl HttpFetcher {
         }
         Ok(body)
     }
-}
-
-fn is_loopback(url: &str) -> bool {
-    let Some(host) = reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
-    else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// One chart version of an index.
