@@ -16,7 +16,7 @@ pub mod inventory;
 pub mod normalize;
 pub mod policy;
 pub mod prune;
-mod resources;
+pub(crate) mod resources;
 pub mod stages;
 
 pub use cleanup::{cleanup_patch, fold_managed_fields};

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::helmrelease::{HelmReleaseKind, HelmReleaseReconciler};
 use super::image::reconcilers::try_image_reconcilers;
 use super::kustomization::controller::{KustomizationKind, KustomizationReconciler};
 use super::kustomization::remote::{RemoteFetcher, RemoteLimits};
@@ -162,6 +163,12 @@ fn reconcilers_advertising(
         HelmChartReconciler::new(client.clone(), store.clone(), dir.join("helm-charts"))
             .with_advertised_address(advertised),
     );
+    let mut hr =
+        HelmReleaseReconciler::new(client.clone(), store.clone(), dir.join("helm-releases"))
+            .with_poll(opts.health_poll);
+    if let Some(c) = &config {
+        hr = hr.with_config(c.clone());
+    }
     let mut ks =
         KustomizationReconciler::new(client.clone(), store, dir.join("build"), opts.health_poll);
     if let Some(c) = config {
@@ -184,11 +191,13 @@ fn reconcilers_advertising(
     let ks: KustomizationKind = Adapter::new(client.clone(), ks)?;
     let helm_repo: HelmRepositoryKind = Adapter::new(client.clone(), helm_repo)?;
     let helm_chart: HelmChartKind = Adapter::new(client.clone(), helm_chart)?;
+    let hr: HelmReleaseKind = Adapter::new(client.clone(), Arc::new(hr))?;
     let mut all: Vec<Arc<dyn Reconciler>> = vec![
         Arc::new(git),
         Arc::new(ks),
         Arc::new(helm_repo),
         Arc::new(helm_chart),
+        Arc::new(hr),
     ];
     all.extend(try_image_reconcilers(
         client,

@@ -677,6 +677,50 @@ impl Helm {
         Ok(rel)
     }
 
+    /// `helm test`: runs the latest revision's `test` hooks (by weight) and records their
+    /// executions in that revision. Returns the revision and how many test hooks ran.
+    pub async fn test(&self, opts: &ReleaseOptions) -> Result<(Release, usize), ActionError> {
+        let Some(mut rel) = self.storage.last(&opts.name).await? else {
+            return Err(ActionError::NotFound(opts.name.clone()));
+        };
+        let count = release::hooks_for(&rel.hooks, "test").len();
+        let test_opts = ReleaseOptions {
+            disable_hooks: false,
+            ..opts.clone()
+        };
+        let outcome = self.run_hooks(&mut rel, "test", &test_opts).await;
+        self.storage.update(&rel).await?;
+        match outcome {
+            Ok(()) => Ok((rel, count)),
+            Err(description) => Err(ActionError::Failed {
+                release: Box::new(rel),
+                description,
+            }),
+        }
+    }
+
+    /// The objects of a stored revision as the actions apply them (namespace, Helm's and the
+    /// owner's marks), for drift detection and diffs.
+    pub fn objects_of(
+        &self,
+        rel: &Release,
+        opts: &ReleaseOptions,
+    ) -> Result<Vec<Value>, ActionError> {
+        release_objects(rel, opts)
+    }
+
+    /// Re-applies objects (server-side apply with force, no wait): drift correction.
+    pub async fn correct(&self, objects: &[Value], opts: &ReleaseOptions) -> Result<(), String> {
+        self.deploy(
+            objects,
+            &ReleaseOptions {
+                wait: false,
+                ..opts.clone()
+            },
+        )
+        .await
+    }
+
     /// `helm uninstall`: runs the delete hooks, deletes the latest revision's objects (those the
     /// owner labels mark) and then deletes every record, or keeps them marked uninstalled
     /// ("Uninstallation complete") with `keep_history`. Returns the last revision.
