@@ -32,6 +32,7 @@ mod get_cli;
 mod helm_conformance;
 mod helm_release;
 mod helm_sources;
+mod helmrelease_reconcile;
 mod image_automation;
 mod image_e2e;
 mod image_registry;
