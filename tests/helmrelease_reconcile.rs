@@ -710,3 +710,133 @@ async fn depends_on_values_from_and_suspend() {
     assert_eq!(o["status"]["history"][0]["version"], 2);
     e.controller.shutdown().await;
 }
+
+/// Runs the real binary against the server's kubeconfig; (exit code, stdout, stderr).
+async fn flotilla(kubeconfig: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let home = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .env("HOME", home.path())
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("KUBECONFIG")
+        .output()
+        .await
+        .expect("flotilla runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_hr_and_tree_hr_read_the_chart_and_release_storage() {
+    let server = common::TcpServer::start(ClusterOptions {
+        name: "hrctx".into(),
+        rollout_delay: Duration::from_millis(100),
+        ..ClusterOptions::default()
+    })
+    .await;
+    let c = server.client().await;
+    let charts = ChartServer::start(&["1.0.0"]).await;
+    let data = tempfile::tempdir().unwrap();
+    let opts = ControllerOptions {
+        data_dir: data.path().to_path_buf(),
+        health_poll: Duration::from_millis(200),
+        ..ControllerOptions::default()
+    };
+    let controller = Controller::start(vec![("hrctx".to_string(), c.clone())], &opts);
+    create(
+        &api(
+            &c,
+            "source.toolkit.fluxcd.io",
+            "v1",
+            "HelmRepository",
+            "helmrepositories",
+        ),
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "HelmRepository",
+            "metadata": {"name": "charts", "namespace": "default"},
+            "spec": {"url": charts.url, "interval": "10m"}
+        }),
+    )
+    .await;
+    let secret_values: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": "web-values"}, "stringData": {"values.yaml": "greeting: from-secret\n"}
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(c.clone(), "default")
+        .create(&PostParams::default(), &secret_values)
+        .await
+        .unwrap();
+    create(
+        &hrs(&c),
+        helm_release(
+            "web",
+            "1.0.0",
+            json!({"valuesFrom": [{"kind": "Secret", "name": "web-values"}]}),
+        ),
+    )
+    .await;
+    wait_hr(&c, "web", "installed", |o| {
+        ready_is(o, "True", s::INSTALL_SUCCEEDED)
+    })
+    .await;
+    let data_dir = data.path().to_str().unwrap();
+
+    // In sync: nothing to change.
+    let (code, out, err) = flotilla(
+        &server.kubeconfig,
+        &[
+            "diff",
+            "hr",
+            "web",
+            "-n",
+            "default",
+            "--data-dir",
+            data_dir,
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["summary"]["unchanged"], 2, "{report}");
+
+    // A pending values change (suspended, so only the diff sees it).
+    merge(
+        &hrs(&c),
+        "web",
+        json!({"spec": {"suspend": true, "values": {"greeting": "pending"}}}),
+    )
+    .await;
+    let (code, out, err) = flotilla(
+        &server.kubeconfig,
+        &["diff", "hr", "web", "-n", "default", "--data-dir", data_dir],
+    )
+    .await;
+    assert_eq!(code, Some(1), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains("ConfigMap/default/web-settings drifted"),
+        "{out}"
+    );
+    assert!(
+        out.contains("-  greeting: from-secret") && out.contains("+  greeting: pending"),
+        "{out}"
+    );
+    assert!(!out.contains("Deployment/default/web-web drifted"), "{out}");
+
+    // The tree lists the release's objects as recorded in release storage.
+    let (code, out, err) =
+        flotilla(&server.kubeconfig, &["tree", "hr", "web", "-n", "default"]).await;
+    assert_eq!(code, Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains("web-settings") && out.contains("web-web"),
+        "{out}"
+    );
+    controller.shutdown().await;
+}

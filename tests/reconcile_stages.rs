@@ -314,7 +314,7 @@ async fn a_stage_whose_dry_run_fails_applies_nothing_until_fixed() {
     controller.shutdown().await;
 }
 
-const HELM_RELEASE: &str = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\nspec:\n  interval: 5m\n  chart:\n    spec:\n      chart: podinfo\n      sourceRef:\n        kind: HelmRepository\n        name: podinfo\n";
+const HELM_RELEASE: &str = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\nspec:\n  interval: 5m\n  chart:\n    spec:\n      chart: podinfo\n      sourceRef:\n        kind: HelmRepository\n        name: podinfo\n  suspend: true\n";
 
 #[tokio::test]
 async fn wait_never_passes_a_gitops_object_nothing_reconciled() {

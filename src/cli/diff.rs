@@ -17,6 +17,9 @@ pub enum DiffKind {
     /// A Flux Kustomization.
     #[value(alias = "kustomization")]
     Ks,
+    /// A Flux HelmRelease.
+    #[value(alias = "helmrelease")]
+    Hr,
 }
 
 /// Arguments of `flotilla diff`.
@@ -25,15 +28,16 @@ pub enum DiffKind {
   flotilla diff ks apps -n flux-system --path ./apps/dev     # review a local change before pushing
   flotilla diff ks apps -n flux-system                       # the artifact the controller fetched vs the cluster
   flotilla diff ks apps --data-dir /var/lib/flotilla -o json
+  flotilla diff hr podinfo -n apps                           # the chart rendered now vs the cluster
 
 Exit status: 0 no change, 1 changes, 2 error (as `flux diff`).")]
 pub struct Args {
-    /// `ks`.
+    /// `ks` or `hr`.
     #[arg(value_enum)]
     pub kind: DiffKind,
-    /// The Kustomization's name.
+    /// The Kustomization's or HelmRelease's name.
     pub name: String,
-    /// Namespace of the Kustomization.
+    /// Namespace of the Kustomization or HelmRelease.
     #[arg(short = 'n', long, value_name = "NS", default_value = "flux-system")]
     pub namespace: String,
     /// Build the desired objects from this local directory (the Kustomization's spec.path in your
@@ -61,9 +65,11 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 async fn run_diff(args: Args) -> Result<ExitCode> {
+    if args.kind == DiffKind::Hr {
+        return super::diff_hr::run(args).await;
+    }
     let (context, client) = connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
     let live = LiveClient::new(client);
-    let DiffKind::Ks = args.kind;
     let target = gitops_ref("Kustomization", &args.namespace, &args.name)?;
     let source = match &args.path {
         Some(dir) => DesiredSource::LocalDir(dir.clone()),

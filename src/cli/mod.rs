@@ -8,6 +8,7 @@ pub mod console;
 pub mod controller;
 pub mod demo;
 pub mod diff;
+pub mod diff_hr;
 pub mod get;
 pub mod helm;
 pub mod helm_history;
@@ -66,7 +67,7 @@ pub enum Command {
     Tree(tree::Args),
     /// Which Kustomization manages an object, from which source, revision and path (like `flux trace`).
     Trace(trace::Args),
-    /// What applying a Kustomization would change (like `flux diff`; exit 0 none, 1 changes, 2 error).
+    /// What reconciling a Kustomization or HelmRelease would change (like `flux diff`; exit 0 none, 1 changes, 2 error).
     Diff(diff::Args),
     /// Why an ImagePolicy picked its tag: scan, tag fates, Git markers, last push, running images.
     Images(images::Args),

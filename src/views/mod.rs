@@ -4,6 +4,7 @@
 //! `cluster`, `reconcile` and `diff` (it builds desired state and diffs) and below `tui` and `cli`.
 
 pub mod diff;
+pub mod helm_release;
 pub mod images;
 
 use futures::stream::{self, StreamExt};
@@ -281,7 +282,29 @@ pub async fn helm_release_tree(
         hr_ref.namespace
     );
     let mut entries = Vec::new();
+    // The release's own manifest from Helm's storage; the owner labels only when there is none.
+    let recorded = match helm_release::release_objects(live, &hr).await {
+        Ok(r) => r,
+        Err(e) => {
+            warnings.push(format!("release storage: {e}"));
+            None
+        }
+    };
+    if let Some(objects) = &recorded {
+        for o in objects {
+            let r = ObjectRef::of(o);
+            entries.push(inventory_entry(o));
+            match live.get(&r).await {
+                Ok(Some(v)) => index.insert(v),
+                Ok(None) => {}
+                Err(e) => warnings.push(format!("{}: {e}", r.display())),
+            }
+        }
+    }
     for (group, version, kind, plural) in HELM_RELEASE_KINDS {
+        if recorded.is_some() {
+            break;
+        }
         let ar = kube::api::ApiResource::from_gvk_with_plural(
             &kube::api::GroupVersionKind::gvk(group, version, kind),
             plural,

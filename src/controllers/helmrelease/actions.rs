@@ -709,6 +709,17 @@ impl Helm {
         release_objects(rel, opts)
     }
 
+    /// The objects the chart in `chart_dir` renders for `opts` now (hooks excluded), prepared as
+    /// an install or upgrade would apply them; nothing is written (for `flotilla diff hr`).
+    pub async fn desired_objects(
+        chart_dir: &Path,
+        opts: &ReleaseOptions,
+        is_upgrade: bool,
+    ) -> Result<Vec<Value>, ActionError> {
+        let r = render(chart_dir, opts, is_upgrade).await?;
+        Ok(r.objects.into_iter().map(|o| prepare(o, opts)).collect())
+    }
+
     /// Re-applies objects (server-side apply with force, no wait): drift correction.
     pub async fn correct(&self, objects: &[Value], opts: &ReleaseOptions) -> Result<(), String> {
         self.deploy(

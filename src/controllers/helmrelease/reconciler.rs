@@ -975,7 +975,7 @@ fn write_history(run: &mut Run, history: &[Release], max: usize) {
 }
 
 /// Unpacks a chart archive into `dir` (written to a temporary sibling, then renamed).
-fn unpack_chart(bytes: &[u8], dir: &Path) -> Result<(), String> {
+pub fn unpack_chart(bytes: &[u8], dir: &Path) -> Result<(), String> {
     let files = crate::helm::archive::unpack("chart.tgz", bytes).map_err(|e| e.to_string())?;
     let parent = dir.parent().ok_or("chart directory has no parent")?;
     std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;

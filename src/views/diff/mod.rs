@@ -233,6 +233,38 @@ pub async fn diff_kustomization(live: &LiveClient, ks: &Value, stages: &[Stage])
     report
 }
 
+/// Diffs desired objects against the cluster one by one (SSA dry run as the reconcilers' field
+/// manager), then shows `stale` objects that still exist as deletions (a HelmRelease's diff).
+pub async fn diff_objects(live: &LiveClient, desired: &[Value], stale: &[Value]) -> DiffReport {
+    let mut report = DiffReport::default();
+    for obj in desired {
+        let r = ref_of(obj);
+        match diff_one(live, obj, &r).await {
+            Ok(d) => report.objects.push(d),
+            Err(e) => report.errors.push(ObjectError {
+                object: r,
+                message: e.to_string(),
+            }),
+        }
+    }
+    for obj in stale {
+        let r = ref_of(obj);
+        match live.get(&r).await {
+            Ok(Some(current)) => {
+                report
+                    .objects
+                    .push(object_diff(r, Change::Deleted, Some(&current), None))
+            }
+            Ok(None) => {}
+            Err(e) => report.errors.push(ObjectError {
+                object: r,
+                message: e.to_string(),
+            }),
+        }
+    }
+    report
+}
+
 async fn diff_one(
     live: &LiveClient,
     desired: &Value,
