@@ -657,11 +657,31 @@ async fn depends_on_values_from_and_suspend() {
         condition(&o, "Ready").unwrap()["message"],
         "dependency 'default/a' is not ready"
     );
-    create(&hrs(c), helm_release("a", "1.0.0", json!({}))).await;
-    wait_hr(c, "a", "installed", |o| {
+    // a has a kustomize post-renderer: its objects are patched and the digest observed.
+    create(
+        &hrs(c),
+        helm_release(
+            "a",
+            "1.0.0",
+            json!({"postRenderers": [{"kustomize": {"patches": [{
+                "target": {"kind": "ConfigMap", "name": "a-settings"},
+                "patch": "- op: add\n  path: /metadata/labels/post-rendered\n  value: \"yes\"\n"
+            }]}}]}),
+        ),
+    )
+    .await;
+    let a = wait_hr(c, "a", "installed", |o| {
         ready_is(o, "True", s::INSTALL_SUCCEEDED)
     })
     .await;
+    assert!(
+        a["status"]["observedPostRenderersDigest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{a}"
+    );
+    let cm = configmap(c, "a-settings").await.unwrap();
+    assert_eq!(cm["metadata"]["labels"]["post-rendered"], "yes");
 
     // The required Secret is missing: InitFailed naming it, nothing installed.
     let o = wait_hr(c, "b", "values missing", |o| {

@@ -28,6 +28,7 @@ fn options(hr: &Value, spec: &HelmReleaseSpec) -> ReleaseOptions {
         text("/metadata/name"),
         text("/metadata/namespace"),
     );
+    o.post_renderers = spec.post_renderers.clone();
     o
 }
 

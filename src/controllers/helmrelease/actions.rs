@@ -129,6 +129,9 @@ pub struct ReleaseOptions {
     pub poll: Duration,
     /// The HelmRelease owning the objects (labels `helm.toolkit.fluxcd.io/name|namespace`).
     pub owner: Owner,
+    /// Flux's `spec.postRenderers` (each `{kustomize: {patches, images}}`), applied in order to
+    /// the rendered manifests (not hooks) through flotilla's kustomize engine.
+    pub post_renderers: Vec<Value>,
 }
 
 impl ReleaseOptions {
@@ -147,6 +150,7 @@ impl ReleaseOptions {
             labels: Default::default(),
             poll: Duration::from_millis(500),
             owner: Owner::new(OWNER_GROUP, name, namespace),
+            post_renderers: Vec::new(),
         }
     }
 }
@@ -269,10 +273,30 @@ async fn render(
             release: name.clone(),
             source,
         })?;
-    let split = release::split_rendered(&text).map_err(|message| ActionError::Manifest {
+    let mut split = release::split_rendered(&text).map_err(|message| ActionError::Manifest {
         release: name.clone(),
         message,
     })?;
+    if !opts.post_renderers.is_empty() {
+        let (renderers, objects, manifest) = (
+            opts.post_renderers.clone(),
+            std::mem::take(&mut split.objects),
+            std::mem::take(&mut split.manifest),
+        );
+        let (objects, manifest) =
+            tokio::task::spawn_blocking(move || post_render(&renderers, objects, &manifest))
+                .await
+                .map_err(|e| ActionError::Manifest {
+                    release: name.clone(),
+                    message: format!("post-renderer task failed: {e}"),
+                })?
+                .map_err(|message| ActionError::Manifest {
+                    release: name.clone(),
+                    message,
+                })?;
+        split.objects = objects;
+        split.manifest = manifest;
+    }
     let chart = chart_record(chart_dir).map_err(|message| ActionError::Manifest {
         release: name,
         message,
@@ -283,6 +307,88 @@ async fn render(
         objects: split.objects,
         hooks: split.hooks,
     })
+}
+
+/// Runs Flux's kustomize post-renderers over the rendered objects: each one is a kustomization
+/// (`resources` = the objects, plus its `patches`/`images`) built by flotilla's kustomize engine.
+/// Returns the objects and the manifest text rebuilt from them (each object keeps its template's
+/// `# Source:` path when it still exists).
+fn post_render(
+    renderers: &[Value],
+    mut objects: Vec<Value>,
+    manifest: &str,
+) -> Result<(Vec<Value>, String), String> {
+    let key = |o: &Value| {
+        let t = |p: &str| {
+            o.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        (t("/kind"), t("/metadata/name"))
+    };
+    let mut sources = std::collections::HashMap::new();
+    for (path, doc) in release::source_blocks(manifest) {
+        if let Ok(v) = crate::helm::yaml::parse_yaml_json(&doc) {
+            sources.insert(key(&v), path);
+        }
+    }
+    for (i, r) in renderers.iter().enumerate() {
+        let Some(k) = r.get("kustomize").and_then(Value::as_object) else {
+            continue;
+        };
+        let dir = std::env::temp_dir().join(format!(
+            "flotilla-post-render-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let result = (|| {
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let stream = crate::kustomize::to_yaml_stream(&objects);
+            std::fs::write(dir.join("resources.yaml"), stream)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+            let mut kz = Map::new();
+            kz.insert(
+                "apiVersion".into(),
+                json!("kustomize.config.k8s.io/v1beta1"),
+            );
+            kz.insert("kind".into(), json!("Kustomization"));
+            kz.insert("resources".into(), json!(["resources.yaml"]));
+            for field in [
+                "patches",
+                "images",
+                "patchesStrategicMerge",
+                "patchesJson6902",
+            ] {
+                if let Some(v) = k.get(field) {
+                    kz.insert(field.into(), v.clone());
+                }
+            }
+            std::fs::write(
+                dir.join("kustomization.yaml"),
+                Value::Object(kz).to_string(),
+            )
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+            let opts = crate::kustomize::BuildOptions {
+                order: crate::kustomize::SortOrder::Fifo,
+                ..Default::default()
+            };
+            crate::kustomize::build(&dir, &opts).map_err(|e| format!("postRenderers[{i}]: {e}"))
+        })();
+        let _ = std::fs::remove_dir_all(&dir);
+        objects = result?;
+    }
+    let mut text = String::new();
+    for o in &objects {
+        let path = sources
+            .get(&key(o))
+            .cloned()
+            .unwrap_or_else(|| "post-renderer".to_string());
+        text.push_str(&format!(
+            "---\n# Source: {path}\n{}",
+            crate::kustomize::to_yaml(o)
+        ));
+    }
+    Ok((objects, text))
 }
 
 /// Sets the namespace (namespaced kinds), Helm's ownership label and annotations, and the
@@ -821,6 +927,26 @@ mod tests {
             &opts,
         );
         assert!(ns["metadata"].get("namespace").is_none());
+    }
+
+    #[test]
+    fn post_renderers_patch_objects_and_keep_their_sources() {
+        let manifest = "---\n# Source: web/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: \"1\"\n";
+        let objects = release::manifest_objects(manifest).unwrap();
+        let renderers = vec![json!({"kustomize": {"patches": [{
+            "target": {"kind": "ConfigMap", "name": "c"},
+            "patch": "- op: add\n  path: /data/b\n  value: \"2\"\n"
+        }]}})];
+        let (objs, text) = post_render(&renderers, objects, manifest).unwrap();
+        assert_eq!(objs[0]["data"], json!({"a": "1", "b": "2"}));
+        assert!(
+            text.starts_with("---\n# Source: web/templates/cm.yaml\n"),
+            "{text}"
+        );
+        assert_eq!(release::manifest_objects(&text).unwrap(), objs);
+        let bad = vec![json!({"kustomize": {"patches": [{"patch": "not: [valid"}]}})];
+        let err = post_render(&bad, objs, &text).unwrap_err();
+        assert!(err.starts_with("postRenderers[0]: "), "{err}");
     }
 
     #[test]

@@ -403,12 +403,6 @@ impl HelmReleaseReconciler {
         .map_err(|m| Failure::transient(s::INIT_FAILED, m))?;
         let digest = values::config_digest(&composed);
         let post_digest = post_renderers_digest(&spec.post_renderers);
-        if !spec.post_renderers.is_empty() {
-            return Err(Failure::terminal(
-                s::INIT_FAILED,
-                "spec.postRenderers are not supported by flotilla's reconciler yet",
-            ));
-        }
 
         // Failure counters restart when what is attempted changes, or on resetAt.
         let st = run.status().clone();
@@ -443,9 +437,6 @@ impl HelmReleaseReconciler {
         run.remove("lastAttemptedValuesChecksum");
         run.set("lastAttemptedGeneration", json!(run.generation()));
         run.set("storageNamespace", json!(spec.storage_namespace));
-        if let Some(d) = &post_digest {
-            run.set("observedPostRenderersDigest", json!(d));
-        }
 
         let helm = Helm::new(client.clone(), &spec.storage_namespace);
         let mut history = helm
@@ -463,7 +454,12 @@ impl HelmReleaseReconciler {
                 .await
                 .map_err(|e| Failure::transient(s::GET_LAST_RELEASE_FAILED, e.to_string()))?;
         }
-        let next = decide(&history, &chart, &digest, force.is_some());
+        // New post-renderers change the objects without changing chart or values: upgrade.
+        let observed_post = st
+            .get("observedPostRenderersDigest")
+            .and_then(Value::as_str);
+        let post_changed = !history.is_empty() && observed_post != post_digest.as_deref();
+        let next = decide(&history, &chart, &digest, force.is_some() || post_changed);
         let opts = release_options(run, spec, composed, self.poll);
 
         let result = match next {
@@ -486,6 +482,10 @@ impl HelmReleaseReconciler {
             run.set("inventory", Inventory::from_objects(&objects).to_value());
         }
         result?;
+        match &post_digest {
+            Some(d) => run.set("observedPostRenderersDigest", json!(d)),
+            None => run.remove("observedPostRenderersDigest"),
+        }
         let ready = conditions::condition(&json!({"status": run.status().clone()}), s::RELEASED);
         let (reason, message) = match ready {
             Some(c) if c.status == ConditionStatus::True => (c.reason, c.message),
@@ -868,6 +868,7 @@ fn release_options(
     o.timeout = spec.timeout;
     o.max_history = spec.max_history;
     o.poll = poll;
+    o.post_renderers = spec.post_renderers.clone();
     o
 }
 
