@@ -63,6 +63,10 @@ fn chart_tgz(version: &str) -> Vec<u8> {
         "values.yaml".into(),
         std::fs::read(root.join("values.yaml")).unwrap(),
     ));
+    files.push((
+        "crds/widgets.yaml".into(),
+        std::fs::read(root.join("crds/widgets.yaml")).unwrap(),
+    ));
     for t in ["configmap.yaml", "deployment.yaml", "test.yaml"] {
         files.push((
             format!("templates/{t}"),
@@ -365,6 +369,16 @@ async fn install_then_upgrade_with_history_and_flux_status() {
     assert_eq!(
         cm["metadata"]["labels"]["helm.toolkit.fluxcd.io/name"],
         "web"
+    );
+    // The chart's crds/ installed first (install's default policy Create), not in the inventory.
+    assert!(
+        get(
+            c,
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.flotilla.dev"
+        )
+        .await
+        .is_some(),
+        "CRD from crds/ installed"
     );
     // The HelmChart it owns, as helm-controller writes it.
     let chart = api(

@@ -826,6 +826,67 @@ impl Helm {
         Ok(r.objects.into_iter().map(|o| prepare(o, opts)).collect())
     }
 
+    /// Installs the chart's `crds/` files (Helm installs them before the templates, unmanaged):
+    /// only the absent ones (`replace` false, Flux's `Create`) or all of them with server-side
+    /// apply (`CreateReplace`). Returns how many were applied.
+    pub async fn apply_crds(
+        &self,
+        chart_dir: &Path,
+        replace: bool,
+        opts: &ReleaseOptions,
+    ) -> Result<usize, String> {
+        let dir = chart_dir.join("crds");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(0);
+        };
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_file()
+                    && p.extension()
+                        .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
+            })
+            .collect();
+        files.sort();
+        let mut crds = Vec::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let docs = crate::kustomize::yaml::parse_documents(&text)
+                .map_err(|e| format!("{}:{}:{}: {}", f.display(), e.line, e.column, e.message))?;
+            crds.extend(docs.into_iter().filter(|d| d.is_object()));
+        }
+        let mut wanted = Vec::new();
+        for crd in crds {
+            if !replace {
+                let api_version = crd.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+                let present = self
+                    .applier
+                    .get(api_version, &ObjectRef::of(&crd))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if present.is_some() {
+                    continue;
+                }
+            }
+            wanted.push(crd);
+        }
+        if wanted.is_empty() {
+            return Ok(0);
+        }
+        let n = wanted.len();
+        self.deploy(
+            &wanted,
+            &ReleaseOptions {
+                wait: false,
+                ..opts.clone()
+            },
+        )
+        .await
+        .map_err(|e| format!("failed to install CRDs: {e}"))?;
+        Ok(n)
+    }
+
     /// Re-applies objects (server-side apply with force, no wait): drift correction.
     pub async fn correct(&self, objects: &[Value], opts: &ReleaseOptions) -> Result<(), String> {
         self.deploy(

@@ -538,6 +538,25 @@ impl HelmReleaseReconciler {
         run.set("lastAttemptedReleaseAction", json!(act_name));
         let ns_name = format!("{}/{}", opts.namespace, opts.name);
         let versioned = s::versioned_chart(&chart.name, &chart.version);
+        if action.crds != spec::CrdPolicy::Skip {
+            let replace = action.crds == spec::CrdPolicy::CreateReplace;
+            if let Err(err) = helm.apply_crds(&chart.dir, replace, &opts).await {
+                // Nothing of the release was recorded: no remediation, retried.
+                let (reason, msg) = if upgrade {
+                    (
+                        s::UPGRADE_FAILED,
+                        s::upgrade_failed(&ns_name, &versioned, &err),
+                    )
+                } else {
+                    (
+                        s::INSTALL_FAILED,
+                        s::install_failed(&ns_name, &versioned, &err),
+                    )
+                };
+                run.set_condition(s::RELEASED, ConditionStatus::False, reason, &msg);
+                return Err(Failure::transient(reason, msg));
+            }
+        }
         let outcome = if upgrade {
             helm.upgrade(&chart.dir, &opts).await
         } else {
