@@ -118,7 +118,8 @@ async fn console_views_find_the_broken_deployment_and_the_blocker() {
         &hr_api,
         json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
                "metadata": {"name": "web", "namespace": "default"},
-               "spec": {"interval": "5m", "chart": {"spec": {"chart": "podinfo", "version": "6.x",
+               "spec": {"interval": "5m", "suspend": true,
+                        "chart": {"spec": {"chart": "podinfo", "version": "6.x",
                         "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}}}),
     )
     .await;

@@ -351,11 +351,7 @@ impl HelmReleaseReconciler {
     }
 
     /// The whole run after parsing.
-    async fn steps(
-        &self,
-        run: &mut Run,
-        spec: &HelmReleaseSpec,
-    ) -> Result<(Success, Option<String>), Failure> {
+    async fn steps(&self, run: &mut Run, spec: &HelmReleaseSpec) -> Result<Success, Failure> {
         run.progressing(s::FULFILLING_PREREQUISITES);
         run.write().await;
         self.check_dependencies(spec).await?;
@@ -499,7 +495,7 @@ impl HelmReleaseReconciler {
         if let Some(m) = &event {
             ok = ok.event(&reason, m.clone());
         }
-        Ok((ok, None))
+        Ok(ok)
     }
 
     /// Installs or upgrades, with tests and Flux's remediation.
@@ -1008,11 +1004,17 @@ pub fn unpack_chart(bytes: &[u8], dir: &Path) -> Result<(), String> {
         }
         std::fs::write(&target, data).map_err(|e| format!("{}: {e}", target.display()))?;
     }
-    if dir.exists() {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Ok(());
+    // Releases sharing a chart may unpack it at once: whoever renames first wins.
+    let renamed = if dir.exists() {
+        Ok(())
+    } else {
+        std::fs::rename(&tmp, dir)
+    };
+    let _ = std::fs::remove_dir_all(&tmp);
+    match renamed {
+        Err(_) if dir.join("Chart.yaml").is_file() => Ok(()),
+        other => other.map_err(|e| format!("{}: {e}", dir.display())),
     }
-    std::fs::rename(&tmp, dir).map_err(|e| format!("{}: {e}", dir.display()))
 }
 
 impl Controller for HelmReleaseReconciler {
@@ -1028,7 +1030,7 @@ impl Controller for HelmReleaseReconciler {
 
     async fn reconcile(&self, run: &mut Run, spec: HelmReleaseSpec) -> Result<Success, Failure> {
         run.backoff_cap(spec.interval);
-        self.steps(run, &spec).await.map(|(ok, _)| ok)
+        self.steps(run, &spec).await
     }
 
     async fn finalize(&self, obj: Value) {
