@@ -3,7 +3,8 @@
 //! install → Ready with helm-controller's conditions and release Secret v1, a values change →
 //! upgrade v2 and history, a failing upgrade → rollback remediation, drift corrected/warned,
 //! uninstall on deletion, dependsOn, valuesFrom (optional and required), suspend/resume, and the
-//! chart version range. The chart is `tests/fixtures/helmrelease/web`, packaged by the test.
+//! chart version range; install/upgrade also on a real kube-apiserver (`both_servers!`). The chart
+//! is `tests/fixtures/helmrelease/web`, packaged by the test.
 
 use crate::common;
 
@@ -874,3 +875,65 @@ async fn diff_hr_and_tree_hr_read_the_chart_and_release_storage() {
     );
     controller.shutdown().await;
 }
+
+/// Install and upgrade on both servers (no workload controllers on the real one: no waits).
+async fn install_and_upgrade_without_wait(tc: TestCluster) {
+    let server = ChartServer::start(&["1.0.0"]).await;
+    let c = tc.client().await;
+    let data = tempfile::tempdir().unwrap();
+    let controller = start(&c, data.path());
+    create(
+        &api(
+            &c,
+            "source.toolkit.fluxcd.io",
+            "v1",
+            "HelmRepository",
+            "helmrepositories",
+        ),
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "HelmRepository",
+            "metadata": {"name": "charts", "namespace": "default"},
+            "spec": {"url": server.url, "interval": "10m"}
+        }),
+    )
+    .await;
+    create(
+        &hrs(&c),
+        helm_release(
+            "web",
+            "1.x",
+            json!({"install": {"disableWait": true}, "upgrade": {"disableWait": true}}),
+        ),
+    )
+    .await;
+    let o = wait_hr(&c, "web", "installed", |o| {
+        ready_is(o, "True", s::INSTALL_SUCCEEDED)
+    })
+    .await;
+    assert_eq!(
+        condition(&o, "Ready").unwrap()["message"],
+        "Helm install succeeded for release default/web.v1 with chart web@1.0.0"
+    );
+    assert!(secret(&c, "sh.helm.release.v1.web.v1").await.is_some());
+    merge(
+        &hrs(&c),
+        "web",
+        json!({"spec": {"values": {"greeting": "hi"}}}),
+    )
+    .await;
+    let o = wait_hr(&c, "web", "upgraded", |o| {
+        ready_is(o, "True", s::UPGRADE_SUCCEEDED)
+    })
+    .await;
+    assert_eq!(o["status"]["history"][0]["version"], 2);
+    assert_eq!(
+        configmap(&c, "web-settings").await.unwrap()["data"]["greeting"],
+        "hi"
+    );
+    controller.shutdown().await;
+}
+
+crate::both_servers!(sim_options;
+    install_and_upgrade_without_wait,
+);
