@@ -937,3 +937,62 @@ async fn install_and_upgrade_without_wait(tc: TestCluster) {
 crate::both_servers!(sim_options;
     install_and_upgrade_without_wait,
 );
+
+/// Peak resident set of this process (the controller and the embedded server together), KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// helm-controller's benchmark shape: N HelmReleases of one small chart from one HelmRepository,
+/// time until all are Ready and peak RSS. `FLOTILLA_HR_BENCH=100,500,1000` picks the sizes (one
+/// run each, fresh cluster); build with `--release` and run on a quiet machine:
+/// `FLOTILLA_HR_BENCH=100,500,1000 cargo test --release --test integration -- --ignored --nocapture measure_helmreleases_to_ready`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "measurement: run by hand on a quiet machine (see BENCHMARKS.md)"]
+async fn measure_helmreleases_to_ready() {
+    let sizes: Vec<usize> = std::env::var("FLOTILLA_HR_BENCH")
+        .unwrap_or_else(|_| "100".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    for n in sizes {
+        let e = env().await;
+        let c = &e.client;
+        let started = std::time::Instant::now();
+        for i in 0..n {
+            create(
+                &hrs(c),
+                helm_release(&format!("app-{i}"), "1.0.0", json!({})),
+            )
+            .await;
+        }
+        wait_until(
+            &format!("{n} HelmReleases Ready"),
+            Duration::from_secs(1800),
+            || async {
+                let list = hrs(c).list(&Default::default()).await.ok()?;
+                let ready = list
+                    .items
+                    .iter()
+                    .filter_map(|o| serde_json::to_value(o).ok())
+                    .filter(|o| ready_is(o, "True", s::INSTALL_SUCCEEDED))
+                    .count();
+                (ready == n).then_some(())
+            },
+        )
+        .await;
+        println!(
+            "helmreleases={n} all_ready_secs={:.1} peak_rss_mib={}",
+            started.elapsed().as_secs_f64(),
+            peak_rss_kib() / 1024
+        );
+        e.controller.shutdown().await;
+    }
+}
