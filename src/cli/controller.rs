@@ -63,6 +63,13 @@ pub struct Args {
     /// kustomize-controller `--no-remote-bases`; all resources must then be in the source artifact.
     #[arg(long)]
     pub no_remote_bases: bool,
+    /// Accept Flux events (`POST /` with an event JSON, as Flux controllers send them to
+    /// notification-controller) on this address (`off`: no intake).
+    #[arg(long, value_name = "ADDR|off", default_value = "off", value_parser = parse_storage_addr)]
+    pub events_addr: StorageAddr,
+    /// Serve Receiver webhooks (`/hook/<sha256>`) on this address (`off`: no webhook server).
+    #[arg(long, value_name = "ADDR|off", default_value = "off", value_parser = parse_storage_addr)]
+    pub receiver_addr: StorageAddr,
 }
 
 /// The `--storage-addr` value.
@@ -72,6 +79,16 @@ pub enum StorageAddr {
     Off,
     /// Listen here.
     On(SocketAddr),
+}
+
+impl StorageAddr {
+    /// The address, `None` for `off`.
+    pub fn addr(self) -> Option<SocketAddr> {
+        match self {
+            StorageAddr::Off => None,
+            StorageAddr::On(a) => Some(a),
+        }
+    }
 }
 
 fn parse_storage_addr(s: &str) -> Result<StorageAddr, String> {
@@ -164,6 +181,8 @@ async fn controller(args: Args, verbose: u8) -> Result<()> {
         storage_adv_addr: args.storage_adv_addr,
         allow_file_urls: args.allow_file_urls,
         no_remote_bases: args.no_remote_bases,
+        events_addr: args.events_addr.addr(),
+        receiver_addr: args.receiver_addr.addr(),
         ..ControllerOptions::default()
     };
     let stop = super::signals::StopSignals::install()?;
@@ -185,6 +204,23 @@ async fn controller(args: Args, verbose: u8) -> Result<()> {
             )
         ),
         None => eprintln!("flotilla controller: artifact storage server off"),
+    }
+    for (wanted, bound, what) in [
+        (opts.events_addr, controller.events_addr(), "event intake"),
+        (
+            opts.receiver_addr,
+            controller.receiver_addr(),
+            "webhook receiver",
+        ),
+    ] {
+        match (wanted, bound) {
+            (Some(_), Some(addr)) => eprintln!("flotilla controller: {what} on http://{addr}/"),
+            (Some(addr), None) => {
+                controller.shutdown().await;
+                bail!("cannot start the {what} on {addr} (see the log)");
+            }
+            _ => {}
+        }
     }
     let printer = tokio::spawn(async move {
         while let Some(r) = rx.recv().await {

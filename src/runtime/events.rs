@@ -66,7 +66,8 @@ pub struct FluxEvent {
     pub metadata: Map<String, Value>,
     /// e.g. `kustomize-controller`.
     pub reporting_controller: String,
-    /// The controller instance.
+    /// The controller instance (optional in events other controllers post).
+    #[serde(default)]
     pub reporting_instance: String,
 }
 
