@@ -66,14 +66,17 @@ impl Sink {
                     let at = Instant::now();
                     let is_get = method == Method::GET;
                     // Like a Git host: the statuses posted so far, newest first.
-                    let statuses: Vec<Value> = g
-                        .lock()
-                        .unwrap()
-                        .iter()
-                        .rev()
-                        .filter(|r| r.method == "POST")
-                        .map(Got::json)
-                        .collect();
+                    let statuses: Vec<Value> = if is_get {
+                        g.lock()
+                            .unwrap()
+                            .iter()
+                            .rev()
+                            .filter(|r| r.method == "POST")
+                            .map(Got::json)
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
                     g.lock().unwrap().push(Got {
                         method: method.to_string(),
                         path: uri.to_string(),
@@ -461,6 +464,30 @@ async fn commit_status_skips_events_without_revision_and_unchanged_statuses() {
 }
 
 #[tokio::test]
+async fn providers_go_through_their_proxy() {
+    let (_cluster, client) = in_process(quiet_options());
+    let dir = tempfile::tempdir().unwrap();
+    let c = start(&client, dir.path());
+    let proxy = Sink::start(Mode::Ok).await;
+    provider(
+        &client,
+        "p",
+        json!({"type": "generic", "address": "http://alerts.example.invalid/hook", "proxy": proxy.url}),
+    )
+    .await;
+    alert(&client, "a", "p", json!({})).await;
+    assert_eq!(
+        post_event(&c, &flux_event("apps", "info", "R", "via proxy")).await,
+        202
+    );
+    let got = proxy.wait_posts(1).await;
+    // An HTTP proxy gets the absolute URL.
+    assert_eq!(got[0].path, "http://alerts.example.invalid/hook");
+    assert_eq!(got[0].json()["message"], "via proxy");
+    c.shutdown().await;
+}
+
+#[tokio::test]
 async fn failing_kustomization_alerts_exactly_once() {
     let (_cluster, client) = in_process(quiet_options());
     let dir = tempfile::tempdir().unwrap();
@@ -636,7 +663,7 @@ async fn failing_and_hanging_providers_block_nothing_else() {
     provider(
         &client,
         "hang",
-        json!({"type": "generic", "address": hang.url, "timeout": "30s"}),
+        json!({"type": "generic", "address": hang.url, "timeout": "1s"}),
     )
     .await;
     provider(
@@ -653,9 +680,9 @@ async fn failing_and_hanging_providers_block_nothing_else() {
         let ev = flux_event("a", "info", "Progressing", &format!("event {i}"));
         assert_eq!(post_event(&c, &ev).await, 202);
     }
-    // The healthy provider gets all of them while the other one hangs on the first.
+    // The healthy provider gets all of them while the other one hangs, one request at a time.
     ok.wait_posts(20).await;
-    assert_eq!(hang.requests().len(), 1);
+    assert!(hang.requests().len() < 20, "{}", hang.requests().len());
     fail.wait_posts(20).await;
     // The reconciler keeps working: a Kustomization still gets reconciled.
     create(
@@ -1091,7 +1118,19 @@ async fn alert_dispatch_benchmark() {
         sent.push(Instant::now());
         assert!(c.dispatcher().submit("bench", ev).await);
     }
-    let got = sink.wait_posts(total).await;
+    let got = wait_until(
+        "every event at the sink",
+        Duration::from_secs(120),
+        || async {
+            let p = sink.posts();
+            if p.len() >= total {
+                return Some(p);
+            }
+            let s = c.dispatcher().stats();
+            (s.dropped + s.failed > 0).then(|| panic!("events lost: {s:?}"))
+        },
+    )
+    .await;
     let mut lat: Vec<Duration> = got
         .iter()
         .map(|g| {
