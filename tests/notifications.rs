@@ -1265,3 +1265,79 @@ async fn cert_secret_ref_trusts_a_private_ca() {
     .await;
     c.shutdown().await;
 }
+
+/// A loopback port free at the time of the call.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn controller_flags_serve_the_intake_and_keep_webhook_secrets_out_of_the_log() {
+    let server = common::TcpServer::start(quiet_options()).await;
+    let client = server.client().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("controller.log");
+    let port = free_port();
+    let mut controller = tokio::process::Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        .args(["controller", "--kubeconfig"])
+        .arg(&server.kubeconfig)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--log-file")
+        .arg(&log)
+        .args(["--events-addr", &format!("127.0.0.1:{port}")])
+        .env("HOME", dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("controller runs");
+    let ok = Sink::start(Mode::Ok).await;
+    let fail = Sink::start(Mode::Fail).await;
+    secret(
+        &client,
+        "hook",
+        json!({"address": format!("{}/services/T0/B0/TOKENPATH", fail.url)}),
+    )
+    .await;
+    provider(&client, "ok", json!({"type": "generic", "address": ok.url})).await;
+    provider(
+        &client,
+        "slack",
+        json!({"type": "slack", "secretRef": {"name": "hook"}}),
+    )
+    .await;
+    alert(&client, "ok", "ok", json!({})).await;
+    alert(&client, "slack", "slack", json!({})).await;
+    let ev = flux_event("apps", "error", "BuildFailed", "from another controller");
+    let h = http();
+    let status = wait_until("the event intake", PATIENCE, || async {
+        h.post(format!("http://127.0.0.1:{port}/"))
+            .body(ev.to_string())
+            .send()
+            .await
+            .ok()
+            .map(|r| r.status().as_u16())
+    })
+    .await;
+    assert_eq!(status, 202);
+    let got = ok.wait_posts(1).await;
+    assert_eq!(got[0].json()["message"], "from another controller");
+    fail.wait_posts(1).await;
+    let pid = controller.id().unwrap() as i32;
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let _ = tokio::time::timeout(PATIENCE, controller.wait()).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("event not sent"),
+        "the failure is logged: {text}"
+    );
+    assert!(
+        !text.contains("TOKENPATH"),
+        "the webhook path leaked: {text}"
+    );
+}

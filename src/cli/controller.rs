@@ -20,6 +20,8 @@ use std::process::ExitCode;
       only the labelled objects of one namespace
   flotilla controller --storage-addr 0.0.0.0:9090 --storage-adv-addr artifacts.example:9090
       serve artifacts to other machines; status.artifact.url points at artifacts.example:9090
+  flotilla controller --events-addr 127.0.0.1:9090 --receiver-addr 0.0.0.0:9292
+      accept Flux events from other controllers; serve Receiver webhooks to Git hosts
 
 Reconciles GitRepository (source.toolkit.fluxcd.io/v1), Kustomization
 (kustomize.toolkit.fluxcd.io/v1), ImageRepository, ImagePolicy and ImageUpdateAutomation
@@ -27,7 +29,9 @@ Reconciles GitRepository (source.toolkit.fluxcd.io/v1), Kustomization
 image-automation-controller do. Artifacts, git caches and scanned tags live under
 --data-dir/<context>/. Artifacts are served read-only over HTTP at
 http://<storage address>/<context>/<artifact path> (status.artifact.url), by default on a free
-loopback port. SIGINT/SIGTERM stop it after the in-flight reconciles finish (at most 30 s).")]
+loopback port. Events of every reconcile (and those posted to --events-addr) are sent to the
+Providers of matching Alerts (notification.toolkit.fluxcd.io/v1beta3); Receivers (v1) get their
+webhook path in status.webhookPath. SIGINT/SIGTERM stop it after the in-flight reconciles finish (at most 30 s).")]
 pub struct Args {
     /// Kubeconfig file (default: KUBECONFIG, several files merged like kubectl, else ~/.kube/config).
     #[arg(long, value_name = "FILE")]
