@@ -1341,3 +1341,42 @@ async fn controller_flags_serve_the_intake_and_keep_webhook_secrets_out_of_the_l
         "the webhook path leaked: {text}"
     );
 }
+
+#[tokio::test]
+async fn a_receiver_without_its_token_is_not_ready_and_has_no_path() {
+    let (_cluster, client) = in_process(quiet_options());
+    let dir = tempfile::tempdir().unwrap();
+    let c = start(&client, dir.path());
+    create(
+        &client,
+        json!({"apiVersion": format!("{NOTIF}/v1"), "kind": "Receiver",
+            "metadata": {"name": "r", "namespace": "default"},
+            "spec": {"type": "generic", "secretRef": {"name": "absent"},
+                "resources": [{"kind": "GitRepository", "name": "repo"}]}}),
+    )
+    .await;
+    let r = api(&client, NOTIF, "v1", "Receiver", "receivers");
+    let ready = wait_until("Ready=False", PATIENCE, || async {
+        let o = r.get("r").await.ok()?;
+        o.data
+            .pointer("/status/conditions")?
+            .as_array()?
+            .iter()
+            .find(|c| {
+                c["type"] == "Ready" && c["status"] == "False" && c["reason"] != "Progressing"
+            })
+            .cloned()
+    })
+    .await;
+    assert_eq!(ready["reason"], "TokenNotFound", "{ready}");
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap()
+            .contains("default/absent"),
+        "{ready}"
+    );
+    let o = r.get("r").await.unwrap();
+    assert!(o.data.pointer("/status/webhookPath").is_none());
+    c.shutdown().await;
+}
