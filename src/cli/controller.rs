@@ -20,6 +20,8 @@ use std::process::ExitCode;
       only the labelled objects of one namespace
   flotilla controller --storage-addr 0.0.0.0:9090 --storage-adv-addr artifacts.example:9090
       serve artifacts to other machines; status.artifact.url points at artifacts.example:9090
+  flotilla controller --events-addr 127.0.0.1:9090 --receiver-addr 0.0.0.0:9292
+      accept Flux events from other controllers; serve Receiver webhooks to Git hosts
 
 Reconciles GitRepository (source.toolkit.fluxcd.io/v1), Kustomization
 (kustomize.toolkit.fluxcd.io/v1), ImageRepository, ImagePolicy and ImageUpdateAutomation
@@ -27,7 +29,9 @@ Reconciles GitRepository (source.toolkit.fluxcd.io/v1), Kustomization
 image-automation-controller do. Artifacts, git caches and scanned tags live under
 --data-dir/<context>/. Artifacts are served read-only over HTTP at
 http://<storage address>/<context>/<artifact path> (status.artifact.url), by default on a free
-loopback port. SIGINT/SIGTERM stop it after the in-flight reconciles finish (at most 30 s).")]
+loopback port. Events of every reconcile (and those posted to --events-addr) are sent to the
+Providers of matching Alerts (notification.toolkit.fluxcd.io/v1beta3); Receivers (v1) get their
+webhook path in status.webhookPath. SIGINT/SIGTERM stop it after the in-flight reconciles finish (at most 30 s).")]
 pub struct Args {
     /// Kubeconfig file (default: KUBECONFIG, several files merged like kubectl, else ~/.kube/config).
     #[arg(long, value_name = "FILE")]
@@ -63,6 +67,13 @@ pub struct Args {
     /// kustomize-controller `--no-remote-bases`; all resources must then be in the source artifact.
     #[arg(long)]
     pub no_remote_bases: bool,
+    /// Accept Flux events (`POST /` with an event JSON, as Flux controllers send them to
+    /// notification-controller) on this address (`off`: no intake).
+    #[arg(long, value_name = "ADDR|off", default_value = "off", value_parser = parse_storage_addr)]
+    pub events_addr: StorageAddr,
+    /// Serve Receiver webhooks (`/hook/<sha256>`) on this address (`off`: no webhook server).
+    #[arg(long, value_name = "ADDR|off", default_value = "off", value_parser = parse_storage_addr)]
+    pub receiver_addr: StorageAddr,
 }
 
 /// The `--storage-addr` value.
@@ -72,6 +83,16 @@ pub enum StorageAddr {
     Off,
     /// Listen here.
     On(SocketAddr),
+}
+
+impl StorageAddr {
+    /// The address, `None` for `off`.
+    pub fn addr(self) -> Option<SocketAddr> {
+        match self {
+            StorageAddr::Off => None,
+            StorageAddr::On(a) => Some(a),
+        }
+    }
 }
 
 fn parse_storage_addr(s: &str) -> Result<StorageAddr, String> {
@@ -164,6 +185,8 @@ async fn controller(args: Args, verbose: u8) -> Result<()> {
         storage_adv_addr: args.storage_adv_addr,
         allow_file_urls: args.allow_file_urls,
         no_remote_bases: args.no_remote_bases,
+        events_addr: args.events_addr.addr(),
+        receiver_addr: args.receiver_addr.addr(),
         ..ControllerOptions::default()
     };
     let stop = super::signals::StopSignals::install()?;
@@ -185,6 +208,23 @@ async fn controller(args: Args, verbose: u8) -> Result<()> {
             )
         ),
         None => eprintln!("flotilla controller: artifact storage server off"),
+    }
+    for (wanted, bound, what) in [
+        (opts.events_addr, controller.events_addr(), "event intake"),
+        (
+            opts.receiver_addr,
+            controller.receiver_addr(),
+            "webhook receiver",
+        ),
+    ] {
+        match (wanted, bound) {
+            (Some(_), Some(addr)) => eprintln!("flotilla controller: {what} on http://{addr}/"),
+            (Some(addr), None) => {
+                controller.shutdown().await;
+                bail!("cannot start the {what} on {addr} (see the log)");
+            }
+            _ => {}
+        }
     }
     let printer = tokio::spawn(async move {
         while let Some(r) = rx.recv().await {

@@ -14,6 +14,9 @@ use super::helmrelease::{HelmReleaseKind, HelmReleaseReconciler};
 use super::image::reconcilers::try_image_reconcilers;
 use super::kustomization::controller::{KustomizationKind, KustomizationReconciler};
 use super::kustomization::remote::{RemoteFetcher, RemoteLimits};
+use super::notification::intake::HttpServer;
+use super::notification::receiver::ReceiverReconciler;
+use super::notification::{Dispatcher, DispatcherOptions};
 use super::source::controller::ADVERTISED_ADDRESS;
 use super::source::controller::{GitRepositoryKind, GitRepositoryReconciler};
 use super::source::helm_chart::{HelmChartKind, HelmChartReconciler};
@@ -54,6 +57,12 @@ pub struct ControllerOptions {
     pub allow_file_urls: bool,
     /// Refuse remote bases in kustomizations (kustomize-controller's `--no-remote-bases`).
     pub no_remote_bases: bool,
+    /// Serve Flux's event intake here (notification-controller's `--events-addr`), if anywhere.
+    pub events_addr: Option<SocketAddr>,
+    /// Serve Receiver webhooks here (notification-controller's `--receiver-addr`), if anywhere.
+    pub receiver_addr: Option<SocketAddr>,
+    /// Tuning of the notification dispatcher.
+    pub dispatcher: DispatcherOptions,
 }
 
 impl Default for ControllerOptions {
@@ -71,6 +80,9 @@ impl Default for ControllerOptions {
             storage_adv_addr: None,
             allow_file_urls: false,
             no_remote_bases: false,
+            events_addr: None,
+            receiver_addr: None,
+            dispatcher: DispatcherOptions::default(),
         }
     }
 }
@@ -89,6 +101,9 @@ pub struct ClusterConnection {
 pub struct Controller {
     clusters: Vec<(String, RuntimeHandle)>,
     storage: Option<StorageServer>,
+    dispatcher: Dispatcher,
+    intake: Option<HttpServer>,
+    receiver: Option<HttpServer>,
     shutdown_grace: Duration,
 }
 
@@ -192,12 +207,17 @@ fn reconcilers_advertising(
     let helm_repo: HelmRepositoryKind = Adapter::new(client.clone(), helm_repo)?;
     let helm_chart: HelmChartKind = Adapter::new(client.clone(), helm_chart)?;
     let hr: HelmReleaseKind = Adapter::new(client.clone(), Arc::new(hr))?;
+    let receiver = Adapter::new(
+        client.clone(),
+        Arc::new(ReceiverReconciler::new(client.clone())),
+    )?;
     let mut all: Vec<Arc<dyn Reconciler>> = vec![
         Arc::new(git),
         Arc::new(ks),
         Arc::new(helm_repo),
         Arc::new(helm_chart),
         Arc::new(hr),
+        Arc::new(receiver),
     ];
     all.extend(try_image_reconcilers(
         client,
@@ -291,6 +311,31 @@ impl Controller {
                 .clone()
                 .unwrap_or_else(|| storage::advertisable(s.local_addr()).to_string())
         });
+        // Every cluster's events go through one dispatcher (Alerts match per cluster).
+        let dispatcher = Dispatcher::start(
+            clusters
+                .iter()
+                .map(|c| (c.name.clone(), c.client.clone()))
+                .collect(),
+            DispatcherOptions {
+                namespace: opts.namespace.clone(),
+                ..opts.dispatcher.clone()
+            },
+        );
+        let intake = opts.events_addr.and_then(|addr| {
+            super::notification::intake::start(addr, dispatcher.clone())
+                .map_err(|e| tracing::error!(error = %e, "no event intake"))
+                .ok()
+        });
+        let receiver = opts.receiver_addr.and_then(|addr| {
+            let all = clusters
+                .iter()
+                .map(|c| (c.name.clone(), c.client.clone()))
+                .collect();
+            super::notification::receiver::start(addr, all)
+                .map_err(|e| tracing::error!(error = %e, "no webhook receiver"))
+                .ok()
+        });
         let clusters = clusters
             .into_iter()
             .map(
@@ -310,7 +355,7 @@ impl Controller {
                             shutdown_grace: opts.shutdown_grace,
                             cluster: name.clone(),
                             reports: opts.reports.clone(),
-                            events: opts.events.clone(),
+                            events: Some(dispatcher.sink_for(&name, opts.events.clone())),
                         },
                     );
                     let advertised = match &adv {
@@ -333,6 +378,9 @@ impl Controller {
         Controller {
             clusters,
             storage,
+            dispatcher,
+            intake,
+            receiver,
             shutdown_grace: opts.shutdown_grace,
         }
     }
@@ -340,6 +388,21 @@ impl Controller {
     /// The bound address of the artifact storage server, if one runs.
     pub fn storage_addr(&self) -> Option<SocketAddr> {
         self.storage.as_ref().map(StorageServer::local_addr)
+    }
+
+    /// The notification dispatcher (its feed and counters).
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    /// The bound address of Flux's event intake, if it runs.
+    pub fn events_addr(&self) -> Option<SocketAddr> {
+        self.intake.as_ref().map(HttpServer::local_addr)
+    }
+
+    /// The bound address of the Receiver webhook server, if it runs.
+    pub fn receiver_addr(&self) -> Option<SocketAddr> {
+        self.receiver.as_ref().map(HttpServer::local_addr)
     }
 
     /// The progress counters.
@@ -363,7 +426,11 @@ impl Controller {
     /// The storage server stops after the runtimes (in-flight reconciles may still read
     /// artifacts) and gives running downloads the same grace.
     pub async fn shutdown(self) {
+        for s in self.receiver.iter().chain(self.intake.iter()) {
+            s.shutdown();
+        }
         futures::future::join_all(self.clusters.into_iter().map(|(_, h)| h.shutdown())).await;
+        self.dispatcher.shutdown();
         if let Some(s) = self.storage {
             s.shutdown(self.shutdown_grace).await;
         }

@@ -72,4 +72,5 @@ pub mod bundle;
 pub mod helmrelease;
 pub mod image;
 pub mod kustomization;
+pub mod notification;
 pub mod source;

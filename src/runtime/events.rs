@@ -66,7 +66,9 @@ pub struct FluxEvent {
     pub metadata: Map<String, Value>,
     /// e.g. `kustomize-controller`.
     pub reporting_controller: String,
-    /// The controller instance.
+    /// The controller instance (optional in events other controllers post; omitted when empty,
+    /// as Flux's Go type does).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reporting_instance: String,
 }
 
