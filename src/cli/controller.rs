@@ -63,6 +63,10 @@ pub struct Args {
     /// kustomize-controller `--no-remote-bases`; all resources must then be in the source artifact.
     #[arg(long)]
     pub no_remote_bases: bool,
+    /// Also reconcile Argo CD Applications (off by default: a cluster running Argo CD must not
+    /// have two application controllers).
+    #[arg(long)]
+    pub argo_applications: bool,
 }
 
 /// The `--storage-addr` value.
@@ -164,6 +168,7 @@ async fn controller(args: Args, verbose: u8) -> Result<()> {
         storage_adv_addr: args.storage_adv_addr,
         allow_file_urls: args.allow_file_urls,
         no_remote_bases: args.no_remote_bases,
+        argo_applications: args.argo_applications,
         ..ControllerOptions::default()
     };
     let stop = super::signals::StopSignals::install()?;

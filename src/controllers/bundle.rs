@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::argo::{ApplicationReconciler, ArgoOptions};
 use super::image::reconcilers::try_image_reconcilers;
 use super::kustomization::controller::{KustomizationKind, KustomizationReconciler};
 use super::kustomization::remote::{RemoteFetcher, RemoteLimits};
@@ -53,6 +54,8 @@ pub struct ControllerOptions {
     pub allow_file_urls: bool,
     /// Refuse remote bases in kustomizations (kustomize-controller's `--no-remote-bases`).
     pub no_remote_bases: bool,
+    /// Also run Argo CD's application-controller (off by default, see `--argo-applications`).
+    pub argo_applications: bool,
 }
 
 impl Default for ControllerOptions {
@@ -70,6 +73,7 @@ impl Default for ControllerOptions {
             storage_adv_addr: None,
             allow_file_urls: false,
             no_remote_bases: false,
+            argo_applications: false,
         }
     }
 }
@@ -195,6 +199,17 @@ fn reconcilers_advertising(
         &dir.join("image"),
         opts.allow_file_urls,
     )?);
+    if opts.argo_applications {
+        let argo = ApplicationReconciler::new(
+            client.clone(),
+            dir.join("argo"),
+            ArgoOptions {
+                allow_file_urls: opts.allow_file_urls,
+                ..ArgoOptions::default()
+            },
+        )?;
+        all.push(Arc::new(argo));
+    }
     Ok(all)
 }
 
