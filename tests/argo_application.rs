@@ -750,3 +750,152 @@ async fn forbidden_destination_and_bad_revision_apply_nothing() {
     );
     env.stop().await;
 }
+
+fn with_annotations(yaml: &str, annotations: &[(&str, &str)]) -> String {
+    let mut v: Value = serde_saphyr::from_str(yaml).expect("yaml");
+    for (k, val) in annotations {
+        v["metadata"]["annotations"][*k] = json!(val);
+    }
+    serde_json::to_string(&v).unwrap()
+}
+
+#[tokio::test]
+async fn waves_denied_kinds_retries_and_cascading_delete() {
+    if !have_git() {
+        return;
+    }
+    let repo = Repo::new();
+    let wave = "argocd.argoproj.io/sync-wave";
+    repo.write(
+        "waves/late.json",
+        &with_annotations(&config_map("late", "1"), &[(wave, "2")]),
+    );
+    repo.write(
+        "waves/early.json",
+        &with_annotations(&config_map("early", "1"), &[(wave, "-1")]),
+    );
+    repo.write("waves/mid.yaml", &deployment("mid", "nginx:1"));
+    repo.write(
+        "waves/kept.json",
+        &with_annotations(
+            &config_map("kept", "1"),
+            &[("argocd.argoproj.io/sync-options", "Delete=false")],
+        ),
+    );
+    repo.write(
+        "secret/s.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\nstringData:\n  t: x\n",
+    );
+    repo.write(
+        "unknown/w.yaml",
+        "apiVersion: example.dev/v1\nkind: Widget\nmetadata:\n  name: w\n",
+    );
+    repo.commit("waves");
+    let env = Env::start(Duration::from_secs(20)).await;
+    let mut waves = application("waves", &repo.url(), "waves", json!({}));
+    waves["metadata"]["finalizers"] = json!(["resources-finalizer.argocd.argoproj.io"]);
+    env.create(&env.apps(), waves).await;
+    env.until("waves", "compared", |a| {
+        s(a, "/status/sync/status") == "OutOfSync"
+    })
+    .await;
+    env.console_sync("waves", false).await;
+    let a = env
+        .until("waves", "waves synced", |a| {
+            a.get("operation").is_none_or(Value::is_null)
+                && s(a, "/status/operationState/phase") == "Succeeded"
+        })
+        .await;
+    let order: Vec<&str> = a["status"]["operationState"]["syncResult"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    // Wave -1, then wave 0 by kind (ConfigMap before Deployment), then wave 2.
+    assert_eq!(order, ["early", "kept", "mid", "late"]);
+    assert_eq!(resource(&a, "ConfigMap", "late").unwrap()["syncWave"], 2);
+
+    // A project that denies Secrets: the sync fails before anything is applied.
+    env.create(
+        &env.projects(),
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+               "metadata": {"name": "strict", "namespace": "argocd"},
+               "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
+                        "namespaceResourceBlacklist": [{"group": "", "kind": "Secret"}]}}),
+    )
+    .await;
+    let mut denied = application("denied", &repo.url(), "secret", json!({}));
+    denied["spec"]["project"] = json!("strict");
+    env.create(&env.apps(), denied).await;
+    env.until("denied", "compared", |a| {
+        s(a, "/status/sync/status") == "OutOfSync"
+    })
+    .await;
+    env.console_sync("denied", false).await;
+    let a = env
+        .until("denied", "denied sync", |a| {
+            s(a, "/status/operationState/phase") == "Failed"
+        })
+        .await;
+    assert_eq!(
+        s(&a, "/status/operationState/message"),
+        "one or more synchronization tasks are not valid"
+    );
+    assert_eq!(
+        a["status"]["operationState"]["syncResult"]["resources"][0]["message"],
+        "resource :Secret is not permitted in project strict"
+    );
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(env.client.clone(), "web");
+    assert!(secrets.get_opt("token").await.unwrap().is_none());
+
+    // A resource that cannot be applied, with retry: retried with backoff, then Failed.
+    env.create(
+        &env.apps(),
+        application(
+            "retrying",
+            &repo.url(),
+            "unknown",
+            json!({"syncPolicy": {"retry": {"limit": 2, "backoff": {"duration": "200ms", "factor": 2}}}}),
+        ),
+    )
+    .await;
+    env.until("retrying", "compared", |a| {
+        s(a, "/status/sync/status") == "OutOfSync"
+    })
+    .await;
+    env.console_sync("retrying", false).await;
+    let a = env
+        .until("retrying", "retries exhausted", |a| {
+            a.get("operation").is_none_or(Value::is_null)
+                && s(a, "/status/operationState/phase") == "Failed"
+        })
+        .await;
+    assert_eq!(a["status"]["operationState"]["retryCount"], 2);
+    let msg = s(&a, "/status/operationState/message");
+    assert!(
+        msg.starts_with("one or more objects failed to apply, reason: "),
+        "{msg}"
+    );
+    assert!(msg.contains("Widget"), "{msg}");
+
+    // Deleting an app with Argo's resources finalizer deletes its resources, except Delete=false.
+    env.apps()
+        .delete("waves", &Default::default())
+        .await
+        .expect("delete app");
+    wait_until("app gone", PATIENCE, || async {
+        env.apps()
+            .get_opt("waves")
+            .await
+            .expect("get")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(env.cm("early").await.is_none(), "cascaded");
+    assert!(env.cm("late").await.is_none(), "cascaded");
+    assert!(env.cm("kept").await.is_some(), "Delete=false kept");
+    env.stop().await;
+}

@@ -121,9 +121,9 @@ impl Reconciler for ApplicationReconciler {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move { inner.run(obj).await })
     }
-    fn finalize(&self, _obj: Value) -> BoxFuture<'static, ()> {
-        // Argo deletes resources only with its own resources-finalizer; without it, nothing.
-        Box::pin(async {})
+    fn finalize(&self, obj: Value) -> BoxFuture<'static, ()> {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move { inner.cascade_delete(obj).await })
     }
     fn wake_token(&self, obj: &Value) -> Option<String> {
         let refresh = annotation(obj, strings::REFRESH)?;
@@ -209,6 +209,62 @@ fn auto_sync(obj: &Value, spec: &AppSpec, cmp: &Comparison) -> Option<Value> {
 }
 
 impl Inner {
+    /// Argo's cascading deletion: only with `resources-finalizer.argocd.argoproj.io`, every
+    /// tracked resource of `status.resources` (except `Delete=false` ones) is deleted, then that
+    /// finalizer is removed.
+    async fn cascade_delete(&self, obj: Value) {
+        let finalizers: Vec<String> = obj
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !finalizers.iter().any(|f| f == strings::RESOURCES_FINALIZER) {
+            return;
+        }
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let ns = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        for key in status::previous_keys(&obj) {
+            let Ok(Some(live)) = self.live.get(&key.stub()).await else {
+                continue;
+            };
+            let keep = super::sync::has_resource_option(&live, "Delete=false");
+            if keep || !super::compare::tracked_by(&live, name, &key) {
+                continue;
+            }
+            if let Err(e) = self.live.delete(&key.stub()).await {
+                tracing::warn!(app = name, resource = %key.kubectl_name(), error = %e, "cascade delete failed");
+                return;
+            }
+        }
+        let rest: Vec<&String> = finalizers
+            .iter()
+            .filter(|f| *f != strings::RESOURCES_FINALIZER)
+            .collect();
+        let patch = json!({"metadata": {"finalizers": rest}});
+        if let Err(e) = self
+            .api(ns)
+            .patch(
+                name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await
+        {
+            tracing::warn!(app = name, error = %e, "cannot remove the resources finalizer");
+        }
+    }
+
     fn api(&self, namespace: &str) -> Api<DynamicObject> {
         let ar = ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"),

@@ -18,6 +18,8 @@ pub const HOOK_DELETE_POLICY: &str = "argocd.argoproj.io/hook-delete-policy";
 pub const RESOURCE_SYNC_OPTIONS: &str = "argocd.argoproj.io/sync-options";
 /// Excludes a resource from the app's health.
 pub const IGNORE_HEALTHCHECK: &str = "argocd.argoproj.io/ignore-healthcheck";
+/// The finalizer that makes deleting an Application delete its resources.
+pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 /// Argo's field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "argocd-controller";
 /// The in-cluster destination URL.
@@ -106,18 +108,9 @@ pub fn unresolved_revision(revision: &str) -> String {
     format!("Unable to resolve '{revision}' to a commit SHA")
 }
 
-/// `syncResult.resources[].message` of a resource the project does not permit.
-pub fn resource_not_permitted(group: &str, kind: &str, namespace: &str, project: &str) -> String {
-    let what = if group.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{group}/{kind}")
-    };
-    if namespace.is_empty() {
-        format!("resource {what} is not permitted in project {project}.")
-    } else {
-        format!("resource {what} is not permitted in project {project} (namespace {namespace}).")
-    }
+/// `syncResult.resources[].message` of a resource kind the project does not permit.
+pub fn resource_not_permitted(group: &str, kind: &str, project: &str) -> String {
+    format!("resource {group}:{kind} is not permitted in project {project}")
 }
 
 /// `operationState.message` when one or more resources failed to apply.

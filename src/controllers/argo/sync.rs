@@ -166,6 +166,11 @@ fn selected(req: &SyncRequest, key: &ResourceKey) -> bool {
     }
 }
 
+/// Whether a live object carries `option` in its `argocd.argoproj.io/sync-options` annotation.
+pub fn has_resource_option(obj: &Value, option: &str) -> bool {
+    resource_option(Some(obj), option)
+}
+
 fn resource_option(obj: Option<&Value>, option: &str) -> bool {
     obj.and_then(|o| o.pointer("/metadata/annotations"))
         .and_then(|a| a.get(strings::RESOURCE_SYNC_OPTIONS))
@@ -256,12 +261,7 @@ impl Syncer<'_> {
                 results.push(self.result(
                     &m.key,
                     strings::RESULT_SYNC_FAILED,
-                    strings::resource_not_permitted(
-                        &m.key.group,
-                        &m.key.kind,
-                        &m.key.namespace,
-                        &self.project.name,
-                    ),
+                    strings::resource_not_permitted(&m.key.group, &m.key.kind, &self.project.name),
                     None,
                     "Sync",
                 ));
