@@ -75,6 +75,7 @@ impl Env {
                 hook_timeout,
                 poll: Duration::from_millis(100),
                 allow_file_urls: true,
+                self_heal_timeout: Duration::from_secs(1),
             },
         )
         .expect("Application is a registered kind");

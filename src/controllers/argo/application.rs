@@ -39,6 +39,9 @@ pub struct ArgoOptions {
     pub poll: Duration,
     /// Accept `file://` repository URLs (tests, local demos).
     pub allow_file_urls: bool,
+    /// Least time between an automated sync and a self-heal sync of the same revision (Argo's
+    /// `selfHealTimeoutSeconds`, 5 s), so a resource that never converges cannot sync in a loop.
+    pub self_heal_timeout: Duration,
 }
 
 impl Default for ArgoOptions {
@@ -49,6 +52,7 @@ impl Default for ArgoOptions {
             hook_timeout: Duration::from_secs(300),
             poll: Duration::from_secs(1),
             allow_file_urls: false,
+            self_heal_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -163,7 +167,12 @@ fn request_from(op: &Value, spec: &AppSpec) -> SyncRequest {
 }
 
 /// The operation Argo's auto-sync would start, or None (with Argo's reasons to skip).
-fn auto_sync(obj: &Value, spec: &AppSpec, cmp: &Comparison) -> Option<Value> {
+fn auto_sync(
+    obj: &Value,
+    spec: &AppSpec,
+    cmp: &Comparison,
+    self_heal_timeout: Duration,
+) -> Option<Value> {
     let a = spec.automated?;
     if cmp.synced {
         return None;
@@ -192,6 +201,17 @@ fn auto_sync(obj: &Value, spec: &AppSpec, cmp: &Comparison) -> Option<Value> {
         if !ok || !a.self_heal {
             // Failed previous sync attempt to this revision, or already synced without selfHeal.
             return None;
+        }
+        let finished = last
+            .and_then(|l| l.get("finishedAt"))
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse::<Timestamp>().ok());
+        if let Some(f) = finished {
+            let since = Timestamp::now().duration_since(f);
+            if since.as_secs_f64() < self_heal_timeout.as_secs_f64() {
+                // Self-heal waits after the last sync; the next comparison retries.
+                return None;
+            }
         }
     }
     let mut sync = json!({"revision": cmp.revision});
@@ -537,7 +557,7 @@ impl Inner {
         let mut retry_at = None;
         let mut next = Next::After(resync);
         let requested = operation.is_some();
-        let op = operation.or_else(|| auto_sync(obj, &spec, &cmp));
+        let op = operation.or_else(|| auto_sync(obj, &spec, &cmp, self.opts.self_heal_timeout));
         let mut summary = String::new();
         if let Some(op) = op {
             let continuing = obj
