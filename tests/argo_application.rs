@@ -11,7 +11,7 @@ use common::{PATIENCE, in_process, wait_until};
 use flotilla::apiserver::{Cluster, ClusterOptions};
 use flotilla::cluster::Action;
 use flotilla::cluster::actions::plan;
-use flotilla::controllers::argo::{ApplicationReconciler, ArgoOptions};
+use flotilla::controllers::argo::{ApplicationReconciler, ApplicationSetReconciler, ArgoOptions};
 use flotilla::runtime::{Runtime, RuntimeHandle, RuntimeOptions};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{
@@ -89,6 +89,9 @@ impl Env {
             },
         )
         .register(Arc::new(argo))
+        .register(Arc::new(
+            ApplicationSetReconciler::new(client.clone()).expect("ApplicationSet is registered"),
+        ))
         .start();
         Env {
             _cluster: cluster,
@@ -898,5 +901,117 @@ async fn waves_denied_kinds_retries_and_cascading_delete() {
     assert!(env.cm("early").await.is_none(), "cascaded");
     assert!(env.cm("late").await.is_none(), "cascaded");
     assert!(env.cm("kept").await.is_some(), "Delete=false kept");
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn application_set_list_generator_creates_updates_and_deletes() {
+    if !have_git() {
+        return;
+    }
+    let repo = Repo::new();
+    repo.write("app/a.yaml", &config_map("generated", "1"));
+    repo.write("other/a.yaml", &config_map("generated-other", "1"));
+    repo.commit("paths");
+    let env = Env::start(Duration::from_secs(20)).await;
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "ApplicationSet"),
+        "applicationsets",
+    );
+    let sets: Api<DynamicObject> = Api::namespaced_with(env.client.clone(), "argocd", &ar);
+    let set = |elements: Value, path: &str| {
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+               "metadata": {"name": "guestbooks", "namespace": "argocd"},
+               "spec": {"generators": [{"list": {"elements": elements}}],
+                        "template": {"metadata": {"name": "{{cluster}}-guestbook",
+                                                  "labels": {"cluster": "{{cluster}}"}},
+                                     "spec": {"project": "default",
+                                              "source": {"repoURL": repo.url(), "path": path, "targetRevision": "HEAD"},
+                                              "destination": {"server": "https://kubernetes.default.svc", "namespace": "{{ns}}"}}}}})
+    };
+    env.create(
+        &sets,
+        set(
+            json!([{"cluster": "dev", "ns": "web"}, {"cluster": "prod", "ns": "web"}]),
+            "app",
+        ),
+    )
+    .await;
+    let dev = env
+        .until("dev-guestbook", "generated app compared", |a| {
+            s(a, "/status/sync/status") == "OutOfSync"
+        })
+        .await;
+    assert_eq!(dev["metadata"]["labels"]["cluster"], "dev");
+    assert_eq!(
+        dev["metadata"]["ownerReferences"][0]["kind"],
+        "ApplicationSet"
+    );
+    assert_eq!(dev["metadata"]["ownerReferences"][0]["name"], "guestbooks");
+    assert_eq!(
+        s(
+            &env.app("prod-guestbook").await,
+            "/spec/destination/namespace"
+        ),
+        "web"
+    );
+    let set_obj = wait_until("set status", PATIENCE, || async {
+        let o = serde_json::to_value(sets.get("guestbooks").await.ok()?).ok()?;
+        o.pointer("/status/conditions")?
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "ResourcesUpToDate" && c["status"] == "True")
+            .then_some(o)
+    })
+    .await;
+    assert!(
+        set_obj["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "ErrorOccurred" && c["status"] == "False")
+    );
+
+    // Drop prod and change the path: prod deleted, dev updated.
+    let changed = set(json!([{"cluster": "dev", "ns": "web"}]), "other");
+    sets.patch(
+        "guestbooks",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": changed["spec"]})),
+    )
+    .await
+    .expect("update set");
+    wait_until("prod app deleted", PATIENCE, || async {
+        env.apps()
+            .get_opt("prod-guestbook")
+            .await
+            .expect("get")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    env.until("dev-guestbook", "dev app updated", |a| {
+        s(a, "/spec/source/path") == "other"
+    })
+    .await;
+
+    // An unsupported generator is an ErrorOccurred condition.
+    env.create(
+        &sets,
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+               "metadata": {"name": "from-git", "namespace": "argocd"},
+               "spec": {"generators": [{"scmProvider": {}}], "template": {"metadata": {}, "spec": {}}}}),
+    )
+    .await;
+    wait_until("ErrorOccurred", PATIENCE, || async {
+        let o = serde_json::to_value(sets.get("from-git").await.ok()?).ok()?;
+        o.pointer("/status/conditions")?
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "ErrorOccurred" && c["status"] == "True")
+            .filter(|c| c["message"].as_str().unwrap_or("").contains("scmProvider"))
+            .map(|_| ())
+    })
+    .await;
     env.stop().await;
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::argo::{ApplicationReconciler, ArgoOptions};
+use super::argo::{ApplicationReconciler, ApplicationSetReconciler, ArgoOptions};
 use super::image::reconcilers::try_image_reconcilers;
 use super::kustomization::controller::{KustomizationKind, KustomizationReconciler};
 use super::kustomization::remote::{RemoteFetcher, RemoteLimits};
@@ -209,6 +209,7 @@ fn reconcilers_advertising(
             },
         )?;
         all.push(Arc::new(argo));
+        all.push(Arc::new(ApplicationSetReconciler::new(client.clone())?));
     }
     Ok(all)
 }

@@ -4,9 +4,10 @@
 //! status Argo CD writes. Steps live one per file: [`spec`] (typed spec), [`source`] (revision +
 //! render), [`compare`] (desired vs live), [`sync`] (one sync operation), [`project`] (AppProject
 //! checks), [`health`] (Argo's health rules), [`status`] (status shapes and writer), [`strings`]
-//! (Argo's words), [`application`] (the reconciler).
+//! (Argo's words), [`application`] (the reconciler), [`appset`] (ApplicationSet, list generator).
 
 pub mod application;
+pub mod appset;
 pub mod compare;
 pub mod health;
 pub mod live;
@@ -18,3 +19,4 @@ pub mod strings;
 pub mod sync;
 
 pub use application::{ApplicationReconciler, ArgoOptions};
+pub use appset::ApplicationSetReconciler;
