@@ -130,9 +130,11 @@ impl Reconciler for ApplicationReconciler {
         Box::pin(async move { inner.cascade_delete(obj).await })
     }
     fn wake_token(&self, obj: &Value) -> Option<String> {
-        let refresh = annotation(obj, strings::REFRESH)?;
+        // A refresh request, and lifting skip-reconcile, are metadata-only changes.
+        let refresh = annotation(obj, strings::REFRESH).unwrap_or("");
         let at = annotation(obj, "argocd.argoproj.io/refresh-timestamp").unwrap_or("");
-        Some(format!("{refresh}@{at}"))
+        let skip = annotation(obj, strings::SKIP_RECONCILE).unwrap_or("");
+        Some(format!("{refresh}@{at}|{skip}"))
     }
 }
 
