@@ -45,7 +45,8 @@ fn argo_crds() -> Vec<Value> {
 }
 
 struct Env {
-    _cluster: Cluster,
+    _cluster: Option<Cluster>,
+    _real: Option<common::real_kube::RealCluster>,
     client: kube::Client,
     _data: tempfile::TempDir,
     runtime: Option<RuntimeHandle>,
@@ -59,6 +60,22 @@ impl Env {
             extra_crds: argo_crds(),
             ..ClusterOptions::default()
         });
+        Self::start_on(Some(cluster), None, client, hook_timeout).await
+    }
+
+    /// The same controller against a real kube-apiserver (upstream CRDs, no workload simulator).
+    async fn start_real() -> Env {
+        let real = common::real_kube::RealCluster::start("dev").await;
+        let client = real.client().await;
+        Self::start_on(None, Some(real), client, Duration::from_secs(20)).await
+    }
+
+    async fn start_on(
+        cluster: Option<Cluster>,
+        real: Option<common::real_kube::RealCluster>,
+        client: kube::Client,
+        hook_timeout: Duration,
+    ) -> Env {
         let data = tempfile::tempdir().expect("tempdir");
         for ns in ["argocd", "web"] {
             let n: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
@@ -95,6 +112,7 @@ impl Env {
         .start();
         Env {
             _cluster: cluster,
+            _real: real,
             client,
             _data: data,
             runtime: Some(runtime),
@@ -1013,5 +1031,53 @@ async fn application_set_list_generator_creates_updates_and_deletes() {
             .map(|_| ())
     })
     .await;
+    env.stop().await;
+}
+
+/// The same reconciler against a real kube-apiserver: auto-sync with the tracking annotation,
+/// then prune after a commit and a refresh.
+#[tokio::test]
+async fn real_kube_apiserver_auto_sync_and_prune() {
+    crate::require_real_kube!();
+    if !have_git() {
+        return;
+    }
+    let repo = Repo::new();
+    repo.write("app/a.yaml", &config_map("real-a", "1"));
+    repo.write("app/b.yaml", &config_map("real-b", "1"));
+    repo.commit("two maps");
+    let env = Env::start_real().await;
+    env.create(
+        &env.apps(),
+        application(
+            "real",
+            &repo.url(),
+            "app",
+            json!({"syncPolicy": {"automated": {"prune": true}}}),
+        ),
+    )
+    .await;
+    let a = env.until("real", "Synced/Healthy", synced_healthy).await;
+    assert_eq!(s(&a, "/status/operationState/phase"), "Succeeded");
+    let cm = env.cm("real-a").await.expect("applied");
+    assert_eq!(
+        cm["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"],
+        "real:/ConfigMap:web/real-a"
+    );
+    assert!(
+        cm["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["manager"] == "argocd-controller")
+    );
+    repo.remove("app/b.yaml");
+    let second = repo.commit("drop b");
+    env.console_refresh("real").await;
+    env.until("real", "second revision synced", |a| {
+        synced_healthy(a) && s(a, "/status/sync/revision") == second
+    })
+    .await;
+    assert!(env.cm("real-b").await.is_none(), "pruned");
     env.stop().await;
 }
