@@ -106,14 +106,20 @@ impl Repos {
         )))
     }
 
-    /// The checked-out tree of `commit` (fetched through `git_ref` when not cached yet).
-    pub fn tree(&self, url: &str, git_ref: &GitRef, commit: &str) -> Result<PathBuf, RenderError> {
+    /// The checked-out tree of `commit` (fetched through `git_ref` when not cached yet) and the
+    /// commit it holds (newer than `commit` when the ref moved between resolve and fetch).
+    pub fn tree(
+        &self,
+        url: &str,
+        git_ref: &GitRef,
+        commit: &str,
+    ) -> Result<(PathBuf, String), RenderError> {
         let lock = self.lock_for(url);
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         let trees = self.dir.join("trees");
         let tree = trees.join(commit);
         if tree.is_dir() {
-            return Ok(tree);
+            return Ok((tree, commit.to_string()));
         }
         let fail = |e: String| RenderError(strings::manifest_failure(&e));
         let wanted = if is_sha(commit) && git_ref.commit.is_none() {
@@ -136,7 +142,7 @@ impl Repos {
         } else {
             std::fs::rename(&dir, &dest).map_err(|e| fail(format!("{}: {e}", dest.display())))?;
         }
-        Ok(dest)
+        Ok((dest, got))
     }
 }
 
@@ -152,8 +158,8 @@ pub fn render_source(
             "Helm repository charts (spec.source.chart) are not supported by flotilla yet; keep the chart in Git and set spec.source.path",
         )));
     }
-    let (revision, git_ref) = repos.resolve(&src.repo_url, &src.target_revision)?;
-    let tree = repos.tree(&src.repo_url, &git_ref, &revision)?;
+    let (resolved, git_ref) = repos.resolve(&src.repo_url, &src.target_revision)?;
+    let (tree, revision) = repos.tree(&src.repo_url, &git_ref, &resolved)?;
     let (source_type, objects) = render_path(&tree, src, app, namespace)
         .map_err(|e| RenderError(strings::manifest_failure(&e)))?;
     Ok(Rendered {
