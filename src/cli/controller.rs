@@ -74,6 +74,10 @@ pub struct Args {
     /// Serve Receiver webhooks (`/hook/<sha256>`) on this address (`off`: no webhook server).
     #[arg(long, value_name = "ADDR|off", default_value = "off", value_parser = parse_storage_addr)]
     pub receiver_addr: StorageAddr,
+    /// Also reconcile Argo CD Applications (off by default: a cluster running Argo CD must not
+    /// have two application controllers).
+    #[arg(long)]
+    pub argo_applications: bool,
 }
 
 /// The `--storage-addr` value.
@@ -187,6 +191,7 @@ async fn controller(args: Args, verbose: u8) -> Result<()> {
         no_remote_bases: args.no_remote_bases,
         events_addr: args.events_addr.addr(),
         receiver_addr: args.receiver_addr.addr(),
+        argo_applications: args.argo_applications,
         ..ControllerOptions::default()
     };
     let stop = super::signals::StopSignals::install()?;

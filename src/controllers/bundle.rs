@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::helmrelease::{HelmReleaseKind, HelmReleaseReconciler};
+use super::argo::{ApplicationReconciler, ApplicationSetReconciler, ArgoOptions};
 use super::image::reconcilers::try_image_reconcilers;
 use super::kustomization::controller::{KustomizationKind, KustomizationReconciler};
 use super::kustomization::remote::{RemoteFetcher, RemoteLimits};
@@ -63,6 +64,8 @@ pub struct ControllerOptions {
     pub receiver_addr: Option<SocketAddr>,
     /// Tuning of the notification dispatcher.
     pub dispatcher: DispatcherOptions,
+    /// Also run Argo CD's application-controller (off by default, see `--argo-applications`).
+    pub argo_applications: bool,
 }
 
 impl Default for ControllerOptions {
@@ -83,6 +86,7 @@ impl Default for ControllerOptions {
             events_addr: None,
             receiver_addr: None,
             dispatcher: DispatcherOptions::default(),
+            argo_applications: false,
         }
     }
 }
@@ -220,10 +224,22 @@ fn reconcilers_advertising(
         Arc::new(receiver),
     ];
     all.extend(try_image_reconcilers(
-        client,
+        client.clone(),
         &dir.join("image"),
         opts.allow_file_urls,
     )?);
+    if opts.argo_applications {
+        let argo = ApplicationReconciler::new(
+            client.clone(),
+            dir.join("argo"),
+            ArgoOptions {
+                allow_file_urls: opts.allow_file_urls,
+                ..ArgoOptions::default()
+            },
+        )?;
+        all.push(Arc::new(argo));
+        all.push(Arc::new(ApplicationSetReconciler::new(client.clone())?));
+    }
     Ok(all)
 }
 

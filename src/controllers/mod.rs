@@ -68,6 +68,7 @@
 //! `tests/reconcile_template.rs` is this sketch as a working test; `source/controller.rs`
 //! (GitRepository) is the shortest real one.
 
+pub mod argo;
 pub mod bundle;
 pub mod helmrelease;
 pub mod image;

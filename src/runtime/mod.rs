@@ -193,6 +193,11 @@ pub trait Reconciler: Send + Sync + 'static {
     fn signal(&self, _obj: &Value) -> Option<String> {
         None
     }
+    /// A value whose change (besides the generation, `requestedAt` and deletion) runs the object,
+    /// e.g. Argo CD's refresh annotation; `None` = nothing else.
+    fn wake_token(&self, _obj: &Value) -> Option<String> {
+        None
+    }
 }
 
 /// Options of one runtime.
@@ -307,6 +312,7 @@ struct Seen {
     generation: i64,
     requested_at: Option<String>,
     deleting: bool,
+    wake: Option<String>,
     signal: Option<String>,
     depends_on: Vec<Dependency>,
     /// `metadata.labels`, for dependants that select by label.
@@ -327,6 +333,7 @@ impl Seen {
                 .and_then(Value::as_str)
                 .map(str::to_string),
             deleting: md.and_then(|m| m.get("deletionTimestamp")).is_some(),
+            wake: r.wake_token(obj),
             signal: r.signal(obj),
             depends_on: r.depends_on(obj),
             labels: md.and_then(|m| m.get("labels")).cloned(),
@@ -579,6 +586,7 @@ impl Scheduler {
             Some(old) => (
                 old.generation != now.generation
                     || old.requested_at != now.requested_at
+                    || (now.wake.is_some() && old.wake != now.wake)
                     || (now.deleting && !old.deleting),
                 old.signal != now.signal,
             ),
