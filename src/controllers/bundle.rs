@@ -224,7 +224,7 @@ fn reconcilers_advertising(
         Arc::new(receiver),
     ];
     all.extend(try_image_reconcilers(
-        client.clone(),
+        client,
         &dir.join("image"),
         opts.allow_file_urls,
     )?);
