@@ -13,8 +13,10 @@ use std::time::Duration;
 use super::image::reconcilers::try_image_reconcilers;
 use super::kustomization::controller::{KustomizationKind, KustomizationReconciler};
 use super::kustomization::remote::{RemoteFetcher, RemoteLimits};
+use super::source::artifact_generator::{ArtifactGeneratorKind, ArtifactGeneratorReconciler};
 use super::source::controller::ADVERTISED_ADDRESS;
 use super::source::controller::{GitRepositoryKind, GitRepositoryReconciler};
+use super::source::external_artifact::ExternalArtifactWatch;
 use super::source::helm_chart::{HelmChartKind, HelmChartReconciler};
 use super::source::helm_repository::{HelmRepositoryKind, HelmRepositoryReconciler};
 use super::source::storage::{self, SourceStorage, StorageError, StorageServer, cluster_dir_name};
@@ -162,6 +164,10 @@ fn reconcilers_advertising(
         HelmChartReconciler::new(client.clone(), store.clone(), dir.join("helm-charts"))
             .with_advertised_address(advertised),
     );
+    let generator = Arc::new(
+        ArtifactGeneratorReconciler::new(client.clone(), store.clone(), dir.join("generator"))
+            .with_advertised_address(advertised),
+    );
     let mut ks =
         KustomizationReconciler::new(client.clone(), store, dir.join("build"), opts.health_poll);
     if let Some(c) = config {
@@ -184,11 +190,14 @@ fn reconcilers_advertising(
     let ks: KustomizationKind = Adapter::new(client.clone(), ks)?;
     let helm_repo: HelmRepositoryKind = Adapter::new(client.clone(), helm_repo)?;
     let helm_chart: HelmChartKind = Adapter::new(client.clone(), helm_chart)?;
+    let generator: ArtifactGeneratorKind = Adapter::new(client.clone(), generator)?;
     let mut all: Vec<Arc<dyn Reconciler>> = vec![
         Arc::new(git),
         Arc::new(ks),
         Arc::new(helm_repo),
         Arc::new(helm_chart),
+        Arc::new(generator),
+        Arc::new(ExternalArtifactWatch),
     ];
     all.extend(try_image_reconcilers(
         client,
