@@ -20,6 +20,7 @@ mod apiserver_semantics;
 mod apiserver_server;
 mod apiserver_simulator;
 mod apiserver_watch_faults;
+mod artifact_generator;
 mod cluster_actions;
 mod cluster_watch;
 mod console_tmux;
