@@ -21,6 +21,7 @@ mod apiserver_server;
 mod apiserver_simulator;
 mod apiserver_watch_faults;
 mod artifact_generator;
+mod bucket_sources;
 mod cluster_actions;
 mod cluster_watch;
 mod console_tmux;

@@ -14,6 +14,7 @@ use super::image::reconcilers::try_image_reconcilers;
 use super::kustomization::controller::{KustomizationKind, KustomizationReconciler};
 use super::kustomization::remote::{RemoteFetcher, RemoteLimits};
 use super::source::artifact_generator::{ArtifactGeneratorKind, ArtifactGeneratorReconciler};
+use super::source::bucket::{BucketKind, BucketReconciler};
 use super::source::controller::ADVERTISED_ADDRESS;
 use super::source::controller::{GitRepositoryKind, GitRepositoryReconciler};
 use super::source::external_artifact::ExternalArtifactWatch;
@@ -164,6 +165,10 @@ fn reconcilers_advertising(
         HelmChartReconciler::new(client.clone(), store.clone(), dir.join("helm-charts"))
             .with_advertised_address(advertised),
     );
+    let bucket = Arc::new(
+        BucketReconciler::new(client.clone(), store.clone(), dir.join("buckets"))
+            .with_advertised_address(advertised),
+    );
     let generator = Arc::new(
         ArtifactGeneratorReconciler::new(client.clone(), store.clone(), dir.join("generator"))
             .with_advertised_address(advertised),
@@ -191,6 +196,7 @@ fn reconcilers_advertising(
     let helm_repo: HelmRepositoryKind = Adapter::new(client.clone(), helm_repo)?;
     let helm_chart: HelmChartKind = Adapter::new(client.clone(), helm_chart)?;
     let generator: ArtifactGeneratorKind = Adapter::new(client.clone(), generator)?;
+    let bucket: BucketKind = Adapter::new(client.clone(), bucket)?;
     let mut all: Vec<Arc<dyn Reconciler>> = vec![
         Arc::new(git),
         Arc::new(ks),
@@ -198,6 +204,7 @@ fn reconcilers_advertising(
         Arc::new(helm_chart),
         Arc::new(generator),
         Arc::new(ExternalArtifactWatch),
+        Arc::new(bucket),
     ];
     all.extend(try_image_reconcilers(
         client,

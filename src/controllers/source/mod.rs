@@ -7,6 +7,7 @@
 
 pub mod artifact;
 pub mod artifact_generator;
+pub mod bucket;
 pub mod controller;
 pub mod exclusions;
 pub mod external_artifact;
