@@ -21,6 +21,8 @@ mod apiserver_server;
 mod apiserver_simulator;
 mod apiserver_watch_faults;
 mod argo_application;
+mod artifact_generator;
+mod bucket_sources;
 mod cluster_actions;
 mod cluster_watch;
 mod console_tmux;

@@ -18,8 +18,11 @@ use super::kustomization::remote::{RemoteFetcher, RemoteLimits};
 use super::notification::intake::HttpServer;
 use super::notification::receiver::ReceiverReconciler;
 use super::notification::{Dispatcher, DispatcherOptions};
+use super::source::artifact_generator::{ArtifactGeneratorKind, ArtifactGeneratorReconciler};
+use super::source::bucket::{BucketKind, BucketReconciler};
 use super::source::controller::ADVERTISED_ADDRESS;
 use super::source::controller::{GitRepositoryKind, GitRepositoryReconciler};
+use super::source::external_artifact::ExternalArtifactWatch;
 use super::source::helm_chart::{HelmChartKind, HelmChartReconciler};
 use super::source::helm_repository::{HelmRepositoryKind, HelmRepositoryReconciler};
 use super::source::storage::{self, SourceStorage, StorageError, StorageServer, cluster_dir_name};
@@ -188,6 +191,14 @@ fn reconcilers_advertising(
     if let Some(c) = &config {
         hr = hr.with_config(c.clone());
     }
+    let bucket = Arc::new(
+        BucketReconciler::new(client.clone(), store.clone(), dir.join("buckets"))
+            .with_advertised_address(advertised),
+    );
+    let generator = Arc::new(
+        ArtifactGeneratorReconciler::new(client.clone(), store.clone(), dir.join("generator"))
+            .with_advertised_address(advertised),
+    );
     let mut ks =
         KustomizationReconciler::new(client.clone(), store, dir.join("build"), opts.health_poll);
     if let Some(c) = config {
@@ -215,6 +226,8 @@ fn reconcilers_advertising(
         client.clone(),
         Arc::new(ReceiverReconciler::new(client.clone())),
     )?;
+    let generator: ArtifactGeneratorKind = Adapter::new(client.clone(), generator)?;
+    let bucket: BucketKind = Adapter::new(client.clone(), bucket)?;
     let mut all: Vec<Arc<dyn Reconciler>> = vec![
         Arc::new(git),
         Arc::new(ks),
@@ -222,6 +235,9 @@ fn reconcilers_advertising(
         Arc::new(helm_chart),
         Arc::new(hr),
         Arc::new(receiver),
+        Arc::new(generator),
+        Arc::new(ExternalArtifactWatch),
+        Arc::new(bucket),
     ];
     all.extend(try_image_reconcilers(
         client,

@@ -595,6 +595,50 @@ pub const KINDS: &[KindInfo] = &[
         family: Family::ArgoCd,
         columns: &[],
     },
+    // Flux 2.7's source composition; appended so the named indexes above stay put.
+    KindInfo {
+        kind: "ExternalArtifact",
+        short: "ExtArtifact",
+        cells: &[cells::SOURCE_REF],
+        essentials: &[
+            ("source", &["spec", "sourceRef"]),
+            ("artifact", &["status", "artifact", "revision"]),
+        ],
+        revision: cells::artifact_revision,
+        last_run: &["status", "artifact", "lastUpdateTime"],
+        depends_on: false,
+        group: SOURCE,
+        versions: &["v1"],
+        plural: "externalartifacts",
+        singular: "externalartifact",
+        short_names: &[],
+        aliases: &["ea"],
+        scope: Scope::Namespaced,
+        family: Family::Flux,
+        columns: &[col("Source", ".spec.sourceRef.name"), AGE, READY, STATUS],
+    },
+    KindInfo {
+        kind: "ArtifactGenerator",
+        short: "ArtifactGen",
+        cells: &[],
+        essentials: &[
+            ("sources", &["spec", "sources"]),
+            ("artifacts", &["spec", "artifacts"]),
+            ("inventory", &["status", "inventory"]),
+        ],
+        revision: |_| None,
+        last_run: &[],
+        depends_on: false,
+        group: "source.extensions.fluxcd.io",
+        versions: &["v1beta1"],
+        plural: "artifactgenerators",
+        singular: "artifactgenerator",
+        short_names: &["ag"],
+        aliases: &[],
+        scope: Scope::Namespaced,
+        family: Family::Flux,
+        columns: &[AGE, READY, STATUS],
+    },
 ];
 
 // Named entries of [`KINDS`], in its order (a test checks each name against its entry).
@@ -630,6 +674,10 @@ pub const APPLICATION: &KindInfo = &KINDS[13];
 pub const APPLICATION_SET: &KindInfo = &KINDS[14];
 /// Argo CD `AppProject`.
 pub const APP_PROJECT: &KindInfo = &KINDS[15];
+/// Flux `ExternalArtifact`.
+pub const EXTERNAL_ARTIFACT: &KindInfo = &KINDS[16];
+/// Flux `ArtifactGenerator` (source-watcher).
+pub const ARTIFACT_GENERATOR: &KindInfo = &KINDS[17];
 
 /// Looks a kind up by any of its names (kind, plural, singular, short name, alias; case-insensitive).
 pub fn lookup(name: &str) -> Option<&'static KindInfo> {
@@ -704,6 +752,8 @@ mod tests {
             (APPLICATION, "Application"),
             (APPLICATION_SET, "ApplicationSet"),
             (APP_PROJECT, "AppProject"),
+            (EXTERNAL_ARTIFACT, "ExternalArtifact"),
+            (ARTIFACT_GENERATOR, "ArtifactGenerator"),
         ];
         assert_eq!(named.len(), KINDS.len(), "every kind has a name");
         for (info, kind) in named {

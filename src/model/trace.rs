@@ -57,10 +57,8 @@ pub fn source_ref_of(manager: &Value) -> Option<ObjectRef> {
         .or_else(|| at(manager, &["spec", "chart", "spec", "sourceRef"]))
         .or_else(|| at(manager, &["spec", "chartRef"]))?;
     let kind = str_at(r, &["kind"])?;
-    let (group, version) = match kind {
-        "ExternalArtifact" => ("source.extensions.fluxcd.io", "v1alpha1"),
-        _ => ("source.toolkit.fluxcd.io", "v1"),
-    };
+    // Every source kind, ExternalArtifact included, is served by source.toolkit.fluxcd.io/v1.
+    let (group, version) = ("source.toolkit.fluxcd.io", "v1");
     Some(ObjectRef {
         group: group.to_string(),
         version: version.to_string(),

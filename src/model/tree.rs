@@ -362,10 +362,8 @@ pub fn source_of(ks: &Value) -> Option<ObjectRef> {
         .or_else(|| str_at(ks, &["metadata", "namespace"]))
         .unwrap_or("");
     let (group, version) = match kind {
-        "GitRepository" | "OCIRepository" | "Bucket" | "HelmRepository" | "HelmChart" => {
-            ("source.toolkit.fluxcd.io", "v1")
-        }
-        "ExternalArtifact" => ("source.extensions.fluxcd.io", "v1alpha1"),
+        "GitRepository" | "OCIRepository" | "Bucket" | "HelmRepository" | "HelmChart"
+        | "ExternalArtifact" => ("source.toolkit.fluxcd.io", "v1"),
         _ => ("", ""),
     };
     Some(ObjectRef {

@@ -198,6 +198,12 @@ pub trait Reconciler: Send + Sync + 'static {
     fn wake_token(&self, _obj: &Value) -> Option<String> {
         None
     }
+
+    /// True for kinds only watched for their [`Reconciler::signal`] and never run (objects another
+    /// reconciler writes, e.g. ExternalArtifact): no runs, no finalizer, no status writes.
+    fn watch_only(&self) -> bool {
+        false
+    }
 }
 
 /// Options of one runtime.
@@ -593,7 +599,7 @@ impl Scheduler {
         };
         let labels = now.labels.clone();
         self.seen.insert(key.clone(), now);
-        if run {
+        if run && !r.watch_only() {
             self.failures.remove(&key);
             self.schedule(key.clone(), Duration::ZERO);
         }

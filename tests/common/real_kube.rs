@@ -496,6 +496,7 @@ impl RealCluster {
         // that is the only way the reconciler suites can run here; a known gap, see the report.
         let staged = self.dir.join("crds");
         std::fs::create_dir_all(&staged).expect("CRD staging dir");
+        let mut upstream = std::collections::BTreeSet::new();
         for sub in ["flux", "argocd"] {
             for entry in std::fs::read_dir(crds.join(sub)).expect("CRD dir readable") {
                 let path = entry.expect("CRD dir entry").path();
@@ -505,8 +506,25 @@ impl RealCluster {
                     "pattern: ^(http|https|ssh)://.*$",
                     "pattern: ^(http|https|ssh|file)://.*$",
                 );
+                for doc in flotilla::kustomize::yaml::parse_documents(&text).unwrap_or_default() {
+                    if let Some(n) = doc.pointer("/metadata/name").and_then(|v| v.as_str()) {
+                        upstream.insert(n.to_string());
+                    }
+                }
                 let name = path.file_name().expect("CRD file name");
                 std::fs::write(staged.join(name), text).expect("staged CRD written");
+            }
+        }
+        // Registry kinds the upstream set lacks (e.g. source-watcher's ArtifactGenerator): the
+        // compact CRD the embedded server preinstalls, so both tiers serve the same kinds.
+        for crd in flotilla::model::crd::compact_crds() {
+            let name = crd["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if !upstream.contains(&name) {
+                let text = serde_json::to_string(&crd).expect("CRD json");
+                std::fs::write(staged.join(format!("{name}.json")), text).expect("staged CRD");
             }
         }
         let out = kubectl(

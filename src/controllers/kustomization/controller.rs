@@ -46,6 +46,14 @@ fn kind_info() -> Result<&'static KindInfo, ReconcileError> {
 const GROUP: &str = "kustomize.toolkit.fluxcd.io";
 const KIND: &str = "Kustomization";
 
+/// The `sourceRef` kinds a Kustomization reads artifacts from.
+const READABLE_SOURCES: [&str; 4] = [
+    "GitRepository",
+    "OCIRepository",
+    "Bucket",
+    "ExternalArtifact",
+];
+
 fn source_kind(kind: &str) -> Option<&'static KindInfo> {
     kinds::by_group_kind("source.toolkit.fluxcd.io", kind)
 }
@@ -209,10 +217,13 @@ impl KustomizationReconciler {
         &self,
         source: &SourceRef,
     ) -> Result<(Artifact, Option<String>), ReconcileError> {
-        let Some(info) = source_kind(&source.kind).filter(|k| k.kind == "GitRepository") else {
+        // Every source kind whose artifacts live in this cluster's store.
+        let Some(info) = source_kind(&source.kind).filter(|k| READABLE_SOURCES.contains(&k.kind))
+        else {
             return Err(ReconcileError::ArtifactFailed(format!(
-                "source kind '{}' is not supported by flotilla's reconciler (GitRepository is)",
-                source.kind
+                "source kind '{}' is not supported by flotilla's reconciler ({} are)",
+                source.kind,
+                READABLE_SOURCES.join(", ")
             )));
         };
         let api = dynamic_api(&self.client, info, "v1", Some(&source.namespace));

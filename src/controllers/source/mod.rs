@@ -6,8 +6,11 @@
 //! [`StorageServer`] serving the stores over HTTP.
 
 pub mod artifact;
+pub mod artifact_generator;
+pub mod bucket;
 pub mod controller;
 pub mod exclusions;
+pub mod external_artifact;
 pub mod git;
 pub mod git_auth;
 pub mod git_local;

@@ -194,6 +194,22 @@ fn every_kind() -> Vec<Value> {
         json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
                "metadata": {"name": "default", "namespace": "argocd", "uid": "uid-proj"},
                "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}]}}),
+        obj(
+            "source.toolkit.fluxcd.io/v1",
+            "ExternalArtifact",
+            "apps",
+            json!({"sourceRef": {"apiVersion": "source.extensions.fluxcd.io/v1beta1",
+                                 "kind": "ArtifactGenerator", "name": "flux-system"}}),
+            ready("Artifact is ready"),
+        ),
+        obj(
+            "source.extensions.fluxcd.io/v1beta1",
+            "ArtifactGenerator",
+            "flux-system",
+            json!({"sources": [{"alias": "repo", "kind": "GitRepository", "name": "flux-system"}],
+                   "artifacts": [{"name": "apps", "copy": [{"from": "@repo/apps/**", "to": "@artifact/"}]}]}),
+            ready("reconciliation succeeded, generated 1 artifact(s)"),
+        ),
     ]
 }
 
