@@ -17,6 +17,7 @@ use super::source::controller::ADVERTISED_ADDRESS;
 use super::source::controller::{GitRepositoryKind, GitRepositoryReconciler};
 use super::source::helm_chart::{HelmChartKind, HelmChartReconciler};
 use super::source::helm_repository::{HelmRepositoryKind, HelmRepositoryReconciler};
+use super::source::oci_repository::{OciRepositoryKind, OciRepositoryReconciler};
 use super::source::storage::{self, SourceStorage, StorageError, StorageServer, cluster_dir_name};
 use crate::runtime::{
     Adapter, EventSink, Reconciler, RunReport, Runtime, RuntimeHandle, RuntimeOptions,
@@ -162,6 +163,10 @@ fn reconcilers_advertising(
         HelmChartReconciler::new(client.clone(), store.clone(), dir.join("helm-charts"))
             .with_advertised_address(advertised),
     );
+    let oci = Arc::new(
+        OciRepositoryReconciler::new(client.clone(), store.clone(), dir.join("oci"))
+            .with_advertised_address(advertised),
+    );
     let mut ks =
         KustomizationReconciler::new(client.clone(), store, dir.join("build"), opts.health_poll);
     if let Some(c) = config {
@@ -184,11 +189,13 @@ fn reconcilers_advertising(
     let ks: KustomizationKind = Adapter::new(client.clone(), ks)?;
     let helm_repo: HelmRepositoryKind = Adapter::new(client.clone(), helm_repo)?;
     let helm_chart: HelmChartKind = Adapter::new(client.clone(), helm_chart)?;
+    let oci: OciRepositoryKind = Adapter::new(client.clone(), oci)?;
     let mut all: Vec<Arc<dyn Reconciler>> = vec![
         Arc::new(git),
         Arc::new(ks),
         Arc::new(helm_repo),
         Arc::new(helm_chart),
+        Arc::new(oci),
     ];
     all.extend(try_image_reconcilers(
         client,

@@ -209,9 +209,11 @@ impl KustomizationReconciler {
         &self,
         source: &SourceRef,
     ) -> Result<(Artifact, Option<String>), ReconcileError> {
-        let Some(info) = source_kind(&source.kind).filter(|k| k.kind == "GitRepository") else {
+        let Some(info) = source_kind(&source.kind)
+            .filter(|k| matches!(k.kind, "GitRepository" | "OCIRepository"))
+        else {
             return Err(ReconcileError::ArtifactFailed(format!(
-                "source kind '{}' is not supported by flotilla's reconciler (GitRepository is)",
+                "source kind '{}' is not supported by flotilla's reconciler (GitRepository and OCIRepository are)",
                 source.kind
             )));
         };
