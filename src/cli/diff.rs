@@ -17,6 +17,8 @@ pub enum DiffKind {
     /// A Flux Kustomization.
     #[value(alias = "kustomization")]
     Ks,
+    /// An OCI artifact (`diff artifact oci://REPO:TAG --path DIR`, like `flux diff artifact`).
+    Artifact,
 }
 
 /// Arguments of `flotilla diff`.
@@ -25,13 +27,14 @@ pub enum DiffKind {
   flotilla diff ks apps -n flux-system --path ./apps/dev     # review a local change before pushing
   flotilla diff ks apps -n flux-system                       # the artifact the controller fetched vs the cluster
   flotilla diff ks apps --data-dir /var/lib/flotilla -o json
+  flotilla diff artifact oci://localhost:5000/apps:v1 --path ./deploy   # local dir vs a pushed artifact
 
 Exit status: 0 no change, 1 changes, 2 error (as `flux diff`).")]
 pub struct Args {
-    /// `ks`.
+    /// `ks` or `artifact`.
     #[arg(value_enum)]
     pub kind: DiffKind,
-    /// The Kustomization's name.
+    /// The Kustomization's name (for `artifact`: the `oci://REPO:TAG` URL).
     pub name: String,
     /// Namespace of the Kustomization.
     #[arg(short = 'n', long, value_name = "NS", default_value = "flux-system")]
@@ -53,6 +56,20 @@ pub struct Args {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub output: Format,
+    /// `artifact`: registry credentials, `user:password` (else the Docker config).
+    #[arg(
+        long,
+        value_name = "USER:PASSWORD",
+        env = "FLOTILLA_OCI_CREDS",
+        hide_env_values = true
+    )]
+    pub creds: Option<String>,
+    /// `artifact`: talk plain HTTP to the registry.
+    #[arg(long)]
+    pub insecure_registry: bool,
+    /// `artifact`: gitignore patterns of local paths to leave out (comma separated).
+    #[arg(long, value_name = "PATTERNS", value_delimiter = ',')]
+    pub ignore_paths: Vec<String>,
 }
 
 /// Runs `flotilla diff`: exit 0 no change, 1 changes, 2 error.
@@ -61,9 +78,22 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 async fn run_diff(args: Args) -> Result<ExitCode> {
+    if let DiffKind::Artifact = args.kind {
+        let Some(dir) = &args.path else {
+            anyhow::bail!("diff artifact needs --path DIR");
+        };
+        return super::diff_artifact::diff_artifact(
+            &args.name,
+            dir,
+            args.creds.as_deref(),
+            args.insecure_registry,
+            &args.ignore_paths,
+            args.output,
+        )
+        .await;
+    }
     let (context, client) = connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
     let live = LiveClient::new(client);
-    let DiffKind::Ks = args.kind;
     let target = gitops_ref("Kustomization", &args.namespace, &args.name)?;
     let source = match &args.path {
         Some(dir) => DesiredSource::LocalDir(dir.clone()),
