@@ -42,6 +42,7 @@ mod kustomization_pipeline;
 mod kustomize_conformance;
 mod kustomize_fuzz_regressions;
 mod kustomize_remote;
+mod oci_sources;
 mod policy_cases;
 mod policy_cli;
 mod policy_setters;
