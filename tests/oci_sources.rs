@@ -797,3 +797,153 @@ async fn diff_artifact_reports_local_changes() {
         "{text}"
     );
 }
+
+/// A chart archive `<name>/{Chart.yaml,values.yaml,templates/cm.yaml}` written for these tests.
+fn chart_tgz(name: &str, version: &str) -> Vec<u8> {
+    let files = [
+        (
+            "Chart.yaml",
+            format!("apiVersion: v2\nname: {name}\nversion: {version}\n"),
+        ),
+        ("values.yaml", format!("greeting: hello-{version}\n")),
+        (
+            "templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  greeting: {{ .Values.greeting }}\n".to_string(),
+        ),
+    ];
+    let enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(enc);
+    for (path, body) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut h, format!("{name}/{path}"), body.as_bytes())
+            .unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+/// The reference helm binary (PATH, else the cache `tests/tools/install-helm.sh` fills); never
+/// downloads.
+fn helm_binary() -> Option<std::path::PathBuf> {
+    let works = |p: &Path| {
+        Command::new(p)
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if works(Path::new("helm")) {
+        return Some("helm".into());
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))?;
+    let cached = cache.join("flotilla-ci/helm-2.0.0/helm");
+    works(&cached).then_some(cached)
+}
+
+#[tokio::test]
+async fn helm_chart_from_an_oci_helm_repository() {
+    let Some(reg) = start_registry(None).await else {
+        return;
+    };
+    let helm = helm_binary();
+    let mut archives = std::collections::HashMap::new();
+    let work = tempfile::tempdir().unwrap();
+    for v in ["1.0.0", "1.5.0", "2.0.0"] {
+        let tgz = chart_tgz("demo", v);
+        archives.insert(v, tgz.clone());
+        match &helm {
+            Some(helm) => {
+                let file = work.path().join(format!("demo-{v}.tgz"));
+                std::fs::write(&file, &tgz).unwrap();
+                let out = Command::new(helm)
+                    .arg("push")
+                    .arg(&file)
+                    .arg(format!("oci://{}/charts", reg.addr))
+                    .arg("--plain-http")
+                    .env("HOME", work.path())
+                    .env("HELM_CONFIG_HOME", work.path().join("helm-config"))
+                    .env("HELM_CACHE_HOME", work.path().join("helm-cache"))
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "helm push: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            None => {
+                eprintln!("no helm CLI (tests/tools/install-helm.sh): pushing the chart by hand");
+                raw_push(
+                    &reg,
+                    "charts/demo",
+                    v,
+                    (
+                        "application/vnd.cncf.helm.config.v1+json",
+                        format!(r#"{{"name":"demo","version":"{v}"}}"#).as_bytes(),
+                    ),
+                    &[("application/vnd.cncf.helm.chart.content.v1.tar+gzip", &tgz)],
+                )
+                .await;
+            }
+        }
+    }
+    let tc = TestCluster::embedded(quiet_options()).await;
+    let client = tc.client().await;
+    let data = tempfile::tempdir().unwrap();
+    let controller = start(&client, data.path());
+    let repos = api(
+        &client,
+        "source.toolkit.fluxcd.io",
+        "HelmRepository",
+        "helmrepositories",
+    );
+    let charts = api(
+        &client,
+        "source.toolkit.fluxcd.io",
+        "HelmChart",
+        "helmcharts",
+    );
+    create(
+        &repos,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "HelmRepository",
+            "metadata": {"name": "oci-charts", "namespace": "default"},
+            "spec": {"type": "oci", "url": format!("oci://{}/charts", reg.addr), "interval": "10m"}
+        }),
+    )
+    .await;
+    let chart = |name: &str, version: &str| {
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "HelmChart",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"chart": "demo", "version": version, "interval": "10m",
+                     "sourceRef": {"kind": "HelmRepository", "name": "oci-charts"}}
+        })
+    };
+    create(&charts, chart("ranged", ">=1.0.0 <2.0.0")).await;
+    create(&charts, chart("exact", "1.0.0")).await;
+    create(&charts, chart("missing", ">=9")).await;
+    let obj = wait_ready(&charts, "ranged", |c| c["status"] == "True").await;
+    let ready = condition(&obj, "Ready").unwrap();
+    assert_eq!(ready["reason"], "ChartPullSucceeded");
+    assert_eq!(ready["message"], "pulled 'demo' chart with version '1.5.0'");
+    assert_eq!(obj["status"]["artifact"]["revision"], "1.5.0");
+    assert_eq!(stored(data.path(), &obj), archives["1.5.0"]);
+    let obj = wait_ready(&charts, "exact", |c| c["status"] == "True").await;
+    assert_eq!(stored(data.path(), &obj), archives["1.0.0"]);
+    let obj = wait_ready(&charts, "missing", |c| c["status"] == "False").await;
+    let ready = condition(&obj, "Ready").unwrap();
+    assert_eq!(ready["reason"], "ChartReferenceError");
+    assert!(
+        ready["message"].as_str().unwrap().starts_with(
+            "chart reference error: failed to get chart version for remote reference: "
+        ),
+        "{ready}"
+    );
+    controller.shutdown().await;
+}
