@@ -719,6 +719,45 @@ async fn tampered_blob_and_unsafe_entries_fail_and_keep_the_last_artifact() {
     assert_eq!(obj["status"]["artifact"], first, "last artifact kept");
     assert!(!data.path().join("test/escape.yaml").exists());
     assert!(!data.path().join("test/oci/escape.yaml").exists());
+
+    // A layer with a symlink pointing out of the tree is refused too.
+    let link = {
+        let enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut tar = tar::Builder::new(enc);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        tar.append_link(&mut h, "passwd.yaml", "/etc/passwd")
+            .unwrap();
+        tar.into_inner().unwrap().finish().unwrap()
+    };
+    raw_push(
+        &reg,
+        "bad/app",
+        "v1",
+        ("application/vnd.cncf.flux.config.v1+json", b"{}"),
+        &[("application/vnd.cncf.flux.content.v1.tar+gzip", &link)],
+    )
+    .await;
+    request_reconcile(&repos, "app", "2026-12-08T01:12:00Z").await;
+    let obj = wait_ready(&repos, "app", |c| {
+        c["status"] == "False"
+            && c["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("passwd.yaml"))
+    })
+    .await;
+    let ready = condition(&obj, "Ready").unwrap();
+    assert_eq!(ready["reason"], "OCIArtifactLayerOperationFailed");
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap()
+            .contains("links are not allowed"),
+        "{ready}"
+    );
+    assert_eq!(obj["status"]["artifact"], first, "last artifact kept");
     controller.shutdown().await;
 }
 
