@@ -47,6 +47,7 @@ mod kustomize_conformance;
 mod kustomize_fuzz_regressions;
 mod kustomize_remote;
 mod notifications;
+mod oci_sources;
 mod policy_cases;
 mod policy_cli;
 mod policy_setters;

@@ -20,6 +20,8 @@ pub enum DiffKind {
     /// A Flux HelmRelease.
     #[value(alias = "helmrelease")]
     Hr,
+    /// An OCI artifact (`diff artifact oci://REPO:TAG --path DIR`, like `flux diff artifact`).
+    Artifact,
 }
 
 /// Arguments of `flotilla diff`.
@@ -29,13 +31,14 @@ pub enum DiffKind {
   flotilla diff ks apps -n flux-system                       # the artifact the controller fetched vs the cluster
   flotilla diff ks apps --data-dir /var/lib/flotilla -o json
   flotilla diff hr podinfo -n apps                           # the chart rendered now vs the cluster
+  flotilla diff artifact oci://localhost:5000/apps:v1 --path ./deploy   # local dir vs a pushed artifact
 
 Exit status: 0 no change, 1 changes, 2 error (as `flux diff`).")]
 pub struct Args {
-    /// `ks` or `hr`.
+    /// `ks`, `hr` or `artifact`.
     #[arg(value_enum)]
     pub kind: DiffKind,
-    /// The Kustomization's or HelmRelease's name.
+    /// The Kustomization's or HelmRelease's name (for `artifact`: the `oci://REPO:TAG` URL).
     pub name: String,
     /// Namespace of the Kustomization or HelmRelease.
     #[arg(short = 'n', long, value_name = "NS", default_value = "flux-system")]
@@ -57,6 +60,20 @@ pub struct Args {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub output: Format,
+    /// `artifact`: registry credentials, `user:password` (else the Docker config).
+    #[arg(
+        long,
+        value_name = "USER:PASSWORD",
+        env = "FLOTILLA_OCI_CREDS",
+        hide_env_values = true
+    )]
+    pub creds: Option<String>,
+    /// `artifact`: talk plain HTTP to the registry.
+    #[arg(long)]
+    pub insecure_registry: bool,
+    /// `artifact`: gitignore patterns of local paths to leave out (comma separated).
+    #[arg(long, value_name = "PATTERNS", value_delimiter = ',')]
+    pub ignore_paths: Vec<String>,
 }
 
 /// Runs `flotilla diff`: exit 0 no change, 1 changes, 2 error.
@@ -67,6 +84,20 @@ pub fn run(args: Args) -> ExitCode {
 async fn run_diff(args: Args) -> Result<ExitCode> {
     if args.kind == DiffKind::Hr {
         return super::diff_hr::run(args).await;
+    }
+    if let DiffKind::Artifact = args.kind {
+        let Some(dir) = &args.path else {
+            anyhow::bail!("diff artifact needs --path DIR");
+        };
+        return super::diff_artifact::diff_artifact(
+            &args.name,
+            dir,
+            args.creds.as_deref(),
+            args.insecure_registry,
+            &args.ignore_paths,
+            args.output,
+        )
+        .await;
     }
     let (context, client) = connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
     let live = LiveClient::new(client);

@@ -9,12 +9,14 @@ pub mod controller;
 pub mod demo;
 pub mod diff;
 pub mod diff_hr;
+pub mod diff_artifact;
 pub mod get;
 pub mod helm;
 pub mod helm_history;
 pub mod images;
 pub mod logging;
 pub mod policy;
+pub mod push;
 pub mod signals;
 pub mod trace;
 pub mod tree;
@@ -73,6 +75,8 @@ pub enum Command {
     Images(images::Args),
     /// Render Helm charts natively (`helm template NAME CHART`, `helm show values CHART`).
     Helm(helm::Args),
+    /// Publish to an OCI registry (`push artifact oci://REPO:TAG --path DIR`, like `flux push artifact`).
+    Push(push::Args),
 }
 
 /// Parses the process arguments, accepting the console's flags before a subcommand as well as after
@@ -149,6 +153,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Diff(args)) => diff::run(args),
         Some(Command::Images(args)) => images::run(args),
         Some(Command::Helm(args)) => helm::run(args),
+        Some(Command::Push(args)) => push::run(args),
     }
 }
 

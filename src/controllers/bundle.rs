@@ -25,6 +25,7 @@ use super::source::controller::{GitRepositoryKind, GitRepositoryReconciler};
 use super::source::external_artifact::ExternalArtifactWatch;
 use super::source::helm_chart::{HelmChartKind, HelmChartReconciler};
 use super::source::helm_repository::{HelmRepositoryKind, HelmRepositoryReconciler};
+use super::source::oci_repository::{OciRepositoryKind, OciRepositoryReconciler};
 use super::source::storage::{self, SourceStorage, StorageError, StorageServer, cluster_dir_name};
 use crate::runtime::{
     Adapter, EventSink, Reconciler, RunReport, Runtime, RuntimeHandle, RuntimeOptions,
@@ -199,6 +200,10 @@ fn reconcilers_advertising(
         ArtifactGeneratorReconciler::new(client.clone(), store.clone(), dir.join("generator"))
             .with_advertised_address(advertised),
     );
+    let oci = Arc::new(
+        OciRepositoryReconciler::new(client.clone(), store.clone(), dir.join("oci"))
+            .with_advertised_address(advertised),
+    );
     let mut ks =
         KustomizationReconciler::new(client.clone(), store, dir.join("build"), opts.health_poll);
     if let Some(c) = config {
@@ -228,6 +233,7 @@ fn reconcilers_advertising(
     )?;
     let generator: ArtifactGeneratorKind = Adapter::new(client.clone(), generator)?;
     let bucket: BucketKind = Adapter::new(client.clone(), bucket)?;
+    let oci: OciRepositoryKind = Adapter::new(client.clone(), oci)?;
     let mut all: Vec<Arc<dyn Reconciler>> = vec![
         Arc::new(git),
         Arc::new(ks),
@@ -238,6 +244,7 @@ fn reconcilers_advertising(
         Arc::new(generator),
         Arc::new(ExternalArtifactWatch),
         Arc::new(bucket),
+        Arc::new(oci),
     ];
     all.extend(try_image_reconcilers(
         client,

@@ -588,12 +588,28 @@ impl RegistryClient {
         url: &str,
         accept: Option<&str>,
     ) -> Result<reqwest::Response, RegistryError> {
+        self.send_with_body(method, url, accept, None).await
+    }
+
+    /// [`RegistryClient::send`] with a request body (content type, bytes), re-sent after a challenge.
+    async fn send_with_body(
+        &mut self,
+        method: reqwest::Method,
+        url: &str,
+        accept: Option<&str>,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<reqwest::Response, RegistryError> {
         let mut challenged = false;
         let mut waited = false;
         loop {
             let mut request = self.http.request(method.clone(), url);
             if let Some(accept) = accept {
                 request = request.header(reqwest::header::ACCEPT, accept);
+            }
+            if let Some((content_type, bytes)) = body {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, content_type)
+                    .body(bytes.to_vec());
             }
             if let Some(auth) = &self.authorization {
                 request = request.header(reqwest::header::AUTHORIZATION, auth);
@@ -784,6 +800,8 @@ pub fn parse_tag_page(body: &[u8], url: &str, out: &mut Vec<String>) -> Result<(
         Some(other) => Err(malformed(format!("'tags' must be an array, got {other}"))),
     }
 }
+
+pub mod oci;
 
 #[cfg(test)]
 mod tests;

@@ -8,8 +8,8 @@
 //! Conditions and messages follow source-controller's chart builder: `ChartPullSucceeded`
 //! "pulled 'podinfo' chart with version '6.5.0'", `ChartPackageSucceeded` "packaged …", and build
 //! errors "<summary>: <cause>" with reasons `ChartReferenceError`/`ChartPullError` (on
-//! `FetchFailed`) or `ValuesFilesError`/`ChartPackageError` (on `BuildFailed`). OCI charts are
-//! not pulled yet (the HelmChart reports that as a `ChartPullError`).
+//! `FetchFailed`) or `ValuesFilesError`/`ChartPackageError` (on `BuildFailed`). Charts from an
+//! OCI HelmRepository are pulled from the registry ([`oci`]).
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -32,6 +32,8 @@ use crate::model::kinds;
 use crate::model::redact::redact;
 use crate::runtime::events::EventType;
 use crate::runtime::{Adapter, Controller, Failure, ObjectKey, Run, Success, dynamic_api};
+
+mod oci;
 
 /// `BuildFailed`: the chart could not be packaged (values files, packaging).
 pub const BUILD_FAILED: &str = "BuildFailed";
@@ -829,18 +831,14 @@ impl Controller for HelmChartReconciler {
         run.begin().await;
         let (source, artifact) = self.source(run, &spec).await?;
         let (build, bytes) = if spec.source_kind == "HelmRepository" {
-            let Some(index) = artifact.as_ref() else {
-                return Err(build_error(
-                    run,
-                    BuildReason::Pull,
-                    format!(
-                        "chart '{}' from OCI HelmRepository '{}': OCI charts are not supported by flotilla's reconciler yet",
-                        spec.chart, spec.source_name
-                    ),
-                ));
-            };
-            self.pull_from_repository(run, &spec, &source, index)
-                .await?
+            match artifact.as_ref() {
+                Some(index) => {
+                    self.pull_from_repository(run, &spec, &source, index)
+                        .await?
+                }
+                // An OCI HelmRepository has no index artifact (oci.rs).
+                None => self.pull_from_oci(run, &spec, &source).await?,
+            }
         } else {
             let Some(a) = artifact.as_ref() else {
                 return Err(Failure::waiting(

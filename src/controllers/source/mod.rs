@@ -18,6 +18,8 @@ pub mod git_ref;
 pub mod helm_chart;
 pub mod helm_index;
 pub mod helm_repository;
+pub mod oci;
+pub mod oci_repository;
 pub mod storage;
 
 pub use artifact::{
