@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::helmrelease::{HelmReleaseKind, HelmReleaseReconciler};
 use super::argo::{ApplicationReconciler, ApplicationSetReconciler, ArgoOptions};
+use super::helmrelease::{HelmReleaseKind, HelmReleaseReconciler};
 use super::image::reconcilers::try_image_reconcilers;
 use super::kustomization::controller::{KustomizationKind, KustomizationReconciler};
 use super::kustomization::remote::{RemoteFetcher, RemoteLimits};
