@@ -289,14 +289,11 @@ async fn repository_and_chart_follow_the_index(tc: TestCluster) {
     );
     assert_eq!(obj["status"]["observedChartName"], "demo");
     assert_eq!(stored(data.path(), &obj), archives["1.5.0"]);
-    let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), "default");
-    let list = events.list(&Default::default()).await.unwrap().items;
-    assert!(
-        list.iter()
-            .any(|e| e.reason.as_deref() == Some("ChartPullSucceeded")
-                && e.message.as_deref() == Some("pulled 'demo' chart with version '1.5.0'")),
-        "ChartPullSucceeded event"
-    );
+    common::wait_event(&client, "default", "ChartPullSucceeded event", |e| {
+        e.reason.as_deref() == Some("ChartPullSucceeded")
+            && e.message.as_deref() == Some("pulled 'demo' chart with version '1.5.0'")
+    })
+    .await;
 
     // A new version in range: the repository's next index revision re-runs the chart.
     server.publish(&["1.0.0", "1.5.0", "1.9.0", "2.0.0"], None);

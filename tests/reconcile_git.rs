@@ -133,12 +133,10 @@ async fn stores_an_artifact_and_reports_it_like_flux(tc: TestCluster) {
     assert!(file.is_file(), "artifact file {} exists", file.display());
 
     // The NewArtifact event names the commit subject.
-    let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), "default");
-    let list = events.list(&Default::default()).await.unwrap().items;
-    let new_artifact = list
-        .iter()
-        .find(|e| e.reason.as_deref() == Some("NewArtifact"))
-        .expect("NewArtifact event");
+    let new_artifact = common::wait_event(&client, "default", "NewArtifact event", |e| {
+        e.reason.as_deref() == Some("NewArtifact")
+    })
+    .await;
     assert_eq!(
         new_artifact.message.as_deref(),
         Some("stored artifact for commit 'first commit'")

@@ -518,6 +518,29 @@ where
     }
 }
 
+/// Waits (up to 30 s) for an Event in `ns` that `pred` accepts: the recorder posts events after the
+/// status write, so a test that has just seen Ready must not expect the event to be there already.
+pub async fn wait_event<P>(
+    client: &kube::Client,
+    ns: &str,
+    what: &str,
+    pred: P,
+) -> k8s_openapi::api::core::v1::Event
+where
+    P: Fn(&k8s_openapi::api::core::v1::Event) -> bool,
+{
+    let events = kube::Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), ns);
+    wait_until(what, Duration::from_secs(30), || {
+        let events = events.clone();
+        let pred = &pred;
+        async move {
+            let list = events.list(&Default::default()).await.ok()?.items;
+            list.into_iter().find(|e| pred(e))
+        }
+    })
+    .await
+}
+
 /// A raw response: status, content type and body.
 #[derive(Debug)]
 pub struct RawResponse {
