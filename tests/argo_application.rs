@@ -286,6 +286,8 @@ async fn directory_app_auto_syncs_prunes_and_self_heals() {
         .await;
     assert_eq!(s(&a, "/status/sync/revision"), first);
     assert_eq!(s(&a, "/status/sourceType"), "Directory");
+    // Argo CD's controller adds no finalizer (only a user's resources-finalizer asks for one).
+    assert_eq!(a["metadata"].get("finalizers"), None, "no finalizer added");
     assert_eq!(s(&a, "/status/operationState/phase"), "Succeeded");
     assert_eq!(
         s(&a, "/status/operationState/message"),

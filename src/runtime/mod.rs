@@ -204,6 +204,14 @@ pub trait Reconciler: Send + Sync + 'static {
     fn watch_only(&self) -> bool {
         false
     }
+
+    /// The finalizer the runtime adds before the first run and removes after
+    /// [`Reconciler::finalize`]; `None` for kinds whose controller adds none (Argo CD's
+    /// Application: only the user's `resources-finalizer` asks for a cascade), which are then
+    /// finalized on every run while they are being deleted.
+    fn finalizer(&self) -> Option<&'static str> {
+        Some(FLUX_FINALIZER)
+    }
 }
 
 /// Options of one runtime.
@@ -793,11 +801,19 @@ async fn run_one(
                 .collect()
         })
         .unwrap_or_default();
-    let has_finalizer = finalizers.iter().any(|f| f == FLUX_FINALIZER);
+    let Some(own) = r.finalizer() else {
+        // No finalizer of ours: a deleted object is finalized (idempotently) each time it runs.
+        if obj.pointer("/metadata/deletionTimestamp").is_some() {
+            r.finalize(obj).await;
+            return Ok(Outcome::new(Next::Wait, "finalized"));
+        }
+        return Ok(r.reconcile(obj).await);
+    };
+    let has_finalizer = finalizers.iter().any(|f| f == own);
     if obj.pointer("/metadata/deletionTimestamp").is_some() {
         if has_finalizer {
             r.finalize(obj.clone()).await;
-            let rest: Vec<&String> = finalizers.iter().filter(|f| *f != FLUX_FINALIZER).collect();
+            let rest: Vec<&String> = finalizers.iter().filter(|f| *f != own).collect();
             set_finalizers(&api, &key.name, &obj, json!(rest)).await?;
             return Ok(Outcome::new(Next::Wait, "finalized"));
         }
@@ -807,7 +823,7 @@ async fn run_one(
         obj
     } else {
         let mut all = finalizers.clone();
-        all.push(FLUX_FINALIZER.to_string());
+        all.push(own.to_string());
         set_finalizers(&api, &key.name, &obj, json!(all)).await?
     };
     Ok(r.reconcile(obj).await)

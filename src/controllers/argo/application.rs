@@ -129,6 +129,10 @@ impl Reconciler for ApplicationReconciler {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move { inner.cascade_delete(obj).await })
     }
+    fn finalizer(&self) -> Option<&'static str> {
+        // Argo CD's controllers add no finalizer of their own.
+        None
+    }
     fn wake_token(&self, obj: &Value) -> Option<String> {
         // A refresh request, and lifting skip-reconcile, are metadata-only changes.
         let refresh = annotation(obj, strings::REFRESH).unwrap_or("");

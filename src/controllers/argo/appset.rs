@@ -60,6 +60,10 @@ impl Reconciler for ApplicationSetReconciler {
         // Generated Applications are owned (ownerReferences): the garbage collector removes them.
         Box::pin(async {})
     }
+    fn finalizer(&self) -> Option<&'static str> {
+        // Argo CD's controllers add no finalizer of their own.
+        None
+    }
 }
 
 /// The parameter sets of the generators.
