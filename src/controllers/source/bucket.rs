@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use super::artifact::{Artifact, ArtifactStore, DEFAULT_RETENTION, artifact_path};
 use super::controller::{
-    ADVERTISED_ADDRESS, ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, FETCH_FAILED,
-    STORAGE_OPERATION_FAILED,
+    ADVERTISED_ADDRESS, ARTIFACT_OUTDATED, FETCH_FAILED, STORAGE_OPERATION_FAILED,
 };
+use super::controller::{artifact_in_storage, ns_name, remove_artifacts, stored_revision};
 use super::exclusions::Exclusions;
 use super::helm_repository::duration_field;
 use crate::model::conditions::ConditionStatus;
@@ -497,37 +497,19 @@ impl Controller for BucketReconciler {
         run.backoff_cap(spec.interval);
         run.begin().await;
         self.fetch_and_store(run, &spec).await?;
-        let rev = run
-            .status()
-            .pointer("/artifact/revision")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let message = format!("stored artifact: revision '{rev}'");
-        for t in [FETCH_FAILED, ARTIFACT_OUTDATED, STORAGE_OPERATION_FAILED] {
-            run.remove_condition(t);
-        }
-        run.set_condition(
-            ARTIFACT_IN_STORAGE,
-            ConditionStatus::True,
+        let rev = stored_revision(run);
+        Ok(artifact_in_storage(
+            run,
+            &[FETCH_FAILED, ARTIFACT_OUTDATED, STORAGE_OPERATION_FAILED],
             "Succeeded",
-            &message,
-        );
-        Ok(Success::ready("Succeeded", message, spec.interval))
+            format!("stored artifact: revision '{rev}'"),
+            spec.interval,
+        ))
     }
 
     async fn finalize(&self, obj: Value) {
-        let ns = obj
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("default");
-        let name = obj
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if let Err(e) = self.store.remove_object("Bucket", ns, name) {
-            tracing::warn!(error = %e, "cannot remove the artifacts of Bucket {ns}/{name}");
-        }
+        remove_artifacts(&self.store, "Bucket", &obj);
+        let (ns, name) = ns_name(&obj);
         let _ = std::fs::remove_dir_all(self.work_dir.join(ns).join(name));
     }
 

@@ -94,6 +94,52 @@ fn parse_spec(obj: &Value, allow_file_urls: bool) -> Result<GitSpec, Failure> {
     })
 }
 
+/// The revision of the artifact this run stored (`""` when there is none).
+pub(super) fn stored_revision(run: &Run) -> String {
+    run.status()
+        .pointer("/artifact/revision")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The common end of a successful source run: the `clear` failure conditions removed,
+/// `ArtifactInStorage=True` and `Ready=True` with `reason` and `message`.
+pub(super) fn artifact_in_storage(
+    run: &mut Run,
+    clear: &[&str],
+    reason: &str,
+    message: String,
+    interval: Duration,
+) -> Success {
+    for t in clear {
+        run.remove_condition(t);
+    }
+    run.set_condition(ARTIFACT_IN_STORAGE, ConditionStatus::True, reason, &message);
+    Success::ready(reason, message, interval)
+}
+
+/// The object's namespace (`default` when unset) and name.
+pub(super) fn ns_name(obj: &Value) -> (&str, &str) {
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    (ns, name)
+}
+
+/// Removes the stored artifacts of a deleted source object (its finalizer); a failure is logged.
+pub(super) fn remove_artifacts(store: &ArtifactStore, kind: &str, obj: &Value) {
+    let (ns, name) = ns_name(obj);
+    if let Err(e) = store.remove_object(kind, ns, name) {
+        tracing::warn!(error = %e, "cannot remove the artifacts of {kind} {ns}/{name}");
+    }
+}
+
 impl GitRepositoryReconciler {
     /// A reconciler storing artifacts in `store` and git caches under `work_dir`.
     pub fn new(client: kube::Client, store: ArtifactStore, work_dir: PathBuf) -> Self {
@@ -122,23 +168,14 @@ impl GitRepositoryReconciler {
     /// The kind-specific end of a successful fetch: the failure conditions cleared and
     /// `ArtifactInStorage=True`.
     fn stored(&self, run: &mut Run, interval: Duration) -> Success {
-        let rev = run
-            .status()
-            .pointer("/artifact/revision")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let message = format!("stored artifact for revision '{rev}'");
-        for t in [FETCH_FAILED, ARTIFACT_OUTDATED, STORAGE_OPERATION_FAILED] {
-            run.remove_condition(t);
-        }
-        run.set_condition(
-            ARTIFACT_IN_STORAGE,
-            ConditionStatus::True,
+        let rev = stored_revision(run);
+        artifact_in_storage(
+            run,
+            &[FETCH_FAILED, ARTIFACT_OUTDATED, STORAGE_OPERATION_FAILED],
             "Succeeded",
-            &message,
-        );
-        Success::ready("Succeeded", message, interval)
+            format!("stored artifact for revision '{rev}'"),
+            interval,
+        )
     }
 
     /// The credentials of `spec.secretRef`, if any.
@@ -263,17 +300,8 @@ impl GitRepositoryReconciler {
 
     /// Removes the object's artifacts (finalizer).
     async fn cleanup(&self, obj: Value) {
-        let ns = obj
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("default");
-        let name = obj
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if let Err(e) = self.store.remove_object("GitRepository", ns, name) {
-            tracing::warn!(error = %e, "cannot remove the artifacts of GitRepository {ns}/{name}");
-        }
+        remove_artifacts(&self.store, "GitRepository", &obj);
+        let (ns, name) = ns_name(&obj);
         let _ = std::fs::remove_dir_all(self.work_dir.join(ns).join(name));
     }
 }

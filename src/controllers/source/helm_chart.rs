@@ -19,9 +19,9 @@ use serde_json::{Value, json};
 
 use super::artifact::{Artifact, ArtifactStore, DEFAULT_RETENTION, artifact_path};
 use super::controller::{
-    ADVERTISED_ADDRESS, ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, FETCH_FAILED,
-    STORAGE_OPERATION_FAILED,
+    ADVERTISED_ADDRESS, ARTIFACT_OUTDATED, FETCH_FAILED, STORAGE_OPERATION_FAILED,
 };
+use super::controller::{artifact_in_storage, remove_artifacts};
 use super::helm_index::{
     HttpFetcher, IndexFile, MAX_CHART_SIZE, gc_files, read_artifact, resolve_chart_url,
     sha256_digest, store_bytes,
@@ -865,36 +865,22 @@ impl Controller for HelmChartReconciler {
         } else {
             run.set("observedValuesFiles", json!(build.values_files));
         }
-        let message = build.summary();
-        for t in [
-            FETCH_FAILED,
-            BUILD_FAILED,
-            ARTIFACT_OUTDATED,
-            STORAGE_OPERATION_FAILED,
-        ] {
-            run.remove_condition(t);
-        }
-        run.set_condition(
-            ARTIFACT_IN_STORAGE,
-            ConditionStatus::True,
+        Ok(artifact_in_storage(
+            run,
+            &[
+                FETCH_FAILED,
+                BUILD_FAILED,
+                ARTIFACT_OUTDATED,
+                STORAGE_OPERATION_FAILED,
+            ],
             build.reason(),
-            &message,
-        );
-        Ok(Success::ready(build.reason(), message, spec.interval))
+            build.summary(),
+            spec.interval,
+        ))
     }
 
     async fn finalize(&self, obj: Value) {
-        let ns = obj
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("default");
-        let name = obj
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if let Err(e) = self.store.remove_object("HelmChart", ns, name) {
-            tracing::warn!(error = %e, "cannot remove the artifacts of HelmChart {ns}/{name}");
-        }
+        remove_artifacts(&self.store, "HelmChart", &obj);
     }
 
     fn depends_on(&self, obj: &Value) -> Vec<crate::runtime::Dependency> {

@@ -13,6 +13,7 @@ use super::controller::{
     ADVERTISED_ADDRESS, ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, FETCH_FAILED,
     STORAGE_OPERATION_FAILED,
 };
+use super::controller::{artifact_in_storage, remove_artifacts, stored_revision};
 use super::helm_index::{
     HttpAuth, HttpFetcher, IndexFile, MAX_INDEX_SIZE, gc_files, index_url, sha256_digest,
     store_bytes,
@@ -300,37 +301,18 @@ impl Controller for HelmRepositoryReconciler {
         run.backoff_cap(spec.interval);
         run.begin().await;
         self.fetch_and_store(run, &spec).await?;
-        let rev = run
-            .status()
-            .pointer("/artifact/revision")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let message = format!("stored artifact: revision '{rev}'");
-        for t in [ARTIFACT_OUTDATED, STORAGE_OPERATION_FAILED] {
-            run.remove_condition(t);
-        }
-        run.set_condition(
-            ARTIFACT_IN_STORAGE,
-            ConditionStatus::True,
+        let rev = stored_revision(run);
+        Ok(artifact_in_storage(
+            run,
+            &[ARTIFACT_OUTDATED, STORAGE_OPERATION_FAILED],
             "Succeeded",
-            &message,
-        );
-        Ok(Success::ready("Succeeded", message, spec.interval))
+            format!("stored artifact: revision '{rev}'"),
+            spec.interval,
+        ))
     }
 
     async fn finalize(&self, obj: Value) {
-        let ns = obj
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("default");
-        let name = obj
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if let Err(e) = self.store.remove_object("HelmRepository", ns, name) {
-            tracing::warn!(error = %e, "cannot remove the artifacts of HelmRepository {ns}/{name}");
-        }
+        remove_artifacts(&self.store, "HelmRepository", &obj);
     }
 
     fn signal(&self, obj: &Value) -> Option<String> {

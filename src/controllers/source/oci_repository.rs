@@ -23,9 +23,9 @@ use super::artifact::{
     extract_tar_gz,
 };
 use super::controller::{
-    ADVERTISED_ADDRESS, ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, FETCH_FAILED,
-    STORAGE_OPERATION_FAILED,
+    ADVERTISED_ADDRESS, ARTIFACT_OUTDATED, FETCH_FAILED, STORAGE_OPERATION_FAILED,
 };
+use super::controller::{artifact_in_storage, remove_artifacts, stored_revision};
 use super::exclusions::Exclusions;
 use super::helm_index::{gc_files, store_bytes};
 use crate::controllers::image::registry::oci::{Descriptor, Manifest, OciUrl};
@@ -569,23 +569,14 @@ impl OciRepositoryReconciler {
     }
 
     fn stored(&self, run: &mut Run, interval: Duration) -> Success {
-        let rev = run
-            .status()
-            .pointer("/artifact/revision")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let message = format!("stored artifact for digest '{rev}'");
-        for t in [FETCH_FAILED, ARTIFACT_OUTDATED, STORAGE_OPERATION_FAILED] {
-            run.remove_condition(t);
-        }
-        run.set_condition(
-            ARTIFACT_IN_STORAGE,
-            ConditionStatus::True,
+        let rev = stored_revision(run);
+        artifact_in_storage(
+            run,
+            &[FETCH_FAILED, ARTIFACT_OUTDATED, STORAGE_OPERATION_FAILED],
             "Succeeded",
-            &message,
-        );
-        Success::ready("Succeeded", message, interval)
+            format!("stored artifact for digest '{rev}'"),
+            interval,
+        )
     }
 }
 
@@ -628,17 +619,7 @@ impl Controller for OciRepositoryReconciler {
     }
 
     async fn finalize(&self, obj: Value) {
-        let ns = obj
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("default");
-        let name = obj
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if let Err(e) = self.store.remove_object("OCIRepository", ns, name) {
-            tracing::warn!(error = %e, "cannot remove the artifacts of OCIRepository {ns}/{name}");
-        }
+        remove_artifacts(&self.store, "OCIRepository", &obj);
     }
 
     fn signal(&self, obj: &Value) -> Option<String> {
