@@ -330,7 +330,11 @@ async fn new_commits_are_fetched_at_the_interval(tc: TestCluster) {
         obj["status"]["artifact"]["revision"],
         format!("main@sha1:{second}")
     );
-    assert!(controller.stats().runs() >= 2, "ran at least twice");
+    // The run counter is bumped after the status write the wait above saw: poll it.
+    wait_until("ran at least twice", PATIENCE, || async {
+        (controller.stats().runs() >= 2).then_some(())
+    })
+    .await;
     controller.shutdown().await;
 }
 
